@@ -1,0 +1,50 @@
+"""Make ``pyNN.nmcluster.<backend>`` importable without touching PyNN's files.
+
+PyNN scripts select their backend with ``import_module("pyNN." + sys.argv[1])`` and the platform
+substitutes ``{system}`` with a backend name, so our emulators must be reachable as
+``pyNN.nmcluster.spikey`` etc.  PyNN is a regular package, so we cannot add a subpackage to it by
+installing files elsewhere.  Instead a ``.pth`` file (run by ``site`` at interpreter start) installs this
+tiny meta-path finder which maps ``pyNN.nmcluster[.X]`` onto ``nmcluster.emulators[.X]``.  It imports
+nothing heavy: the cost at interpreter start is one ``sys.meta_path`` insertion.
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.abc
+import importlib.util
+import sys
+
+_PREFIX = "pyNN.nmcluster"
+_TARGET = "nmcluster.emulators"
+
+
+class _AliasLoader(importlib.abc.Loader):
+    def __init__(self, target: str) -> None:
+        self.target = target
+
+    def create_module(self, spec):  # type: ignore[override]
+        return None  # a throw-away module object; exec_module swaps in the real one
+
+    def exec_module(self, module) -> None:
+        # The import system re-reads sys.modules after exec_module, so the alias name ends up
+        # bound to the very same module object as the real name (one copy, real __name__).
+        sys.modules[module.__name__] = importlib.import_module(self.target)
+
+
+class PyNNAliasFinder(importlib.abc.MetaPathFinder):
+    """Resolve ``pyNN.nmcluster.*`` to the matching ``nmcluster.emulators.*`` module."""
+
+    def find_spec(self, fullname, path=None, target=None):  # type: ignore[override]
+        if fullname != _PREFIX and not fullname.startswith(_PREFIX + "."):
+            return None
+        real = _TARGET + fullname[len(_PREFIX):]
+        if importlib.util.find_spec(real) is None:
+            return None
+        return importlib.util.spec_from_loader(fullname, _AliasLoader(real), is_package=True)
+
+
+def install() -> None:
+    """Register the finder once (idempotent)."""
+    if not any(isinstance(f, PyNNAliasFinder) for f in sys.meta_path):
+        sys.meta_path.insert(0, PyNNAliasFinder())  # before PathFinder, or it loads a 2nd copy

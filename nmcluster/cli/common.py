@@ -1,0 +1,99 @@
+"""Options and helpers shared by ``run`` and ``submit`` (hardware flags, environment defaults)."""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import click
+
+from nmcluster.errors import UserInputError
+
+PARTITION_CHOICES = "spikey, wafer, ess, spinnaker (or Spikey, BrainScaleS, BrainScaleS-ESS, SpiNNaker)"
+
+
+def _int_list(value: str | None, what: str) -> list[int] | None:
+    if value is None:
+        return None
+    try:
+        return [int(v) for v in value.split(",") if v.strip()]
+    except ValueError:
+        raise UserInputError(f"--{what} takes comma-separated integers, got {value!r}") from None
+
+
+def hardware_options(func: Callable) -> Callable:
+    """The flags that fill the hardware config keys, in the platform's upper-case style."""
+    options = [
+        click.option("-p", "--partition", "--platform", "partition", metavar="NAME",
+                     help=f"Partition/platform: {PARTITION_CHOICES}. Default: $NMCLUSTER_PARTITION."),
+        click.option("--station", metavar="N", help="Spikey station (500 or station500) -> STATION. "
+                     "Default: $MY_STAGE1_STATION."),
+        click.option("--wafer", type=int, metavar="W", help="BrainScaleS wafer id -> WAFER."),
+        click.option("--hicann", metavar="H,H", help="HICANNs of the wafer (0..383) -> HICANNS."),
+        click.option("--fpga", metavar="F,F", help="FPGAs of the wafer (0..47) -> FPGAS."),
+        click.option("--reticle", metavar="R,R", help="Reticles of the wafer (0..47) -> RETICLES."),
+        click.option("--boards", type=int, metavar="N", help="SpiNNaker boards -> BOARDS."),
+        click.option("--config", "hw_config", metavar="JSON|@FILE",
+                     help='Hardware config as a JSON object, e.g. \'{"STATION": "station500"}\', or @file.json.'),
+        click.option("--local", is_flag=True, help="Use the local executor even where Slurm exists."),
+        click.option("--hardware", "mode", flag_value="hardware", help="Fail unless real hardware is used."),
+        click.option("--emulate", "mode", flag_value="emulate", help="Always use the software emulator."),
+        click.option("--slurm-opt", "slurm_opts", multiple=True, metavar="OPT",
+                     help="Extra Slurm option, e.g. --slurm-opt=--time=10 (resources come from the "
+                          "hardware flags; -L/--gres/-p are refused)."),
+    ]
+    for option in reversed(options):
+        func = option(func)
+    return func
+
+
+def resolve_partition(partition: str | None, env: Mapping[str, str]) -> str:
+    value = partition or env.get("NMCLUSTER_PARTITION")
+    if not value:
+        raise UserInputError(f"no partition given: use -p with one of {PARTITION_CHOICES} "
+                             f"(or load a spikey/wafer/spinnaker module)")
+    return value
+
+
+def build_hardware_config(kind: str, hw_config: str | None, station: str | None, wafer: int | None,
+                          hicann: str | None, fpga: str | None, reticle: str | None, boards: int | None,
+                          env: Mapping[str, str]) -> dict[str, Any]:
+    """Merge ``--config`` with the flags (flags win) and the module environment defaults (lowest)."""
+    from nmcluster.jobs.spec import normalise_platform, parse_hardware_config
+
+    config = parse_hardware_config(hw_config)
+    flags: dict[str, Any] = {}
+    if station is not None:
+        flags["STATION"] = station
+    if wafer is not None:
+        flags["WAFER"] = wafer
+    for key, value, what in (("HICANNS", hicann, "hicann"), ("FPGAS", fpga, "fpga"),
+                             ("RETICLES", reticle, "reticle")):
+        parsed = _int_list(value, what)
+        if parsed is not None:
+            flags[key] = parsed
+    if boards is not None:
+        flags["BOARDS"] = boards
+    config.update(flags)
+    kind = normalise_platform(kind)
+    if kind == "spikey" and "STATION" not in config and env.get("MY_STAGE1_STATION"):
+        config["STATION"] = env["MY_STAGE1_STATION"]
+    if kind in ("wafer", "ess") and "WAFER" not in config and env.get("NMCLUSTER_WAFER", "").isdigit():
+        config["WAFER"] = int(env["NMCLUSTER_WAFER"])
+    return config
+
+
+def make_service(local: bool):
+    from nmcluster.jobs.service import JobService
+
+    return JobService(executor="local" if local else None)
+
+
+def echo_json(data: Any) -> None:
+    click.echo(json.dumps(data, indent=2, sort_keys=True))
+
+
+def environment() -> dict[str, str]:
+    return dict(os.environ)

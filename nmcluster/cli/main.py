@@ -1,0 +1,63 @@
+"""``nmcluster`` entry point: a lazy click group plus the error-to-exit-code mapping."""
+
+from __future__ import annotations
+
+import sys
+
+import click
+
+from nmcluster import __version__
+from nmcluster.cli.lazy import LazyGroup
+from nmcluster.errors import NmclusterError
+
+COMMANDS: dict[str, tuple[str, str]] = {
+    "run": ("nmcluster.cli.run:run", "Run a command on a partition now and stream its output (like srun)."),
+    "submit": ("nmcluster.cli.submit:submit", "Queue a job in the platform's job format; prints its id."),
+    "status": ("nmcluster.cli.jobs:status", "Show the state of one job or of your recent jobs."),
+    "list": ("nmcluster.cli.jobs:list_jobs", "List your queued/running jobs (--all: every job)."),
+    "log": ("nmcluster.cli.jobs:log", "Print a job's log."),
+    "results": ("nmcluster.cli.jobs:results", "Copy a job's output files to a directory."),
+    "cancel": ("nmcluster.cli.jobs:cancel", "Cancel a queued or running job."),
+    "remove": ("nmcluster.cli.jobs:remove", "Remove a finished job's record and files."),
+    "admin": ("nmcluster.cli.admin:admin", "Admin helpers: Slurm config lines, modulefiles, udev rule."),
+}
+
+EPILOG = """\b
+Examples:
+  nmcluster run -p spikey --station 500 -- python example.py
+  nmcluster run -p wafer --wafer 33 --hicann 297,298 -- python run.py {system}
+  nmcluster submit ./my_experiment/ -p spikey --command "main.py {system}" --tag test
+  nmcluster status 12 --json
+"""
+
+
+@click.group(cls=LazyGroup, lazy_subcommands=COMMANDS, epilog=EPILOG,
+             context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="nmcluster")
+def cli() -> None:
+    """nmcluster: run PyNN experiments on Spikey, BrainScaleS and SpiNNaker partitions of a Slurm
+    cluster, or on their software emulators when the hardware (or Slurm) is absent."""
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the CLI; user errors print one line and exit 2, runtime failures exit 1, never a traceback."""
+    try:
+        rv = cli.main(args=argv, prog_name="nmcluster", standalone_mode=False)
+    except NmclusterError as exc:
+        click.echo(f"nmcluster: error: {exc}", err=True)
+        return exc.exit_code
+    except click.exceptions.Abort:
+        click.echo("Aborted.", err=True)
+        return 130
+    except click.ClickException as exc:
+        exc.show()
+        return 2
+    except click.exceptions.Exit as exc:
+        return exc.exit_code
+    except KeyboardInterrupt:
+        return 130
+    return rv if isinstance(rv, int) else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,283 @@
+"""Site configuration: one TOML file describes the cluster's neuromorphic hardware.
+
+Looked up in this order, the first file that exists wins (no merging, so what a user sees in one file is
+what applies): ``$NMCLUSTER_CONFIG``, ``/etc/nmcluster/site.toml``, ``$XDG_CONFIG_HOME/nmcluster/site.toml``
+(``~/.config/nmcluster/site.toml``).  Without any file the built-in defaults describe the *embedded*
+case: a few Spikey stations, two wafers and two SpiNNaker boards that exist only as emulators, and a job
+root in the user's data directory.  The same defaults drive the project's test cluster.
+
+Everything is parsed into frozen dataclasses and passed explicitly; nothing reads a global.
+Unknown keys are errors: a typo in a site file must not silently fall back to a default.
+"""
+
+from __future__ import annotations
+
+import getpass
+import os
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from nmcluster.errors import ConfigError
+
+SYSTEM_CONFIG = Path("/etc/nmcluster/site.toml")
+PARTITION_KINDS = ("spikey", "wafer", "ess", "spinnaker")
+
+
+@dataclass(frozen=True)
+class Station:
+    """A Spikey station: one USB-attached chip, addressed as ``station<number>``."""
+
+    number: int
+    serial: str = ""
+    chip_version: int = 4
+    board_version: int = 2
+    fpga_input_delay: int = 0
+
+    @property
+    def name(self) -> str:
+        return f"station{self.number}"
+
+    @property
+    def gres_type(self) -> str:
+        """Slurm GRES type of this station (``station:s500``)."""
+        return f"s{self.number}"
+
+
+@dataclass(frozen=True)
+class Wafer:
+    """A BrainScaleS wafer module; ``fpgas`` lists the FPGAs usable at this site."""
+
+    id: int
+    fpgas: tuple[int, ...] = tuple(range(48))
+
+
+@dataclass(frozen=True)
+class Board:
+    """A SpiNNaker board (4 or 48 chips)."""
+
+    name: str
+    host: str = ""
+    chips: int = 48
+    position: tuple[int, int, int] = (0, 0, 0)
+
+
+@dataclass(frozen=True)
+class PartitionConfig:
+    """How one platform maps onto Slurm and onto PyNN backends.
+
+    ``hardware_backend`` is what ``{system}`` becomes when the job runs on real hardware;
+    ``emulator_backends`` are tried in order when it does not (the first importable one wins, so a
+    site without our emulator for a platform still runs jobs on e.g. NEST).
+    """
+
+    kind: str
+    slurm_partition: str
+    hardware_backend: str
+    emulator_backends: tuple[str, ...]
+    always_emulate: bool = False
+    board_license: str = ""  # spinnaker: Slurm licence counting boards
+
+    @property
+    def backends(self) -> tuple[str, ...]:
+        """Every backend name ``{system}`` may become on this partition."""
+        names = () if self.always_emulate else (self.hardware_backend,)
+        return names + self.emulator_backends
+
+
+@dataclass(frozen=True)
+class SlurmSettings:
+    default_partition: str = "batch"
+    jobcomp_file: str = ""  # JobCompLoc of jobcomp/filetxt; fallback when Slurm forgot a job
+    extra_sbatch_args: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class SiteConfig:
+    job_root: Path
+    executor: str = "auto"  # auto | slurm | local
+    partitions: Mapping[str, PartitionConfig] = field(default_factory=dict)
+    stations: Mapping[int, Station] = field(default_factory=dict)
+    wafers: Mapping[int, Wafer] = field(default_factory=dict)
+    boards: tuple[Board, ...] = ()
+    slurm: SlurmSettings = SlurmSettings()
+    source: str = "built-in defaults"
+
+    def partition(self, kind: str) -> PartitionConfig:
+        try:
+            return self.partitions[kind]
+        except KeyError:
+            raise ConfigError(f"partition {kind!r} is not configured at this site "
+                              f"(configured: {', '.join(sorted(self.partitions))})") from None
+
+
+DEFAULT_PARTITIONS: dict[str, dict[str, Any]] = {
+    "spikey": {"slurm_partition": "spikey", "hardware_backend": "hardware.spikey",
+               "emulator_backends": ["nmcluster.spikey", "nest"]},
+    "wafer": {"slurm_partition": "wafer", "hardware_backend": "hardware.brainscales",
+              "emulator_backends": ["nmcluster.brainscales", "nest"]},
+    "ess": {"slurm_partition": "batch", "hardware_backend": "hardware.brainscales",
+            "emulator_backends": ["nmcluster.brainscales", "nest"], "always_emulate": True},
+    "spinnaker": {"slurm_partition": "spinnaker", "hardware_backend": "spiNNaker",
+                  "emulator_backends": ["nmcluster.spinnaker", "nest"],
+                  "board_license": "spinnaker_board"},
+}
+DEFAULT_STATIONS = [
+    {"number": 500, "serial": "SPIKEY-0500", "chip_version": 4},
+    {"number": 501, "serial": "SPIKEY-0501", "chip_version": 4},
+    {"number": 502, "serial": "SPIKEY-0502", "chip_version": 4},
+    {"number": 600, "serial": "SPIKEY-0600", "chip_version": 5},
+]
+DEFAULT_WAFERS = [{"id": 33}, {"id": 37}]
+DEFAULT_BOARDS = [{"name": "spinn-1", "host": "spinn-1", "chips": 48},
+                  {"name": "spinn-2", "host": "spinn-2", "chips": 48, "position": [0, 0, 1]}]
+
+
+def user_data_dir(env: Mapping[str, str]) -> Path:
+    base = env.get("XDG_DATA_HOME") or str(Path(env.get("HOME") or Path.home()) / ".local" / "share")
+    return Path(base) / "nmcluster"
+
+
+def user_config_file(env: Mapping[str, str]) -> Path:
+    base = env.get("XDG_CONFIG_HOME") or str(Path(env.get("HOME") or Path.home()) / ".config")
+    return Path(base) / "nmcluster" / "site.toml"
+
+
+def find_config_file(env: Mapping[str, str] | None = None) -> Path | None:
+    """The site file that applies, or None for the built-in defaults."""
+    env = os.environ if env is None else env
+    explicit = env.get("NMCLUSTER_CONFIG")
+    if explicit:
+        path = Path(explicit).expanduser()
+        if not path.is_file():
+            raise ConfigError(f"NMCLUSTER_CONFIG names {path}, which is not a file")
+        return path
+    for path in (SYSTEM_CONFIG, user_config_file(env)):
+        if path.is_file():
+            return path
+    return None
+
+
+def load_config(path: Path | str | None = None, env: Mapping[str, str] | None = None) -> SiteConfig:
+    """Load the site configuration (``path``, else the lookup order in the module docstring)."""
+    env = os.environ if env is None else env
+    file = Path(path) if path is not None else find_config_file(env)
+    data: dict[str, Any] = {}
+    if file is not None:
+        try:
+            with open(file, "rb") as fh:
+                data = tomllib.load(fh)
+        except (OSError, tomllib.TOMLDecodeError) as exc:
+            raise ConfigError(f"cannot read site config {file}: {exc}") from None
+    return parse_config(data, env, source=str(file) if file else "built-in defaults")
+
+
+def _check_keys(where: str, table: Mapping[str, Any], allowed: set[str]) -> None:
+    unknown = sorted(set(table) - allowed)
+    if unknown:
+        raise ConfigError(f"site config: unknown key(s) {', '.join(unknown)} in {where} "
+                          f"(allowed: {', '.join(sorted(allowed))})")
+
+
+def _typed(where: str, value: Any, kind: type | tuple[type, ...]) -> Any:
+    if isinstance(value, bool) and kind is int or not isinstance(value, kind):
+        name = kind.__name__ if isinstance(kind, type) else "/".join(k.__name__ for k in kind)
+        raise ConfigError(f"site config: {where} must be {name}, got {value!r}")
+    return value
+
+
+def _int_list(where: str, value: Any) -> tuple[int, ...]:
+    _typed(where, value, list)
+    return tuple(_typed(f"{where}[]", v, int) for v in value)
+
+
+def parse_config(data: Mapping[str, Any], env: Mapping[str, str] | None = None,
+                 source: str = "<dict>") -> SiteConfig:
+    """Validate a parsed TOML document and build the :class:`SiteConfig`."""
+    env = os.environ if env is None else env
+    _check_keys("the top level", data,
+                {"job_root", "executor", "partitions", "stations", "wafers", "boards", "slurm"})
+    user = env.get("USER") or getpass.getuser()
+    raw_root = str(data.get("job_root") or user_data_dir(env) / "jobs")
+    job_root = Path(os.path.expanduser(raw_root.replace("{user}", user)))
+    executor = _typed("executor", data.get("executor", "auto"), str)
+    if executor not in ("auto", "slurm", "local"):
+        raise ConfigError(f"site config: executor must be auto, slurm or local, got {executor!r}")
+
+    parts_in = _typed("partitions", data.get("partitions", {}), dict)
+    partitions: dict[str, PartitionConfig] = {}
+    for kind in PARTITION_KINDS:
+        merged = dict(DEFAULT_PARTITIONS[kind])
+        override = _typed(f"partitions.{kind}", parts_in.get(kind, {}), dict)
+        _check_keys(f"[partitions.{kind}]", override, set(DEFAULT_PARTITIONS["spinnaker"]) | {"always_emulate"})
+        merged.update(override)
+        partitions[kind] = PartitionConfig(
+            kind=kind,
+            slurm_partition=_typed(f"partitions.{kind}.slurm_partition", merged["slurm_partition"], str),
+            hardware_backend=_typed(f"partitions.{kind}.hardware_backend", merged["hardware_backend"], str),
+            emulator_backends=tuple(_typed(f"partitions.{kind}.emulator_backends[]", b, str)
+                                    for b in _typed(f"partitions.{kind}.emulator_backends",
+                                                    merged["emulator_backends"], list)),
+            always_emulate=bool(_typed(f"partitions.{kind}.always_emulate",
+                                       merged.get("always_emulate", False), bool)),
+            board_license=_typed(f"partitions.{kind}.board_license", merged.get("board_license", ""), str),
+        )
+    unknown_parts = sorted(set(parts_in) - set(PARTITION_KINDS))
+    if unknown_parts:
+        raise ConfigError(f"site config: unknown partition(s) {', '.join(unknown_parts)} "
+                          f"(known: {', '.join(PARTITION_KINDS)})")
+
+    stations: dict[int, Station] = {}
+    for i, st in enumerate(_typed("stations", data.get("stations", DEFAULT_STATIONS), list)):
+        _typed(f"stations[{i}]", st, dict)
+        _check_keys(f"stations[{i}]", st, {"number", "serial", "chip_version", "board_version",
+                                           "fpga_input_delay"})
+        if "number" not in st:
+            raise ConfigError(f"site config: stations[{i}] needs a number")
+        station = Station(number=_typed(f"stations[{i}].number", st["number"], int),
+                          serial=str(st.get("serial", "")),
+                          chip_version=_typed(f"stations[{i}].chip_version", st.get("chip_version", 4), int),
+                          board_version=_typed(f"stations[{i}].board_version", st.get("board_version", 2), int),
+                          fpga_input_delay=_typed(f"stations[{i}].fpga_input_delay",
+                                                  st.get("fpga_input_delay", 0), int))
+        if station.number in stations:
+            raise ConfigError(f"site config: station {station.number} is listed twice")
+        stations[station.number] = station
+
+    wafers: dict[int, Wafer] = {}
+    for i, wf in enumerate(_typed("wafers", data.get("wafers", DEFAULT_WAFERS), list)):
+        _typed(f"wafers[{i}]", wf, dict)
+        _check_keys(f"wafers[{i}]", wf, {"id", "fpgas"})
+        if "id" not in wf:
+            raise ConfigError(f"site config: wafers[{i}] needs an id")
+        fpgas = _int_list(f"wafers[{i}].fpgas", wf.get("fpgas", list(range(48))))
+        if any(not 0 <= f < 48 for f in fpgas):
+            raise ConfigError(f"site config: wafers[{i}].fpgas must lie in 0..47")
+        wafer = Wafer(id=_typed(f"wafers[{i}].id", wf["id"], int), fpgas=tuple(sorted(set(fpgas))))
+        wafers[wafer.id] = wafer
+
+    boards: list[Board] = []
+    for i, bd in enumerate(_typed("boards", data.get("boards", DEFAULT_BOARDS), list)):
+        _typed(f"boards[{i}]", bd, dict)
+        _check_keys(f"boards[{i}]", bd, {"name", "host", "chips", "position"})
+        chips = _typed(f"boards[{i}].chips", bd.get("chips", 48), int)
+        if chips not in (4, 48):
+            raise ConfigError(f"site config: boards[{i}].chips must be 4 or 48, got {chips}")
+        pos = _int_list(f"boards[{i}].position", bd.get("position", [0, 0, 0]))
+        if len(pos) != 3:
+            raise ConfigError(f"site config: boards[{i}].position must be [x, y, z]")
+        boards.append(Board(name=_typed(f"boards[{i}].name", bd.get("name", f"board{i}"), str),
+                            host=str(bd.get("host", "")), chips=chips, position=(pos[0], pos[1], pos[2])))
+
+    sl = _typed("slurm", data.get("slurm", {}), dict)
+    _check_keys("[slurm]", sl, {"default_partition", "jobcomp_file", "extra_sbatch_args"})
+    slurm = SlurmSettings(
+        default_partition=_typed("slurm.default_partition", sl.get("default_partition", "batch"), str),
+        jobcomp_file=_typed("slurm.jobcomp_file", sl.get("jobcomp_file", ""), str),
+        extra_sbatch_args=tuple(_typed("slurm.extra_sbatch_args[]", a, str)
+                                for a in _typed("slurm.extra_sbatch_args", sl.get("extra_sbatch_args", []), list)),
+    )
+    return SiteConfig(job_root=job_root, executor=executor, partitions=partitions, stations=stations,
+                      wafers=wafers, boards=tuple(boards), slurm=slurm, source=source)

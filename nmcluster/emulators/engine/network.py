@@ -1,0 +1,614 @@
+"""Network description and batched simulation: the engine's public Python API.
+
+Why this shape: calibration sweeps and noise studies run the *same* network many times with small
+differences (another seed, another leak conductance, another input rate).  Building the network
+once (:class:`Network`) and running ``T`` trials in one vectorised pass (:meth:`Network.run`,
+:func:`run_batch`) turns ``T`` Python-level simulations into one kernel call whose state arrays
+carry a leading trial axis.  Each trial has its own random stream derived from its seed only, so a
+trial gives the same result alone or inside any batch.
+
+Example (64 trials, leak conductance swept across trials)::
+
+    from nmcluster.emulators import engine
+    net = engine.Network(100, dt=0.1)
+    exc = net.add_channel("exp", group=0, tau=5.0, e_rev=0.0)
+    src = net.add_poisson(rates=np.linspace(0, 1000, 100))            # Hz
+    net.connect(src, np.arange(100), exc, weight=0.01, delay=1.0)      # µS, ms
+    net.record(spikes=True)
+    res = net.run(1000.0, trials=64, seeds=range(64),
+                  overrides={"g_leak": np.linspace(0.005, 0.05, 64)})  # (T,) broadcasts to (T, N)
+    rates = res.spike_counts() / 1.0                                   # (64, 100) spikes per s
+
+Units are PyNN's: ms, mV, nF, µS (conductances, conductance weights), nA (currents), Hz (rates).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Iterable, Mapping, Sequence
+
+import numpy as np
+
+from . import kernels
+from .models import NeuronModel, get_model
+
+ArrayLike = "np.ndarray | Sequence[float] | float"
+
+
+@dataclass
+class _Channel:
+    kind: str  # "exp" | "alpha"
+    group: int  # recording group (0 -> gsyn_exc, 1 -> gsyn_inh, ...)
+    tau: np.ndarray  # (N,) ms
+    e_rev: np.ndarray  # (N,) mV (ignored for current-based models)
+
+
+@dataclass
+class _Rule:
+    kind: int
+    tau_plus: float
+    tau_minus: float
+    a_plus: float
+    a_minus: float
+    w_min: float
+    w_max: float
+    lsb: float
+    lut: np.ndarray  # (2, 16) int levels: [causal, acausal]
+
+
+@dataclass
+class CompiledNetwork:
+    """Immutable arrays the kernels read (built once by :meth:`Network.compile`)."""
+
+    n_neurons: int
+    n_units: int
+    ch_alpha: np.ndarray
+    ch_group: np.ndarray
+    indptr: np.ndarray
+    post: np.ndarray
+    chan: np.ndarray
+    delay: np.ndarray
+    weight: np.ndarray  # nominal weights, CSR order
+    gain: np.ndarray
+    stp_U: np.ndarray
+    stp_trec: np.ndarray
+    stp_tfac: np.ndarray
+    syn_rule: np.ndarray
+    rule_par: np.ndarray
+    lut: np.ndarray
+    in_ptr: np.ndarray
+    in_syn: np.ndarray
+    in_pre: np.ndarray
+    sweep_rows: np.ndarray
+    sweep_phase: np.ndarray
+    sweep_period: int
+    pois_unit: np.ndarray
+    pois_rate: np.ndarray  # Hz
+    pois_start: np.ndarray
+    pois_stop: np.ndarray
+    arr_unit: np.ndarray
+    arr_ptr: np.ndarray
+    arr_steps: np.ndarray
+    rec_idx: np.ndarray
+    rec_var: np.ndarray
+    max_delay_steps: int
+    order: np.ndarray  # insertion synapse id -> CSR position
+
+
+def _vec(value, n: int, name: str) -> np.ndarray:
+    a = np.asarray(value, dtype=float)
+    if a.ndim == 0:
+        return np.full(n, float(a))
+    a = a.reshape(-1)
+    if a.size != n:
+        raise ValueError(f"{name}: expected {n} values, got {a.size}")
+    return a.copy()
+
+
+class Network:
+    """A network for the clock-driven engine: neurons of one model, synaptic channels, sources,
+    sparse connections (with optional STP / STDP) and what to record.
+
+    Neurons are units ``0..N-1``; sources added later get unit numbers ``N, N+1, ...`` in the
+    order they were added.  Nothing is simulated until :meth:`prepare` / :meth:`run`.
+    """
+
+    def __init__(self, n_neurons: int, dt: float = 0.1, model: str = "lif_cond",
+                 sweep_period: float = 10.0) -> None:
+        if n_neurons < 0:
+            raise ValueError("n_neurons must be >= 0")
+        if dt <= 0:
+            raise ValueError("dt must be > 0")
+        self.n = int(n_neurons)
+        self.dt = float(dt)
+        self.model: NeuronModel = get_model(model)
+        self.params: dict[str, np.ndarray] = {
+            k: np.full(self.n, v) for k, v in self.model.params.items()}
+        self.channels: list[_Channel] = []
+        self._sources: list[tuple[str, object]] = []  # ("poisson", (rate, start, stop)) | ("array", steps)
+        self._syn: list[dict[str, np.ndarray]] = []
+        self._n_syn = 0
+        self._rules: list[_Rule] = []
+        self.sweep_period = float(sweep_period)  # ms between two LUT evaluations of one row
+        self.record_spikes = True
+        self.rec: list[tuple[int, int]] = []  # (var, neuron): var -1 = v, g >= 0 channel group
+        self.rec_every = 1
+        self._compiled: CompiledNetwork | None = None
+
+    # -- building ------------------------------------------------------------------------------
+    def set_params(self, **params: ArrayLike) -> None:
+        """Set per-neuron parameters (scalar or one value per neuron)."""
+        for k, v in params.items():
+            if k not in self.params:
+                raise KeyError(f"model {self.model.name} has no parameter {k!r}")
+            self.params[k] = _vec(v, self.n, k)
+        self._compiled = None
+
+    def add_channel(self, kind: str = "exp", group: int = 0, tau: ArrayLike = 5.0,
+                    e_rev: ArrayLike = 0.0) -> int:
+        """Add a synaptic input channel (its own trace per neuron); returns its index.
+
+        Channels exist so that several PSC shapes (e.g. Spikey drivers with different fall-time
+        factors) can coexist: each channel has its time constant per neuron and a reversal
+        potential; ``group`` says which recorded conductance (gsyn_exc=0, gsyn_inh=1) it adds to.
+        """
+        if kind not in ("exp", "alpha"):
+            raise ValueError("channel kind must be 'exp' or 'alpha'")
+        if kind == "alpha" and not self.model.supports_alpha:
+            raise ValueError(f"model {self.model.name} supports exponential channels only")
+        self.channels.append(_Channel(kind, int(group), _vec(tau, self.n, "tau"),
+                                      _vec(e_rev, self.n, "e_rev")))
+        self._compiled = None
+        return len(self.channels) - 1
+
+    def add_poisson(self, rates: ArrayLike, start: ArrayLike = 0.0,
+                    stop: ArrayLike = np.inf) -> np.ndarray:
+        """Add Poisson sources (rate in Hz, active in ``[start, stop)`` ms); returns unit ids."""
+        r = np.atleast_1d(np.asarray(rates, dtype=float))
+        s0 = _vec(start, r.size, "start")
+        s1 = _vec(stop, r.size, "stop")
+        first = self.n + len(self._sources)
+        for i in range(r.size):
+            self._sources.append(("poisson", (r[i], s0[i], s1[i])))
+        self._compiled = None
+        return np.arange(first, first + r.size)
+
+    def add_spike_array(self, trains: Sequence[Iterable[float]]) -> np.ndarray:
+        """Add sources that fire at given times (ms, one sequence per source); returns unit ids."""
+        first = self.n + len(self._sources)
+        for tr in trains:
+            t = np.sort(np.asarray(list(tr) if not isinstance(tr, np.ndarray) else tr, float))
+            self._sources.append(("array", t))
+        self._compiled = None
+        return np.arange(first, first + len(trains))
+
+    def set_spike_array(self, unit: int, times: Iterable[float]) -> None:
+        kind, _ = self._sources[unit - self.n]
+        if kind != "array":
+            raise ValueError(f"unit {unit} is not a spike-array source")
+        self._sources[unit - self.n] = ("array", np.sort(np.asarray(list(times), float)))
+        self._compiled = None
+
+    def set_poisson(self, unit: int, rate: float, start: float, stop: float) -> None:
+        kind, _ = self._sources[unit - self.n]
+        if kind != "poisson":
+            raise ValueError(f"unit {unit} is not a Poisson source")
+        self._sources[unit - self.n] = ("poisson", (float(rate), float(start), float(stop)))
+        self._compiled = None
+
+    @property
+    def n_units(self) -> int:
+        return self.n + len(self._sources)
+
+    @property
+    def n_synapses(self) -> int:
+        return self._n_syn
+
+    def add_rule(self, kind: str, tau_plus: float = 20.0, tau_minus: float = 20.0,
+                 A_plus: float = 0.01, A_minus: float = 0.01, w_min: float = 0.0,
+                 w_max: float = 1.0, lsb: float = 0.0,
+                 lut: np.ndarray | None = None) -> int:
+        """Add a plasticity rule; returns its id for :meth:`connect`.
+
+        ``kind``: ``"additive"`` / ``"multiplicative"`` (continuous pair rules, weight changed at
+        pairing time) or ``"lut"`` (correlation accumulators per synapse, each pair adds
+        ``A * exp(-|dt|/tau)``; every ``sweep_period`` ms a row is evaluated and a synapse whose
+        causal xor acausal accumulator reached 1 gets weight level ``lut[0|1][level]`` times
+        ``lsb``).  All rules pair spikes with the reduced symmetric nearest-neighbour scheme.
+        """
+        kinds = {"additive": kernels.RULE_ADDITIVE, "multiplicative": kernels.RULE_MULTIPLICATIVE,
+                 "lut": kernels.RULE_LUT}
+        if kind not in kinds:
+            raise ValueError(f"rule kind must be one of {sorted(kinds)}")
+        if kind == "lut":
+            if lsb <= 0 or lut is None:
+                raise ValueError("a 'lut' rule needs lsb > 0 and a (2, 16) look-up table")
+            lut = np.asarray(lut, dtype=np.int64).reshape(2, 16)
+        else:
+            lut = np.tile(np.arange(16, dtype=np.int64), (2, 1))
+        self._rules.append(_Rule(kinds[kind], tau_plus, tau_minus, A_plus, A_minus, w_min, w_max,
+                                 lsb, lut))
+        self._compiled = None
+        return len(self._rules) - 1
+
+    def connect(self, pre: ArrayLike, post: ArrayLike, channel: int | ArrayLike,
+                weight: ArrayLike, delay: ArrayLike = 1.0, *, gain: ArrayLike = 1.0,
+                stp: tuple[ArrayLike, ArrayLike, ArrayLike] | None = None,
+                rule: int | None = None) -> np.ndarray:
+        """Add synapses ``pre[i] -> post[i]``; returns their synapse ids (insertion order).
+
+        ``weight`` is the nominal (plastic) weight, ``gain`` a fixed multiplier applied at delivery
+        (hardware strength factors: fixed-pattern noise, driver amplitude, calibration), ``delay``
+        in ms (rounded to steps, at least one step), ``stp = (U, tau_rec, tau_facil)``
+        Tsodyks-Markram parameters, ``rule`` a plasticity rule id from :meth:`add_rule`.
+        """
+        pre_a = np.atleast_1d(np.asarray(pre, dtype=np.int64)).reshape(-1)
+        m = pre_a.size
+        post_a = np.broadcast_to(np.asarray(post, dtype=np.int64), (m,)).copy()
+        if m and (pre_a.min() < 0 or pre_a.max() >= self.n_units):
+            raise ValueError("presynaptic unit out of range")
+        if m and (post_a.min() < 0 or post_a.max() >= self.n):
+            raise ValueError("postsynaptic neuron out of range")
+        ch = np.broadcast_to(np.asarray(channel, dtype=np.int64), (m,)).copy()
+        if m and (ch.min() < 0 or ch.max() >= len(self.channels)):
+            raise ValueError("channel out of range")
+        d = np.broadcast_to(np.asarray(delay, dtype=float), (m,))
+        dsteps = np.maximum(1, np.rint(d / self.dt)).astype(np.int64)
+        rec = {
+            "pre": pre_a, "post": post_a, "chan": ch, "delay": dsteps,
+            "weight": np.broadcast_to(np.asarray(weight, float), (m,)).copy(),
+            "gain": np.broadcast_to(np.asarray(gain, float), (m,)).copy(),
+        }
+        if stp is not None:
+            U, trec, tfac = (np.broadcast_to(np.asarray(x, float), (m,)).copy() for x in stp)
+            if np.any(U <= 0) or np.any(U > 1):
+                raise ValueError("STP parameter U must be in (0, 1]")
+            rec.update(stp_U=U, stp_trec=trec, stp_tfac=tfac)
+        else:
+            rec.update(stp_U=np.zeros(m), stp_trec=np.zeros(m), stp_tfac=np.zeros(m))
+        if rule is not None and not 0 <= rule < len(self._rules):
+            raise ValueError("unknown rule id")
+        rec["rule"] = np.full(m, 0 if rule is None else rule + 1, dtype=np.int64)
+        self._syn.append(rec)
+        ids = np.arange(self._n_syn, self._n_syn + m)
+        self._n_syn += m
+        self._compiled = None
+        return ids
+
+    def set_synapses(self, ids: np.ndarray, **values: ArrayLike) -> None:
+        """Change ``weight`` / ``gain`` / ``delay`` (ms) / STP values of existing synapses."""
+        ids = np.asarray(ids, dtype=np.int64)
+        cat = self._concat()
+        for k, v in values.items():
+            key = k
+            val = np.broadcast_to(np.asarray(v, float), ids.shape)
+            if k == "delay":
+                val = np.maximum(1, np.rint(val / self.dt)).astype(np.int64)
+            elif k == "U":
+                key = "stp_U"
+            elif k in ("tau_rec", "tau_facil"):
+                key = "stp_trec" if k == "tau_rec" else "stp_tfac"
+            if key not in cat:
+                raise KeyError(k)
+            cat[key][ids] = val
+        self._syn = [cat]
+        self._compiled = None
+
+    def synapses(self) -> dict[str, np.ndarray]:
+        """All synapse attributes in insertion order (delays in steps)."""
+        return {k: v.copy() for k, v in self._concat().items()}
+
+    def _concat(self) -> dict[str, np.ndarray]:
+        keys = ("pre", "post", "chan", "delay", "weight", "gain", "stp_U", "stp_trec",
+                "stp_tfac", "rule")
+        if not self._syn:
+            return {k: np.zeros(0, dtype=np.int64 if k in ("pre", "post", "chan", "delay", "rule")
+                                else float) for k in keys}
+        if len(self._syn) > 1:
+            self._syn = [{k: np.concatenate([s[k] for s in self._syn]) for k in keys}]
+        return self._syn[0]
+
+    def record(self, spikes: bool = True, analog: Sequence[tuple[str | int, int]] = (),
+               every: int = 1) -> None:
+        """Choose what to record: spikes of all neurons and/or analog traces.
+
+        ``analog`` is a list of ``(variable, neuron)`` with variable ``"v"`` or a channel group
+        (``0``/``"gsyn_exc"``, ``1``/``"gsyn_inh"``); sampled every ``every`` steps.
+        """
+        names = {"v": -1, "gsyn_exc": 0, "gsyn_inh": 1}
+        self.record_spikes = bool(spikes)
+        self.rec = [(names[v] if isinstance(v, str) else int(v), int(n)) for v, n in analog]
+        for _, n in self.rec:
+            if not 0 <= n < self.n:
+                raise ValueError(f"cannot record neuron {n}")
+        self.rec_every = max(1, int(every))
+        self._compiled = None
+
+    # -- compile -------------------------------------------------------------------------------
+    def compile(self) -> CompiledNetwork:
+        """Sort synapses into CSR by presynaptic unit and freeze all kernel-side arrays."""
+        if self._compiled is not None:
+            return self._compiled
+        cat = self._concat()
+        nu = self.n_units
+        order_csr = np.argsort(cat["pre"], kind="stable")  # CSR position -> insertion id
+        pos = np.empty_like(order_csr)
+        pos[order_csr] = np.arange(order_csr.size)
+        counts = np.bincount(cat["pre"], minlength=nu)
+        indptr = np.zeros(nu + 1, dtype=np.int64)
+        np.cumsum(counts, out=indptr[1:])
+        take = {k: np.ascontiguousarray(v[order_csr]) for k, v in cat.items()}
+        # plastic synapses indexed by postsynaptic neuron (for the post-spike side of STDP)
+        plastic = np.nonzero(take["rule"] > 0)[0]
+        in_order = plastic[np.argsort(take["post"][plastic], kind="stable")]
+        in_counts = np.bincount(take["post"][in_order], minlength=self.n)
+        in_ptr = np.zeros(self.n + 1, dtype=np.int64)
+        np.cumsum(in_counts, out=in_ptr[1:])
+        in_pre = take["pre"][in_order]
+        # LUT sweep: rows (pre units) with LUT-rule synapses, visited one after the other
+        lut_rules = {i + 1 for i, r in enumerate(self._rules) if r.kind == kernels.RULE_LUT}
+        rows = np.unique(take["pre"][np.isin(take["rule"], list(lut_rules))]) if lut_rules \
+            else np.zeros(0, dtype=np.int64)
+        period = max(1, int(round(self.sweep_period / self.dt)))
+        phase = (np.arange(rows.size) * period) // max(1, rows.size)
+        rule_par = np.zeros((max(1, len(self._rules)), kernels.RULE_PAR_COLS))
+        lut = np.zeros((max(1, len(self._rules)), 2, 16), dtype=np.int64)
+        for i, r in enumerate(self._rules):
+            rule_par[i] = [r.kind, r.tau_plus, r.tau_minus, r.a_plus, r.a_minus, r.w_min,
+                           r.w_max, r.lsb]
+            lut[i] = r.lut
+        pois = [(self.n + i, p) for i, (k, p) in enumerate(self._sources) if k == "poisson"]
+        arrs = [(self.n + i, a) for i, (k, a) in enumerate(self._sources) if k == "array"]
+        arr_steps = [np.unique(np.rint(np.asarray(a) / self.dt).astype(np.int64)) for _, a in arrs]
+        arr_ptr = np.zeros(len(arrs) + 1, dtype=np.int64)
+        if arrs:
+            np.cumsum([s.size for s in arr_steps], out=arr_ptr[1:])
+        # NB: a spike at t lands in step round(t/dt), like NEST's spike_generator on the grid
+        max_d = int(take["delay"].max()) if take["delay"].size else 1
+        i64 = np.int64
+        self._compiled = CompiledNetwork(
+            n_neurons=self.n, n_units=nu,
+            ch_alpha=np.array([c.kind == "alpha" for c in self.channels], dtype=np.bool_),
+            ch_group=np.array([c.group for c in self.channels], dtype=i64),
+            indptr=indptr, post=take["post"].astype(i64), chan=take["chan"].astype(i64),
+            delay=take["delay"].astype(i64), weight=take["weight"], gain=take["gain"],
+            stp_U=take["stp_U"], stp_trec=take["stp_trec"], stp_tfac=take["stp_tfac"],
+            syn_rule=take["rule"].astype(i64), rule_par=rule_par, lut=lut,
+            in_ptr=in_ptr, in_syn=in_order.astype(i64), in_pre=in_pre.astype(i64),
+            sweep_rows=rows.astype(i64), sweep_phase=phase.astype(i64), sweep_period=period,
+            pois_unit=np.array([u for u, _ in pois], dtype=i64),
+            pois_rate=np.array([p[0] for _, p in pois], dtype=float),
+            pois_start=np.array([p[1] for _, p in pois], dtype=float),
+            pois_stop=np.array([p[2] for _, p in pois], dtype=float),
+            arr_unit=np.array([u for u, _ in arrs], dtype=i64),
+            arr_ptr=arr_ptr,
+            arr_steps=np.concatenate(arr_steps).astype(i64) if arr_steps else np.zeros(0, i64),
+            rec_idx=np.array([n for _, n in self.rec], dtype=i64),
+            rec_var=np.array([v for v, _ in self.rec], dtype=i64),
+            max_delay_steps=max_d, order=pos,
+        )
+        return self._compiled
+
+    # -- running -------------------------------------------------------------------------------
+    def prepare(self, trials: int = 1, seeds: Iterable[int] | int | None = None,
+                overrides: Mapping[str, ArrayLike] | None = None) -> "Simulation":
+        """Instantiate ``trials`` independent trials at t = 0 (see :class:`Simulation`)."""
+        return Simulation(self, trials, seeds, overrides)
+
+    def run(self, duration: float, trials: int = 1, seeds: Iterable[int] | int | None = None,
+            overrides: Mapping[str, ArrayLike] | None = None) -> "Simulation":
+        """Run ``trials`` independent trials for ``duration`` ms in one vectorised pass."""
+        sim = self.prepare(trials, seeds, overrides)
+        sim.advance(duration)
+        return sim
+
+
+def run_batch(network: Network, duration: float, trials: int,
+              seeds: Iterable[int] | int | None = None,
+              overrides: Mapping[str, ArrayLike] | None = None) -> "Simulation":
+    """Functional form of :meth:`Network.run` (the entry point calibration sweeps build on)."""
+    return network.run(duration, trials=trials, seeds=seeds, overrides=overrides)
+
+
+def _seed_state(seed: int) -> np.uint64:
+    return np.random.SeedSequence(int(seed)).generate_state(1, dtype=np.uint64)[0]
+
+
+class Simulation:
+    """The state of ``T`` trials of one :class:`Network`; :meth:`advance` may be called repeatedly.
+
+    ``overrides`` maps parameter names to per-trial values (shape ``(T,)`` or ``(T, N)`` or
+    anything broadcastable to ``(T, N)``): neuron parameters by name, channel parameters as
+    ``"tau:<k>"`` / ``"e_rev:<k>"``, Poisson rates as ``"rate"`` (``(T, n_poisson)`` in Hz),
+    synapse arrays as ``"weight"`` / ``"gain"`` (``(T, n_synapses)``, insertion order).
+    """
+
+    def __init__(self, net: Network, trials: int = 1,
+                 seeds: Iterable[int] | int | None = None,
+                 overrides: Mapping[str, ArrayLike] | None = None) -> None:
+        if trials < 1:
+            raise ValueError("trials must be >= 1")
+        self.net = net
+        self.model = net.model
+        c = self.csr = net.compile()
+        T, N, K = int(trials), net.n, len(net.channels)
+        self.trials = T
+        self.dt = net.dt
+        if seeds is None:
+            seeds = list(range(T))
+        elif isinstance(seeds, (int, np.integer)):
+            seeds = [int(seeds) + i for i in range(T)]
+        seeds = [int(s) for s in seeds]
+        if len(seeds) != T:
+            raise ValueError(f"need {T} seeds, got {len(seeds)}")
+        self.seeds = seeds
+        ov = dict(overrides or {})
+
+        def per_trial(name: str, base: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
+            val = ov.pop(name, None)
+            if val is None:
+                out = np.broadcast_to(base, shape)
+            else:
+                a = np.asarray(val, float)
+                if a.ndim == 1 and a.shape[0] == T and len(shape) == 2:
+                    a = a[:, None]
+                out = np.broadcast_to(a, shape)
+            return np.ascontiguousarray(out, dtype=float).copy()
+
+        self.par = {k: per_trial(k, v, (T, N)) for k, v in net.params.items()}
+        self.ch_tau = np.zeros((T, K, N))
+        self.ch_erev = np.zeros((T, K, N))
+        for k, ch in enumerate(net.channels):
+            self.ch_tau[:, k] = per_trial(f"tau:{k}", ch.tau, (T, N))
+            self.ch_erev[:, k] = per_trial(f"e_rev:{k}", ch.e_rev, (T, N))
+        nnz = c.post.size
+        order = c.order
+        w = per_trial("weight", net._concat()["weight"], (T, nnz))
+        gain = per_trial("gain", net._concat()["gain"], (T, nnz))
+        inv = np.argsort(order)  # CSR position -> insertion id
+        self.w = np.ascontiguousarray(w[:, inv])
+        self.gain = np.ascontiguousarray(gain[:, inv])
+        self.pois_rate = per_trial("rate", c.pois_rate, (T, c.pois_unit.size)) / 1000.0  # 1/ms
+        if ov:
+            raise KeyError(f"unknown override(s): {sorted(ov)}")
+        self._derive()
+        # state
+        v0 = self.par["v_init"]
+        self.v = np.where(np.isnan(v0), self.par["v_rest"], v0)
+        self.g = np.zeros((T, K, N))
+        self.h = np.zeros((T, K, N))
+        self.refr = np.zeros((T, N), dtype=np.int64)
+        self.ring = np.zeros((T, c.max_delay_steps + 1, max(K, 1), N))
+        self.stp_u = np.zeros((T, nnz))
+        self.stp_x = np.ones((T, nnz))
+        self.last_spike = np.full((T, c.n_units), kernels.NEVER, dtype=np.int64)
+        self.pre_avail = np.zeros((T, nnz), dtype=np.uint8)
+        self.post_avail = np.zeros((T, nnz), dtype=np.uint8)
+        self.acc_c = np.zeros((T, nnz))
+        self.acc_a = np.zeros((T, nnz))
+        self.rng = np.array([_seed_state(s) for s in seeds], dtype=np.uint64)
+        self.pois_next = np.full((T, c.pois_unit.size), np.inf)
+        for j in range(c.pois_unit.size):  # first Poisson event after each source's start
+            for tr in range(T):
+                r = self.pois_rate[tr, j]
+                if r > 0:
+                    u = (float(int(_next_u64(self.rng, tr)) >> 11) + 1.0) / 2.0**53
+                    t = c.pois_start[j] - math.log(u) / r
+                    self.pois_next[tr, j] = t if t < c.pois_stop[j] else np.inf
+        self.arr_cur = np.tile(c.arr_ptr[:-1], (T, 1)).astype(np.int64)
+        self.step = 0
+        self.record_spikes = net.record_spikes
+        self.rec_every = net.rec_every
+        cap = 4096
+        self.spk_tr = np.zeros(cap, dtype=np.int64)
+        self.spk_step = np.zeros(cap, dtype=np.int64)
+        self.spk_id = np.zeros(cap, dtype=np.int64)
+        self.spk_n = np.zeros(1, dtype=np.int64)
+        self.rec_chunks: list[np.ndarray] = []
+        self.rec_buf = np.zeros((T, 0, c.rec_idx.size))
+        self.rec_n = np.zeros(1, dtype=np.int64)
+        if c.rec_idx.size:
+            self.rec_chunks.append(self._sample_now()[:, None, :])
+
+    def _derive(self) -> None:
+        """Recompute propagators from the parameter arrays (call after editing ``par``)."""
+        dt = self.dt
+        self.ref_steps = np.rint(self.par["tau_refrac"] / dt).astype(np.int64)
+        tau = np.maximum(self.ch_tau, 1e-12)
+        self.ch_decay = np.exp(-dt / tau)
+        self.ch_ascale = math.e / tau
+        if self.model.conductance:
+            self.ch_p21 = np.zeros_like(tau)
+        else:
+            tau_m = (self.par["cm"] / self.par["g_leak"])[:, None, :]
+            cm = self.par["cm"][:, None, :]
+            same = np.isclose(tau, tau_m)
+            with np.errstate(divide="ignore", invalid="ignore"):
+                p21 = tau_m * tau / (cm * (tau - tau_m)) * (np.exp(-dt / tau) - np.exp(-dt / tau_m))
+            self.ch_p21 = np.where(same, dt / cm * np.exp(-dt / tau_m), p21)
+
+    def _sample_now(self) -> np.ndarray:
+        c = self.csr
+        out = np.zeros((self.trials, c.rec_idx.size))
+        for r, (var, n) in enumerate(zip(c.rec_var, c.rec_idx)):
+            if var < 0:
+                out[:, r] = self.v[:, n]
+            else:
+                sel = c.ch_group == var
+                out[:, r] = self.g[:, sel, n].sum(axis=1)
+        return out
+
+    @property
+    def t(self) -> float:
+        """Current time in ms."""
+        return self.step * self.dt
+
+    def advance(self, duration: float) -> None:
+        """Integrate all trials for ``duration`` ms (rounded to whole steps)."""
+        nsteps = int(round(duration / self.dt))
+        if nsteps < 0:
+            raise ValueError("duration must be >= 0")
+        c = self.csr
+        n_samples = (self.step + nsteps) // self.rec_every - self.step // self.rec_every
+        self.rec_buf = np.zeros((self.trials, n_samples if c.rec_idx.size else 0,
+                                 c.rec_idx.size))
+        self.rec_n[0] = 0
+        done = 0
+        while done < nsteps:
+            k = self.model.invoke(self, self.step + done, nsteps - done)
+            done += k
+            if done < nsteps:  # spike buffer nearly full: grow and continue
+                cap = max(2 * self.spk_tr.size, self.spk_tr.size + 2 * self.net.n * self.trials)
+                for name in ("spk_tr", "spk_step", "spk_id"):
+                    old = getattr(self, name)
+                    new = np.zeros(cap, dtype=np.int64)
+                    new[: old.size] = old
+                    setattr(self, name, new)
+        self.step += nsteps
+        if c.rec_idx.size and n_samples:
+            self.rec_chunks.append(self.rec_buf[:, : self.rec_n[0], :].copy())
+
+    # -- results -------------------------------------------------------------------------------
+    def spikes(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """All recorded spikes as ``(trial, time_ms, neuron)`` arrays in emission order."""
+        n = int(self.spk_n[0])
+        return (self.spk_tr[:n].copy(), (self.spk_step[:n] + 1) * self.dt * 0 +
+                self.spk_step[:n] * self.dt, self.spk_id[:n].copy())
+
+    def spike_counts(self) -> np.ndarray:
+        """Spike counts, shape ``(T, N)``."""
+        n = int(self.spk_n[0])
+        flat = self.spk_tr[:n] * self.net.n + self.spk_id[:n]
+        return np.bincount(flat, minlength=self.trials * self.net.n).reshape(self.trials,
+                                                                             self.net.n)
+
+    def analog(self) -> np.ndarray:
+        """Analog recordings, shape ``(T, n_samples, R)``; sample 0 is the initial state."""
+        c = self.csr
+        if not self.rec_chunks:
+            return np.zeros((self.trials, 0, c.rec_idx.size))
+        return np.concatenate(self.rec_chunks, axis=1)
+
+    def weights(self) -> np.ndarray:
+        """Current nominal weights, shape ``(T, n_synapses)`` in insertion (synapse-id) order."""
+        return self.w[:, self.csr.order]
+
+    def set_weights(self, w: np.ndarray) -> None:
+        """Replace nominal weights (``(T, n_synapses)`` or ``(n_synapses,)``, insertion order)."""
+        inv = np.argsort(self.csr.order)
+        self.w[:] = np.broadcast_to(np.asarray(w, float), (self.trials, inv.size))[:, inv]
+
+    def set_gain(self, gain: np.ndarray) -> None:
+        inv = np.argsort(self.csr.order)
+        self.gain[:] = np.broadcast_to(np.asarray(gain, float), (self.trials, inv.size))[:, inv]
+
+
+def _next_u64(rng: np.ndarray, tr: int) -> np.uint64:
+    """Python twin of :func:`kernels.rand_u64` (same stream) for set-up draws."""
+    with np.errstate(over="ignore"):
+        s = np.uint64(rng[tr] + kernels._GOLD)
+        rng[tr] = s
+        z = np.uint64((s ^ (s >> kernels._S30)) * kernels._M1)
+        z = np.uint64((z ^ (z >> kernels._S27)) * kernels._M2)
+        return np.uint64(z ^ (z >> kernels._S31))

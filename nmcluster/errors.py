@@ -1,0 +1,52 @@
+"""One exception hierarchy for nmcluster.
+
+Every error carries a message a user can act on.  The CLI maps :class:`UserInputError` (and its
+subclasses) to exit code 2 and every other :class:`NmclusterError` to exit code 1, printing one line and
+never a traceback.
+"""
+
+from __future__ import annotations
+
+
+class NmclusterError(Exception):
+    """Base class: a failure with a message meant for the user."""
+
+    exit_code = 1
+
+
+class UserInputError(NmclusterError, ValueError):
+    """The request itself is wrong (bad option, unknown station, malformed config).  Exit code 2."""
+
+    exit_code = 2
+
+
+class ConfigError(UserInputError):
+    """The site configuration file is malformed."""
+
+
+class HardwareConfigError(UserInputError):
+    """A hardware config (the job's JSON object) is invalid for its partition."""
+
+
+class StagingError(UserInputError):
+    """The job's code or inputs cannot be staged (missing file, unsafe archive, unreachable git URL)."""
+
+
+class JobNotFoundError(UserInputError):
+    """No job with that id in the user's job store."""
+
+
+class SlurmUnavailableError(NmclusterError):
+    """Slurm's controller does not answer.  Exit code 1: nothing was queued."""
+
+
+class SlurmError(NmclusterError):
+    """A Slurm command failed for a reason other than the controller being down."""
+
+
+class JobStateError(NmclusterError):
+    """The operation does not fit the job's state (e.g. removing a running job)."""
+
+
+class HardwareUnavailableError(NmclusterError):
+    """``--hardware`` was requested but the hardware is absent or not usable here."""

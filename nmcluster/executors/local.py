@@ -1,0 +1,120 @@
+"""Local executor: the embedded default when there is no Slurm.
+
+A submitted job is a detached job-runner process (own session, so it survives the submitting shell);
+its state is read back from the files the runner writes in the job directory and from whether the
+process still lives.  Exclusive hardware (a station, an FPGA licence) is guarded by advisory locks, which
+is the bookkeeping Slurm's GRES and licences do on a cluster.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+from nmcluster.config import SiteConfig
+from nmcluster.errors import UserInputError
+from nmcluster.executors.base import Observation, runner_argv
+from nmcluster.jobs.runner import RESULT_FILE, RUNNER_FILE
+from nmcluster.jobs.store import JobRecord
+from nmcluster.partitions.base import ResourceRequest
+
+
+def lock_dir(site: SiteConfig) -> Path:
+    return site.job_root / "locks"
+
+
+def _alive(pid: int, job_dir: str) -> bool:
+    """Is ``pid`` still our runner for ``job_dir``?  (Guards against PID reuse.)"""
+    try:
+        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+    except OSError:
+        return False
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+        if stat.rsplit(")", 1)[1].split()[0] == "Z":
+            return False
+    except (OSError, IndexError):
+        pass
+    return job_dir.encode() in cmdline
+
+
+def _read(path: Path) -> dict | None:
+    try:
+        return json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None
+
+
+class LocalExecutor:
+    name = "local"
+
+    def __init__(self, site: SiteConfig, env: Mapping[str, str] | None = None) -> None:
+        self.site = site
+        self.env = dict(os.environ if env is None else env)
+
+    def submit(self, job_dir: Path, job_id: int, request: ResourceRequest,
+               slurm_options: Sequence[str] = ()) -> str:
+        if slurm_options:
+            raise UserInputError("Slurm options (--slurm-opt) need the Slurm executor; "
+                                 "the local executor has no Slurm")
+        out = open(job_dir / "runner.out", "ab")
+        try:
+            proc = subprocess.Popen(runner_argv("batch", str(job_dir)), stdin=subprocess.DEVNULL, stdout=out,
+                                    stderr=subprocess.STDOUT, start_new_session=True, env=self.env,
+                                    cwd=job_dir)
+        finally:
+            out.close()
+        return str(proc.pid)
+
+    def observe(self, records: Sequence[JobRecord]) -> dict[int, Observation]:
+        out: dict[int, Observation] = {}
+        for rec in records:
+            job_dir = Path(rec.job_dir)
+            result = _read(job_dir / RESULT_FILE)
+            if result is not None:
+                out[rec.id] = Observation(result["state"], result.get("reason", ""), result.get("exit_code"),
+                                          result.get("start"), result.get("end"))
+                continue
+            runner = _read(job_dir / RUNNER_FILE)
+            alive = rec.external_id.isdigit() and _alive(int(rec.external_id), str(job_dir))
+            if alive:
+                out[rec.id] = Observation("running" if runner else "submitted",
+                                          start=runner.get("start") if runner else None)
+            else:
+                _reap(rec.external_id)
+                out[rec.id] = Observation("error", "job runner died without a result (killed?); see the log",
+                                          start=runner.get("start") if runner else None)
+        return out
+
+    def cancel(self, record: JobRecord) -> None:
+        if record.external_id.isdigit() and _alive(int(record.external_id), record.job_dir):
+            try:
+                os.kill(int(record.external_id), signal.SIGTERM)
+            except ProcessLookupError:
+                pass
+
+    def interactive(self, request: ResourceRequest, command: Sequence[str], mode: str,
+                    slurm_options: Sequence[str] = ()) -> int:
+        """Lock the hardware, then become the runner (exec): output streams, the exit code is the job's."""
+        if slurm_options:
+            raise UserInputError("Slurm options (--slurm-opt) need the Slurm executor")
+        from nmcluster.jobs import locks, runner
+
+        if request.lock_keys:
+            locks.acquire(request.lock_keys, lock_dir(self.site), locks.describe_owner("interactive"),
+                          announce=lambda m: print(f"nmcluster: {m}", file=sys.stderr), inheritable=True)
+        return runner.run_exec(request, mode, list(command))
+
+
+def _reap(pid: str) -> None:
+    """Collect a zombie child if this process started it (tests submit and poll in one process)."""
+    if pid.isdigit():
+        try:
+            os.waitpid(int(pid), os.WNOHANG)
+        except ChildProcessError:
+            pass

@@ -1,0 +1,1 @@
+"""Driver layers: what hardware exists and is usable (Spikey USB stations, wafers, SpiNNaker boards)."""

@@ -1,0 +1,1 @@
+"""BrainScaleS wafer resources: geometry, licences, defects."""

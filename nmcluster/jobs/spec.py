@@ -1,0 +1,140 @@
+"""The platform's job format as an immutable value: code + command + inputs + platform + hardware config.
+
+A :class:`JobSpec` is what a user asks for; nothing in it has touched the file system or Slurm yet.
+Parsing is strict (one readable :class:`~nmcluster.errors.UserInputError` per problem) because a job
+that is rejected after it has waited in a queue for an hour costs the user far more than an early no.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import shlex
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from nmcluster.errors import HardwareConfigError, UserInputError
+
+DEFAULT_COMMAND = "run.py {system}"
+
+#: platform names of the original platform (and our partition kinds) -> partition kind
+PLATFORM_ALIASES: dict[str, str] = {
+    "spikey": "spikey",
+    "brainscales": "wafer",
+    "wafer": "wafer",
+    "nm-pm1": "wafer",
+    "brainscales-ess": "ess",
+    "ess": "ess",
+    "spinnaker": "spinnaker",
+}
+#: partition kind -> the platform's own spelling, used in job records (``hardware_platform``)
+PLATFORM_NAMES: dict[str, str] = {
+    "spikey": "Spikey",
+    "wafer": "BrainScaleS",
+    "ess": "BrainScaleS-ESS",
+    "spinnaker": "SpiNNaker",
+}
+
+SYSTEM_RE = re.compile(r"\{system(?:=([^}]*))?\}")
+
+
+def normalise_platform(platform: str) -> str:
+    """``"BrainScaleS"`` -> ``"wafer"`` etc.; unknown names are a user error listing the known ones."""
+    kind = PLATFORM_ALIASES.get(str(platform).strip().lower())
+    if kind is None:
+        known = ", ".join(sorted(set(PLATFORM_NAMES.values()) | set(PLATFORM_NAMES)))
+        raise UserInputError(f"unknown platform {platform!r} (known: {known})")
+    return kind
+
+
+def parse_hardware_config(raw: str | Mapping[str, Any] | None) -> dict[str, Any]:
+    """Accept a JSON object given as text, ``@file.json``, or an already parsed mapping."""
+    if raw is None or raw == "":
+        return {}
+    if isinstance(raw, Mapping):
+        return dict(raw)
+    text = str(raw)
+    if text.startswith("@"):
+        path = Path(text[1:]).expanduser()
+        try:
+            text = path.read_text()
+        except OSError as exc:
+            raise HardwareConfigError(f"cannot read hardware config file {path}: {exc.strerror}") from None
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise HardwareConfigError(f"hardware config is not valid JSON: {exc.msg} at line {exc.lineno} "
+                                  f"column {exc.colno}") from None
+    if not isinstance(value, dict):
+        raise HardwareConfigError(f"hardware config must be a JSON object, got {type(value).__name__}")
+    return value
+
+
+def system_restrictions(command: str) -> list[tuple[str, ...] | None]:
+    """Every ``{system}`` placeholder in ``command``: None for plain, the allowed names for ``{system=a,b}``."""
+    out: list[tuple[str, ...] | None] = []
+    for m in SYSTEM_RE.finditer(command):
+        if m.group(1) is None:
+            out.append(None)
+        else:
+            out.append(tuple(n.strip() for n in m.group(1).split(",") if n.strip()))
+    return out
+
+
+def substitute_system(text: str, backend: str) -> str:
+    """Replace every ``{system}`` / ``{system=...}`` in ``text`` with the backend name."""
+    return SYSTEM_RE.sub(lambda _m: backend, text)
+
+
+def split_command(command: str) -> list[str]:
+    """Split a platform command string into an argument list (never handed to a shell)."""
+    try:
+        argv = shlex.split(command)
+    except ValueError as exc:
+        raise UserInputError(f"cannot parse command {command!r}: {exc}") from None
+    if not argv:
+        raise UserInputError("the command is empty")
+    return argv
+
+
+@dataclass(frozen=True)
+class JobSpec:
+    """One job in the platform's format.
+
+    ``code`` is a script path, a folder, a git URL or local repository, an archive path or URL, or the
+    text of a script (anything with a newline).  ``platform`` is a partition kind or a platform name.
+    """
+
+    code: str
+    platform: str
+    command: str = DEFAULT_COMMAND
+    inputs: tuple[str, ...] = ()
+    hardware_config: Mapping[str, Any] = field(default_factory=dict)
+    tags: tuple[str, ...] = ()
+    collab_id: str | None = None
+
+    @classmethod
+    def create(cls, code: str, platform: str, command: str | None = None,
+               inputs: Sequence[str] | None = None, hardware_config: Any = None,
+               tags: Sequence[str] | None = None, collab_id: Any = None) -> "JobSpec":
+        """Validate the platform-independent parts and normalise names."""
+        if not code or not str(code).strip():
+            raise UserInputError("no code given: pass a script, folder, git URL or archive")
+        kind = normalise_platform(platform)
+        cmd = DEFAULT_COMMAND if command is None or not str(command).strip() else str(command)
+        split_command(cmd)
+        return cls(code=str(code), platform=kind, command=cmd, inputs=tuple(str(i) for i in inputs or ()),
+                   hardware_config=parse_hardware_config(hardware_config),
+                   tags=tuple(str(t) for t in tags or ()),
+                   collab_id=None if collab_id is None else str(collab_id))
+
+    @property
+    def platform_name(self) -> str:
+        return PLATFORM_NAMES[self.platform]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"code": self.code, "platform": self.platform, "command": self.command,
+                "inputs": list(self.inputs), "hardware_config": dict(self.hardware_config),
+                "tags": list(self.tags), "collab_id": self.collab_id}

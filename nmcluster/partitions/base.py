@@ -1,0 +1,165 @@
+"""What every partition does: validate a hardware config, turn it into Slurm resources and a job
+environment, and pick the PyNN backend (hardware or emulator) that ``{system}`` becomes.
+
+A :class:`ResourceRequest` is plain data (JSON round-trip) because it travels from the submitting
+process to the job runner inside the allocation.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+from abc import ABC, abstractmethod
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from nmcluster.config import PartitionConfig, SiteConfig
+from nmcluster.errors import HardwareConfigError, HardwareUnavailableError, UserInputError
+
+#: Slurm options a user may not hand-write: the partition derives them from the hardware config
+RESERVED_SLURM_OPTIONS = ("-p", "--partition", "-L", "--licenses", "--gres", "--export")
+
+
+@dataclass(frozen=True)
+class ResourceRequest:
+    """The validated, resolved hardware request of one job."""
+
+    kind: str
+    slurm_partition: str
+    slurm_args: tuple[str, ...]
+    environment: Mapping[str, str]
+    hardware_config: Mapping[str, Any]
+    description: str
+    lock_keys: tuple[str, ...] = ()  # exclusive resources, for executors without Slurm's bookkeeping
+    backends: tuple[str, ...] = ()
+    hardware_backend: str = ""
+    emulator_backends: tuple[str, ...] = ()
+    always_emulate: bool = False
+
+    def to_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        d["environment"] = dict(self.environment)
+        d["hardware_config"] = dict(self.hardware_config)
+        return d
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> "ResourceRequest":
+        return cls(kind=d["kind"], slurm_partition=d["slurm_partition"], slurm_args=tuple(d["slurm_args"]),
+                   environment=dict(d["environment"]), hardware_config=dict(d["hardware_config"]),
+                   description=d["description"], lock_keys=tuple(d.get("lock_keys", ())),
+                   backends=tuple(d.get("backends", ())), hardware_backend=d.get("hardware_backend", ""),
+                   emulator_backends=tuple(d.get("emulator_backends", ())),
+                   always_emulate=bool(d.get("always_emulate", False)))
+
+
+@dataclass(frozen=True)
+class BackendChoice:
+    """Which PyNN backend a job uses and why; stored in the job record and printed in the log."""
+
+    backend: str
+    emulated: bool
+    reason: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"backend": self.backend, "emulated": self.emulated, "backend_reason": self.reason}
+
+
+def backend_importable(name: str) -> bool:
+    """Is ``pyNN.<name>`` importable here?  (Finds the module without importing the backend.)"""
+    try:
+        return importlib.util.find_spec(f"pyNN.{name}") is not None
+    except (ImportError, ValueError):
+        return False
+
+
+def choose_backend(request: ResourceRequest, hardware_present: bool, mode: str = "auto",
+                   importable=backend_importable) -> BackendChoice:
+    """Hardware backend when the hardware is present (and not ``mode == "emulate"``), else the first
+    importable emulator backend.  ``mode == "hardware"`` makes absence an error."""
+    if mode not in ("auto", "hardware", "emulate"):
+        raise UserInputError(f"unknown backend mode {mode!r} (auto, hardware or emulate)")
+    if request.always_emulate and mode == "hardware":
+        raise UserInputError(f"the {request.kind} partition is an emulator; --hardware does not apply")
+    if mode != "emulate" and not request.always_emulate:
+        if hardware_present:
+            return BackendChoice(request.hardware_backend, False, f"{request.description}: hardware present")
+        if mode == "hardware":
+            raise HardwareUnavailableError(f"{request.description}: hardware not present or not usable on "
+                                           f"this node, and --hardware was given")
+    why = ("emulation forced" if mode == "emulate" else
+           "partition always emulates" if request.always_emulate else "hardware not present")
+    for name in request.emulator_backends:
+        if importable(name):
+            return BackendChoice(name, True, f"{request.description}: {why}, using emulator {name}")
+    raise HardwareUnavailableError(f"{request.description}: {why} and no emulator backend is importable "
+                                   f"(tried {', '.join(request.emulator_backends)})")
+
+
+def check_keys(kind: str, config: Mapping[str, Any], schema: Mapping[str, str]) -> None:
+    """Unknown keys are errors: a misspelt ``STATON`` must not silently run on any station."""
+    unknown = sorted(set(config) - set(schema))
+    if unknown:
+        allowed = ", ".join(f"{k} ({t})" for k, t in schema.items())
+        raise HardwareConfigError(f"unknown hardware config key(s) {', '.join(unknown)} for the {kind} "
+                                  f"partition (allowed: {allowed})")
+
+
+def int_value(kind: str, key: str, value: Any) -> int:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise HardwareConfigError(f"{kind} hardware config: {key} must be an integer, got {value!r}")
+    return value
+
+
+def int_list(kind: str, key: str, value: Any) -> tuple[int, ...]:
+    if not isinstance(value, list) or not value:
+        raise HardwareConfigError(f"{kind} hardware config: {key} must be a non-empty list of integers, "
+                                  f"got {value!r}")
+    return tuple(int_value(kind, key, v) for v in value)
+
+
+class Partition(ABC):
+    """One hardware partition.  Subclasses fill ``kind``, ``SCHEMA`` and :meth:`resolve`."""
+
+    kind: str = ""
+    #: hardware config key -> human description of its type, for error messages
+    SCHEMA: Mapping[str, str] = {}
+
+    def __init__(self, site: SiteConfig) -> None:
+        self.site = site
+        self.config: PartitionConfig = site.partition(self.kind)
+
+    def validate(self, hardware_config: Mapping[str, Any]) -> ResourceRequest:
+        """Check the hardware config and resolve it into a :class:`ResourceRequest`."""
+        if not isinstance(hardware_config, Mapping):
+            raise HardwareConfigError("hardware config must be a JSON object")
+        check_keys(self.kind, hardware_config, self.SCHEMA)
+        slurm_args, env, normalised, description, locks = self.resolve(hardware_config)
+        return ResourceRequest(kind=self.kind, slurm_partition=self.config.slurm_partition,
+                               slurm_args=tuple(slurm_args), environment=dict(env),
+                               hardware_config=normalised, description=description, lock_keys=tuple(locks),
+                               backends=self.config.backends, hardware_backend=self.config.hardware_backend,
+                               emulator_backends=self.config.emulator_backends,
+                               always_emulate=self.config.always_emulate)
+
+    @abstractmethod
+    def resolve(self, hw: Mapping[str, Any]) -> tuple[Sequence[str], Mapping[str, str], dict[str, Any], str,
+                                                      Sequence[str]]:
+        """Return (slurm args, job environment, normalised config, description, exclusive lock keys)."""
+
+    def hardware_present(self, request: ResourceRequest, env: Mapping[str, str]) -> bool:
+        """Is the requested hardware attached and usable where the job runs?
+
+        The driver layers answer this; a partition without a driver (or a node without the chip)
+        says no, so the job falls back to the emulator and says so in its log.
+        """
+        return False
+
+    def check_slurm_options(self, options: Sequence[str]) -> None:
+        """Refuse hand-written resource options; the original site's submit plugin did the same."""
+        for opt in options:
+            name = opt.split("=", 1)[0]
+            if name in RESERVED_SLURM_OPTIONS or (name.startswith("-L") and len(name) > 2) \
+                    or (name.startswith("-p") and len(name) > 2 and not name.startswith("--")):
+                raise UserInputError(f"Slurm option {name} is not accepted here: the {self.kind} partition "
+                                     f"derives partition, licences and GRES from the hardware config "
+                                     f"(use --station/--wafer/--hicann/--fpga/--boards)")

@@ -1,0 +1,49 @@
+"""Spikey partition: one USB-attached chip per station, claimed through the ``station`` GRES.
+
+``STATION`` 500 (or ``"station500"``) -> ``--gres=station:s500:1`` and ``MY_STAGE1_STATION=station500``,
+which the chip software reads.  Without a station any free station is requested (``--gres=station:1``).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from typing import Any
+
+from nmcluster.errors import HardwareConfigError
+from nmcluster.partitions.base import Partition, int_value
+
+_STATION_RE = re.compile(r"^(?:station)?(\d+)$")
+
+
+def parse_station(value: Any) -> int:
+    """``500``, ``"500"`` or ``"station500"`` -> 500."""
+    if isinstance(value, bool):
+        raise HardwareConfigError(f"spikey hardware config: STATION must be like \"station500\" or 500, got {value!r}")
+    if isinstance(value, int):
+        return value
+    if isinstance(value, str):
+        m = _STATION_RE.match(value.strip())
+        if m:
+            return int(m.group(1))
+    raise HardwareConfigError(f"spikey hardware config: STATION must be like \"station500\" or 500, got {value!r}")
+
+
+class SpikeyPartition(Partition):
+    kind = "spikey"
+    SCHEMA = {"STATION": 'station number or "stationNNN"', "CALIB_VERSION": "integer"}
+
+    def resolve(self, hw: Mapping[str, Any]):
+        normalised: dict[str, Any] = {}
+        if "CALIB_VERSION" in hw:
+            normalised["CALIB_VERSION"] = int_value(self.kind, "CALIB_VERSION", hw["CALIB_VERSION"])
+        if "STATION" not in hw or hw["STATION"] in (None, ""):
+            return (["--gres=station:1"], {}, normalised, "spikey (any free station)", [])
+        number = parse_station(hw["STATION"])
+        station = self.site.stations.get(number)
+        if station is None:
+            known = ", ".join(str(n) for n in sorted(self.site.stations)) or "none"
+            raise HardwareConfigError(f"station {number} is not configured at this site (stations: {known})")
+        normalised["STATION"] = station.name
+        return ([f"--gres=station:{station.gres_type}:1"], {"MY_STAGE1_STATION": station.name}, normalised,
+                f"spikey {station.name}", [station.name])

@@ -1,0 +1,81 @@
+"""Wafer partition: BrainScaleS wafer modules, claimed through one Slurm licence per FPGA.
+
+HICANNs, reticles or FPGAs of one wafer are resolved through the wafer geometry to the FPGA licences
+``W<wafer>F<fpga>`` the original site used; the job sees ``SLURM_HICANNS``, ``SLURM_HARDWARE_LICENSES``
+and ``SLURM_FPGA_IPS`` like there.  Without HICANNs/FPGAs/reticles the whole wafer (all of its
+configured FPGAs) is requested.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from nmcluster.errors import HardwareConfigError
+from nmcluster.hwdrivers.wafer import geometry
+from nmcluster.partitions.base import Partition, int_list, int_value
+
+
+class WaferPartition(Partition):
+    kind = "wafer"
+    SCHEMA = {"WAFER": "integer", "HICANNS": "list of integers 0..383", "FPGAS": "list of integers 0..47",
+              "RETICLES": "list of integers 0..47", "CALIB_VERSION": "integer"}
+    uses_licences = True
+
+    def _wafer(self, hw: Mapping[str, Any]) -> int:
+        if "WAFER" not in hw:
+            if len(self.site.wafers) == 1:
+                return next(iter(self.site.wafers))
+            raise HardwareConfigError(f"the {self.kind} partition needs a WAFER (configured wafers: "
+                                      f"{', '.join(str(w) for w in sorted(self.site.wafers)) or 'none'})")
+        wafer = int_value(self.kind, "WAFER", hw["WAFER"])
+        if wafer not in self.site.wafers:
+            raise HardwareConfigError(f"wafer {wafer} is not configured at this site (wafers: "
+                                      f"{', '.join(str(w) for w in sorted(self.site.wafers)) or 'none'})")
+        return wafer
+
+    def resolve(self, hw: Mapping[str, Any]):
+        wafer_id = self._wafer(hw)
+        available = set(self.site.wafers[wafer_id].fpgas)
+        hicanns: set[int] = set()
+        fpgas: set[int] = set()
+        try:
+            if "HICANNS" in hw:
+                hicanns.update(geometry.check_hicann(h) for h in int_list(self.kind, "HICANNS", hw["HICANNS"]))
+                fpgas.update(geometry.fpga_of_hicann(h) for h in hicanns)
+            if "RETICLES" in hw:
+                for r in int_list(self.kind, "RETICLES", hw["RETICLES"]):
+                    hs = geometry.hicanns_of_reticle(r)
+                    hicanns.update(hs)
+                    fpgas.add(geometry.fpga_of_reticle(r))
+            if "FPGAS" in hw:
+                for f in int_list(self.kind, "FPGAS", hw["FPGAS"]):
+                    fpgas.add(geometry.check_fpga(f))
+                    hicanns.update(geometry.hicanns_of_fpga(f))
+        except ValueError as exc:  # range errors from the geometry
+            if isinstance(exc, HardwareConfigError):
+                raise
+            raise HardwareConfigError(f"wafer {wafer_id}: {exc}") from None
+        whole = not fpgas
+        if whole:
+            fpgas = set(available)
+            hicanns = {h for f in fpgas for h in geometry.hicanns_of_fpga(f)}
+        missing = sorted(fpgas - available)
+        if missing:
+            raise HardwareConfigError(f"wafer {wafer_id}: FPGA(s) {', '.join(map(str, missing))} are not "
+                                      f"available at this site")
+        fpga_list = sorted(fpgas)
+        licences = [geometry.license_name(wafer_id, f) for f in fpga_list]
+        env = {
+            "SLURM_HICANNS": ",".join(geometry.hicann_name(wafer_id, h) for h in sorted(hicanns)),
+            "SLURM_HARDWARE_LICENSES": ",".join(licences),
+            "SLURM_FPGA_IPS": ",".join(geometry.fpga_ip(wafer_id, f) for f in fpga_list),
+            "NMCLUSTER_WAFER": str(wafer_id),
+        }
+        normalised: dict[str, Any] = {"WAFER": wafer_id, "HICANNS": sorted(hicanns), "FPGAS": fpga_list}
+        if "CALIB_VERSION" in hw:
+            normalised["CALIB_VERSION"] = int_value(self.kind, "CALIB_VERSION", hw["CALIB_VERSION"])
+        what = "whole wafer" if whole else f"FPGA {','.join(map(str, fpga_list))}"
+        slurm_args = [f"--licenses={','.join(licences)}"] if self.uses_licences else []
+        return (slurm_args, env, normalised, f"wafer {wafer_id} ({what})",
+                licences if self.uses_licences else [])
