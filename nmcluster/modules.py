@@ -13,9 +13,8 @@ One installation gets, under a modulefile directory that users add with ``module
 ``nmcluster run``/``submit`` read these variables as defaults; explicit options win.
 
 The files are plain Tcl and load under Lmod (which converts Tcl modulefiles itself) and under
-Environment Modules 5.  Commands that only newer module systems know (``depends-on``, ``pushenv``:
-Lmod, Environment Modules >= 5.1) are guarded with ``info commands`` and fall back to ``prereq`` and
-``setenv`` elsewhere.  The hardware modules conflict with each other because NMCLUSTER_PARTITION holds
+Environment Modules 5.  ``depends-on`` (Lmod, Environment Modules >= 5.1) is guarded with
+``info commands`` and falls back to ``prereq`` elsewhere.  The hardware modules conflict with each other because NMCLUSTER_PARTITION holds
 one default; ``module switch spikey/station500 spikey/station501`` changes station.
 
 Every written file carries :data:`GENERATED_MARKER`.  Re-running the installer overwrites only files
@@ -29,7 +28,7 @@ import re
 import sys
 import tempfile
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from nmcluster import __version__
@@ -70,6 +69,7 @@ class InstallResult:
     prefix: Path
     written: tuple[Path, ...]
     removed: tuple[Path, ...]
+    config_source: str = ""  # where the listed stations and wafers came from
 
 
 def settings_for(config: SiteConfig, *, bin_dir: Path | None, site_config: Path | None = None,
@@ -144,16 +144,9 @@ def _whatis(name: str, version: str, description: str) -> list[str]:
 
 
 def _setenv(pairs: list[tuple[str, str]]) -> list[str]:
-    """pushenv (restores a value the user had before, on unload) where known, else setenv."""
-    if not pairs:
-        return []
-    out = ["# pushenv restores the previous value on unload (Lmod, Environment Modules >= 5.1).",
-           "if {[info commands pushenv] ne {}} {"]
-    out += [f"    pushenv {var} {_tcl(val)}" for var, val in pairs]
-    out += ["} else {"]
-    out += [f"    setenv {var} {_tcl(val)}" for var, val in pairs]
-    out += ["}", ""]
-    return out
+    # Plain setenv (unload unsets): Lmod 8.6/8.7 with its built-in Tcl mishandles ``pushenv`` in Tcl
+    # modulefiles (the unload keeps the pushed value, TACC/Lmod#584); Debian 12 ships Lmod 8.6.
+    return [f"setenv {var} {_tcl(val)}" for var, val in pairs] + ([""] if pairs else [])
 
 
 def _render_nmcluster(s: ModuleSettings) -> str:
@@ -345,7 +338,7 @@ def load_site_config(site_config: Path | None) -> tuple[SiteConfig, Path | None]
         return load_config(path), path
     if SYSTEM_CONFIG.is_file():
         return load_config(SYSTEM_CONFIG), None
-    return parse_config({}), None
+    return parse_config({}, source="built-in defaults"), None
 
 
 def install_for_installation(prefix: Path, *, site_config: Path | None = None,
@@ -359,8 +352,9 @@ def install_for_installation(prefix: Path, *, site_config: Path | None = None,
             raise UserInputError(f"--bin-dir {bin_dir} has no executable nmcluster")
     config, config_path = load_site_config(site_config)
     settings = settings_for(config, bin_dir=bin_dir, site_config=config_path, version=version)
-    return install_modulefiles(Path(os.path.abspath(os.path.expanduser(prefix))),
-                               render_modulefiles(settings))
+    result = install_modulefiles(Path(os.path.abspath(os.path.expanduser(prefix))),
+                                 render_modulefiles(settings))
+    return replace(result, config_source=config.source)
 
 
 def main(argv: list[str] | None = None) -> int:

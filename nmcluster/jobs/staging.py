@@ -124,7 +124,7 @@ def extract_archive(archive: Path, dest: Path, label: str, max_bytes: int = DEFA
                     mode = info.external_attr >> 16
                     if stat.S_ISLNK(mode):
                         raise StagingError(f"archive {label} refused: member {info.filename!r} is a symbolic link")
-                    if mode and not (stat.S_ISREG(mode) or stat.S_ISDIR(mode)):
+                    if stat.S_IFMT(mode) and not (stat.S_ISREG(mode) or stat.S_ISDIR(mode)):
                         raise StagingError(f"archive {label} refused: member {info.filename!r} is a special file")
                     total += info.file_size
                     if total > max_bytes:

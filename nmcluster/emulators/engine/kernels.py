@@ -131,17 +131,18 @@ def _stdp_post(tr, k, step, dt, tpre_step, syn_rule, rule_par, w, pre_avail, pos
 
 
 @njit(cache=True, inline="always")
-def emit(tr, unit, step, dt, indptr, post, chan, delay, w, gain,
+def emit(tr, base, unit, step, dt, indptr, post, chan, delay, w, gain,
          stp_U, stp_trec, stp_tfac, stp_u, stp_x, last_spike,
          syn_rule, rule_par, pre_avail, post_avail, acc_c, acc_a, ring):
-    """Emit one spike of ``unit`` (neuron or source) at ``step``: STP, STDP pre side, ring write.
+    """Emit one spike of ``unit`` (neuron or source) of trial ``tr`` at ``step``: STP, STDP pre
+    side, write into the delay ring (``ring[slot, channel, base + post]``, ``base = tr * N``).
 
     Tsodyks-Markram short-term plasticity follows NEST's ``tsodyks2_synapse`` update order, so
     depressing (``tau_facil == 0``) and facilitating (``tau_rec == 0``) synapses match the
     reference model at spike times.  STDP pairs use the emission time of the pre spike (the
     chip's delays are intrinsic and short; the axonal part is ignored for pairing).
     """
-    D = ring.shape[1]
+    D = ring.shape[0]
     prev = last_spike[tr, unit]
     for k in range(indptr[unit], indptr[unit + 1]):
         eff = w[tr, k] * gain[tr, k]
@@ -164,8 +165,27 @@ def emit(tr, unit, step, dt, indptr, post, chan, delay, w, gain,
                       pre_avail, post_avail, acc_c, acc_a)
         if eff != 0.0:
             slot = (step + delay[k]) % D
-            ring[tr, slot, chan[k], post[k]] += eff
+            ring[slot, chan[k], base + post[k]] += eff
     last_spike[tr, unit] = step
+
+
+@njit(cache=True, inline="always")
+def exp_neg(x):
+    """``exp(-x)`` for ``x >= 0`` without a libm call, so that LLVM vectorises the membrane loop.
+
+    ``exp(-x) = (exp(-x/64))**64``, the inner factor by its degree-7 Taylor polynomial:
+    relative error < 1e-15 for x < 1 (every realistic ``dt * g / C``), < 1e-10 for x < 8, and the
+    argument is clipped at 40 where the result (4e-18) is already negligible.
+    """
+    y = -min(x, 40.0) * 0.015625
+    p = 1.0 + y * (1.0 + y * (0.5 + y * (1.0 / 6.0 + y * (1.0 / 24.0 + y * (
+        1.0 / 120.0 + y * (1.0 / 720.0 + y * (1.0 / 5040.0)))))))
+    p = p * p
+    p = p * p
+    p = p * p
+    p = p * p
+    p = p * p
+    return p * p
 
 
 @njit(cache=True)
@@ -205,21 +225,21 @@ def lut_sweep(tr, step, sweep_rows, sweep_phase, sweep_period, indptr, syn_rule,
 
 
 @njit(cache=True)
-def run_lif(step0, nsteps, dt, conductance,
-            # neuron parameters (T, N)
-            v_rest, g_leak, cm, v_thresh, v_reset, ref_steps, i_offset, v_noise,
-            # synaptic channels: kind (K,) 0=exp 1=alpha; group (K,); (T, K, N) arrays
+def run_lif(step0, nsteps, dt, conductance, n_neurons,
+            # neuron parameters, flat (T*N,): trial-major
+            v_rest, g_leak, dt_cm, v_thresh, v_reset, ref_steps, i_offset, v_noise, any_noise,
+            # synaptic channels: kind (K,) alpha?, group (K,); (K, T*N) arrays
             ch_alpha, ch_decay, ch_erev, ch_p21, ch_ascale, ch_group,
-            # neuron state
-            v, g, h, refr,
-            # connectivity (CSR over units = neurons then sources) and per-trial synapse arrays
+            # neuron state: v, refr (T*N,), g, h (K, T*N); scratch (2, T*N)
+            v, g, h, refr, scratch,
+            # connectivity: ring (D, K, T*N); CSR over units (neurons, then sources)
             ring, indptr, post, chan, delay, w, gain,
             stp_U, stp_trec, stp_tfac, stp_u, stp_x, last_spike,
             # plasticity
             syn_rule, rule_par, lut, pre_avail, post_avail, acc_c, acc_a,
             in_ptr, in_syn, in_pre, sweep_rows, sweep_phase, sweep_period,
-            # sources: Poisson (unit, rate per ms (T,S), start, stop, next time (T,S))
-            pois_unit, pois_rate, pois_start, pois_stop, pois_next,
+            # Poisson sources: unit, rate (T, S) in 1/ms, stop, next event time (T, S)
+            pois_unit, pois_rate, pois_stop, pois_next,
             # array sources: unit, CSR of spike steps, cursor (T, S)
             arr_unit, arr_ptr, arr_steps, arr_cur,
             rng,
@@ -228,34 +248,40 @@ def run_lif(step0, nsteps, dt, conductance,
             rec_idx, rec_var, rec_every, rec_buf, rec_n):
     """Advance all trials by up to ``nsteps`` steps starting at absolute step ``step0``.
 
-    Returns the number of steps done: fewer than ``nsteps`` only when the spike buffer is nearly
-    full, in which case the caller grows it and calls again (all state lives in the arrays).
+    Trials are flattened into the neuron axis (index ``tr * N + n``), so each per-step update is
+    one SIMD loop over all neurons of all trials: a batch of T trials of N neurons costs about
+    what one trial of T*N neurons costs.  Returns the number of steps done: fewer than ``nsteps``
+    only when the spike buffer is nearly full; the caller grows it and calls again.
 
     Integration is exact for the linear parts: synaptic traces decay with precomputed
     ``exp(-dt/tau)``; the membrane uses the closed-form solution over one step with the
-    conductances of that step (exponential Euler, exact for piecewise-constant conductance), or
-    for current-based synapses the exact propagator of Rotter & Diesmann (1999).
+    conductances of that step (exact for piecewise-constant conductance), or for current-based
+    synapses the exact propagator of Rotter & Diesmann (1999).
     """
-    T = v.shape[0]
-    N = v.shape[1]
-    K = g.shape[1]
-    D = ring.shape[1]
+    N = n_neurons
+    TN = v.shape[0]
+    T = TN // N if N > 0 else 0
+    K = g.shape[0]
+    D = ring.shape[0]
     n_pois = pois_unit.shape[0]
     n_arr = arr_unit.shape[0]
     cap = spk_tr.shape[0]
     R = rec_idx.shape[0]
+    gt = scratch[0]
+    num = scratch[1]
     for it in range(nsteps):
         step = step0 + it
-        if rec_spikes and spk_n[0] + N * T > cap:
+        if rec_spikes and spk_n[0] + TN > cap:
             return it
         slot = step % D
         t_end = (step + 1) * dt
+        # 1. external sources emit (delivered >= 1 step later through the ring)
         for tr in range(T):
-            # 1. external sources emit (delivered >= 1 step later through the ring)
+            base = tr * N
             for j in range(n_pois):
                 nt = pois_next[tr, j]
                 while nt < t_end:
-                    emit(tr, pois_unit[j], step, dt, indptr, post, chan, delay, w, gain,
+                    emit(tr, base, pois_unit[j], step, dt, indptr, post, chan, delay, w, gain,
                          stp_U, stp_trec, stp_tfac, stp_u, stp_x, last_spike,
                          syn_rule, rule_par, pre_avail, post_avail, acc_c, acc_a, ring)
                     nt += -math.log(rand_uniform(rng, tr)) / pois_rate[tr, j]
@@ -267,91 +293,107 @@ def run_lif(step0, nsteps, dt, conductance,
                 end = arr_ptr[j + 1]
                 while c < end and arr_steps[c] <= step:
                     if arr_steps[c] == step:
-                        emit(tr, arr_unit[j], step, dt, indptr, post, chan, delay, w, gain,
-                             stp_U, stp_trec, stp_tfac, stp_u, stp_x, last_spike,
+                        emit(tr, base, arr_unit[j], step, dt, indptr, post, chan, delay, w,
+                             gain, stp_U, stp_trec, stp_tfac, stp_u, stp_x, last_spike,
                              syn_rule, rule_par, pre_avail, post_avail, acc_c, acc_a, ring)
                     c += 1
                 arr_cur[tr, j] = c
-            # 2. arriving synaptic input
+        # 2. arriving synaptic input (vectorised over trials x neurons)
+        for k in range(K):
+            rk = ring[slot, k]
+            if ch_alpha[k]:
+                hk = h[k]
+                sk = ch_ascale[k]
+                for i in range(TN):
+                    hk[i] += rk[i] * sk[i]
+                    rk[i] = 0.0
+            else:
+                gk = g[k]
+                for i in range(TN):
+                    gk[i] += rk[i]
+                    rk[i] = 0.0
+        # 3. membrane (vectorised), refractory clamp as a select
+        if conductance:
+            for i in range(TN):
+                gt[i] = g_leak[i]
+                num[i] = g_leak[i] * v_rest[i] + i_offset[i]
             for k in range(K):
-                if ch_alpha[k]:
-                    for n in range(N):
-                        h[tr, k, n] += ring[tr, slot, k, n] * ch_ascale[tr, k, n]
-                        ring[tr, slot, k, n] = 0.0
-                else:
-                    for n in range(N):
-                        g[tr, k, n] += ring[tr, slot, k, n]
-                        ring[tr, slot, k, n] = 0.0
-            # 3. membrane
-            for n in range(N):
-                if refr[tr, n] > 0:
-                    refr[tr, n] -= 1
-                    v[tr, n] = v_reset[tr, n]
-                    continue
-                vm = v[tr, n]
-                if conductance:
-                    gt = g_leak[tr, n]
-                    num = g_leak[tr, n] * v_rest[tr, n] + i_offset[tr, n]
-                    for k in range(K):
-                        gk = g[tr, k, n]
-                        gt += gk
-                        num += gk * ch_erev[tr, k, n]
-                    vinf = num / gt
-                    vm = vinf + (vm - vinf) * math.exp(-dt * gt / cm[tr, n])
-                else:
-                    pm = math.exp(-dt * g_leak[tr, n] / cm[tr, n])
-                    vinf = v_rest[tr, n] + i_offset[tr, n] / g_leak[tr, n]
-                    vm = vinf + (vm - vinf) * pm
-                    for k in range(K):
-                        vm += g[tr, k, n] * ch_p21[tr, k, n]
-                if v_noise[tr, n] > 0.0:
-                    vm += v_noise[tr, n] * rand_normal(rng, tr)
-                if vm >= v_thresh[tr, n]:
-                    vm = v_reset[tr, n]
-                    refr[tr, n] = ref_steps[tr, n]
-                    if rec_spikes:
-                        i = spk_n[0]
-                        spk_tr[i] = tr
-                        spk_step[i] = step
-                        spk_id[i] = n
-                        spk_n[0] = i + 1
-                    # STDP post side for incoming plastic synapses
-                    for q in range(in_ptr[n], in_ptr[n + 1]):
-                        ks = in_syn[q]
-                        _stdp_post(tr, ks, step, dt, last_spike[tr, in_pre[q]], syn_rule,
-                                   rule_par, w, pre_avail, post_avail, acc_c, acc_a)
-                    emit(tr, n, step, dt, indptr, post, chan, delay, w, gain,
-                         stp_U, stp_trec, stp_tfac, stp_u, stp_x, last_spike,
-                         syn_rule, rule_par, pre_avail, post_avail, acc_c, acc_a, ring)
-                v[tr, n] = vm
-            # 4. synaptic traces decay (alpha: g <- P g + dt P h, h <- P h)
+                gk = g[k]
+                ek = ch_erev[k]
+                for i in range(TN):
+                    gt[i] += gk[i]
+                    num[i] += gk[i] * ek[i]
+            for i in range(TN):
+                vinf = num[i] / gt[i]
+                vm = vinf + (v[i] - vinf) * exp_neg(gt[i] * dt_cm[i])
+                v[i] = v_reset[i] if refr[i] > 0 else vm
+        else:
+            for i in range(TN):
+                vinf = v_rest[i] + i_offset[i] / g_leak[i]
+                gt[i] = vinf + (v[i] - vinf) * exp_neg(g_leak[i] * dt_cm[i])
             for k in range(K):
-                if ch_alpha[k]:
-                    for n in range(N):
-                        p = ch_decay[tr, k, n]
-                        g[tr, k, n] = p * g[tr, k, n] + dt * p * h[tr, k, n]
-                        h[tr, k, n] = p * h[tr, k, n]
-                else:
-                    for n in range(N):
-                        g[tr, k, n] *= ch_decay[tr, k, n]
-            # 5. chip-style STDP sweep
-            if sweep_rows.shape[0] > 0:
+                gk = g[k]
+                pk = ch_p21[k]
+                for i in range(TN):
+                    gt[i] += gk[i] * pk[i]
+            for i in range(TN):
+                v[i] = v_reset[i] if refr[i] > 0 else gt[i]
+        if any_noise:
+            for i in range(TN):
+                if v_noise[i] > 0.0 and refr[i] == 0:
+                    v[i] += v_noise[i] * rand_normal(rng, i // N)
+        # 4. threshold, refractory bookkeeping, spike emission (scalar, rare)
+        for i in range(TN):
+            if refr[i] > 0:
+                refr[i] -= 1
+            elif v[i] >= v_thresh[i]:
+                tr = i // N
+                n = i - tr * N
+                v[i] = v_reset[i]
+                refr[i] = ref_steps[i]
+                if rec_spikes:
+                    q = spk_n[0]
+                    spk_tr[q] = tr
+                    spk_step[q] = step
+                    spk_id[q] = n
+                    spk_n[0] = q + 1
+                for q in range(in_ptr[n], in_ptr[n + 1]):
+                    _stdp_post(tr, in_syn[q], step, dt, last_spike[tr, in_pre[q]], syn_rule,
+                               rule_par, w, pre_avail, post_avail, acc_c, acc_a)
+                emit(tr, tr * N, n, step, dt, indptr, post, chan, delay, w, gain,
+                     stp_U, stp_trec, stp_tfac, stp_u, stp_x, last_spike,
+                     syn_rule, rule_par, pre_avail, post_avail, acc_c, acc_a, ring)
+        # 5. synaptic traces decay (alpha: g <- P g + dt P h, h <- P h)
+        for k in range(K):
+            gk = g[k]
+            pk = ch_decay[k]
+            if ch_alpha[k]:
+                hk = h[k]
+                for i in range(TN):
+                    gk[i] = pk[i] * (gk[i] + dt * hk[i])
+                    hk[i] = pk[i] * hk[i]
+            else:
+                for i in range(TN):
+                    gk[i] *= pk[i]
+        # 6. chip-style STDP sweep
+        if sweep_rows.shape[0] > 0:
+            for tr in range(T):
                 lut_sweep(tr, step, sweep_rows, sweep_phase, sweep_period, indptr, syn_rule,
                           rule_par, lut, w, acc_c, acc_a)
-        # 6. analog recording (values at the end of the step, i.e. at t = (step+1)*dt)
+        # 7. analog recording (values at the end of the step, i.e. at t = (step+1)*dt)
         if R > 0 and (step + 1) % rec_every == 0:
             ri = rec_n[0]
             for tr in range(T):
                 for r in range(R):
-                    n = rec_idx[r]
+                    i = tr * N + rec_idx[r]
                     var = rec_var[r]
                     if var < 0:
-                        rec_buf[tr, ri, r] = v[tr, n]
+                        rec_buf[tr, ri, r] = v[i]
                     else:
                         s = 0.0
                         for k in range(K):
                             if ch_group[k] == var:
-                                s += g[tr, k, n]
+                                s += g[k, i]
                         rec_buf[tr, ri, r] = s
             rec_n[0] = ri + 1
     return nsteps

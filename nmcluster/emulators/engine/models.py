@@ -37,19 +37,22 @@ class NeuronModel:
 
 
 def _invoke_lif(sim: "Simulation", step0: int, nsteps: int) -> int:
-    p = sim.par
+    p = sim.flat
     c = sim.csr
+    K = sim.g.shape[0]
     return int(kernels.run_lif(
-        step0, nsteps, sim.dt, sim.model.conductance,
-        p["v_rest"], p["g_leak"], p["cm"], p["v_thresh"], p["v_reset"], sim.ref_steps,
-        p["i_offset"], p["v_noise"],
-        c.ch_alpha, sim.ch_decay, sim.ch_erev, sim.ch_p21, sim.ch_ascale, c.ch_group,
-        sim.v, sim.g, sim.h, sim.refr,
-        sim.ring, c.indptr, c.post, c.chan, c.delay, sim.w, sim.gain,
-        c.stp_U, c.stp_trec, c.stp_tfac, sim.stp_u, sim.stp_x, sim.last_spike,
+        step0, nsteps, sim.dt, sim.model.conductance, sim.net.n,
+        p["v_rest"], p["g_leak"], sim.dt_cm, p["v_thresh"], p["v_reset"], sim.ref_steps,
+        p["i_offset"], p["v_noise"], sim.any_noise,
+        c.ch_alpha, sim.ch_decay.reshape(K, -1), sim.ch_erev.reshape(K, -1),
+        sim.ch_p21.reshape(K, -1), sim.ch_ascale.reshape(K, -1), c.ch_group,
+        sim.v.reshape(-1), sim.g.reshape(K, -1), sim.h.reshape(K, -1), sim.refr.reshape(-1),
+        sim.scratch,
+        sim.ring.reshape(sim.ring.shape[0], K, -1), c.indptr, c.post, c.chan, c.delay, sim.w,
+        sim.gain, c.stp_U, c.stp_trec, c.stp_tfac, sim.stp_u, sim.stp_x, sim.last_spike,
         c.syn_rule, c.rule_par, c.lut, sim.pre_avail, sim.post_avail, sim.acc_c, sim.acc_a,
         c.in_ptr, c.in_syn, c.in_pre, c.sweep_rows, c.sweep_phase, c.sweep_period,
-        c.pois_unit, sim.pois_rate, c.pois_start, c.pois_stop, sim.pois_next,
+        c.pois_unit, sim.pois_rate, c.pois_stop, sim.pois_next,
         c.arr_unit, c.arr_ptr, c.arr_steps, sim.arr_cur,
         sim.rng,
         sim.record_spikes, sim.spk_tr, sim.spk_step, sim.spk_id, sim.spk_n,

@@ -457,11 +457,12 @@ class Simulation:
             return np.ascontiguousarray(out, dtype=float).copy()
 
         self.par = {k: per_trial(k, v, (T, N)) for k, v in net.params.items()}
-        self.ch_tau = np.zeros((T, K, N))
-        self.ch_erev = np.zeros((T, K, N))
+        # channel arrays are (K, T, N): the kernel flattens trials into the neuron axis
+        self.ch_tau = np.zeros((K, T, N))
+        self.ch_erev = np.zeros((K, T, N))
         for k, ch in enumerate(net.channels):
-            self.ch_tau[:, k] = per_trial(f"tau:{k}", ch.tau, (T, N))
-            self.ch_erev[:, k] = per_trial(f"e_rev:{k}", ch.e_rev, (T, N))
+            self.ch_tau[k] = per_trial(f"tau:{k}", ch.tau, (T, N))
+            self.ch_erev[k] = per_trial(f"e_rev:{k}", ch.e_rev, (T, N))
         nnz = c.post.size
         order = c.order
         w = per_trial("weight", net._concat()["weight"], (T, nnz))
@@ -476,10 +477,11 @@ class Simulation:
         # state
         v0 = self.par["v_init"]
         self.v = np.where(np.isnan(v0), self.par["v_rest"], v0)
-        self.g = np.zeros((T, K, N))
-        self.h = np.zeros((T, K, N))
+        self.g = np.zeros((K, T, N))
+        self.h = np.zeros((K, T, N))
         self.refr = np.zeros((T, N), dtype=np.int64)
-        self.ring = np.zeros((T, c.max_delay_steps + 1, max(K, 1), N))
+        self.scratch = np.zeros((2, T * N))
+        self.ring = np.zeros((c.max_delay_steps + 1, K, T, N))
         self.stp_u = np.zeros((T, nnz))
         self.stp_x = np.ones((T, nnz))
         self.last_spike = np.full((T, c.n_units), kernels.NEVER, dtype=np.int64)
@@ -514,15 +516,23 @@ class Simulation:
     def _derive(self) -> None:
         """Recompute propagators from the parameter arrays (call after editing ``par``)."""
         dt = self.dt
-        self.ref_steps = np.rint(self.par["tau_refrac"] / dt).astype(np.int64)
+        for k, a in self.par.items():
+            if k not in ("v_init",) and not np.all(np.isfinite(a)):
+                raise ValueError(f"parameter {k} must be finite")
+        if np.any(self.par["cm"] <= 0) or np.any(self.par["g_leak"] <= 0):
+            raise ValueError("cm and g_leak must be > 0")
+        self.flat = {k: a.reshape(-1) for k, a in self.par.items()}
+        self.ref_steps = np.rint(self.par["tau_refrac"] / dt).astype(np.int64).reshape(-1)
+        self.dt_cm = (dt / self.par["cm"]).reshape(-1)
+        self.any_noise = bool(np.any(self.par["v_noise"] > 0))
         tau = np.maximum(self.ch_tau, 1e-12)
         self.ch_decay = np.exp(-dt / tau)
         self.ch_ascale = math.e / tau
         if self.model.conductance:
             self.ch_p21 = np.zeros_like(tau)
         else:
-            tau_m = (self.par["cm"] / self.par["g_leak"])[:, None, :]
-            cm = self.par["cm"][:, None, :]
+            tau_m = (self.par["cm"] / self.par["g_leak"])[None]
+            cm = self.par["cm"][None]
             same = np.isclose(tau, tau_m)
             with np.errstate(divide="ignore", invalid="ignore"):
                 p21 = tau_m * tau / (cm * (tau - tau_m)) * (np.exp(-dt / tau) - np.exp(-dt / tau_m))
@@ -536,7 +546,7 @@ class Simulation:
                 out[:, r] = self.v[:, n]
             else:
                 sel = c.ch_group == var
-                out[:, r] = self.g[:, sel, n].sum(axis=1)
+                out[:, r] = self.g[sel, :, n].sum(axis=0)
         return out
 
     @property
@@ -573,8 +583,9 @@ class Simulation:
     def spikes(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """All recorded spikes as ``(trial, time_ms, neuron)`` arrays in emission order."""
         n = int(self.spk_n[0])
-        return (self.spk_tr[:n].copy(), (self.spk_step[:n] + 1) * self.dt * 0 +
-                self.spk_step[:n] * self.dt, self.spk_id[:n].copy())
+        # a threshold crossing during step s is reported at the step's end, (s + 1) * dt, as NEST does
+        return (self.spk_tr[:n].copy(), (self.spk_step[:n] + 1) * self.dt,
+                self.spk_id[:n].copy())
 
     def spike_counts(self) -> np.ndarray:
         """Spike counts, shape ``(T, N)``."""

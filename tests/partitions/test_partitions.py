@@ -1,0 +1,96 @@
+"""Partition validation: hardware configs -> Slurm resources and job environment, bad input -> errors."""
+
+import pytest
+
+from nmcluster.config import parse_config
+from nmcluster.errors import HardwareConfigError, UserInputError
+from nmcluster.partitions import get_partition
+
+
+@pytest.fixture
+def site(tmp_path):
+    return parse_config({"job_root": str(tmp_path), "wafers": [{"id": 33}, {"id": 37, "fpgas": [0, 1, 34]}]},
+                        env={"USER": "u", "HOME": str(tmp_path)})
+
+
+def test_spikey_station(site):
+    req = get_partition("Spikey", site).validate({"STATION": "station500"})
+    assert req.slurm_partition == "spikey"
+    assert req.slurm_args == ("--gres=station:s500:1",)
+    assert req.environment == {"MY_STAGE1_STATION": "station500"}
+    assert req.lock_keys == ("station500",)
+    assert get_partition("spikey", site).validate({"STATION": 501}).hardware_config["STATION"] == "station501"
+
+
+def test_spikey_any_station(site):
+    req = get_partition("spikey", site).validate({})
+    assert req.slurm_args == ("--gres=station:1",) and req.environment == {}
+
+
+@pytest.mark.parametrize("cfg, msg", [
+    ({"STATION": 499}, "station 499 is not configured"),
+    ({"STATION": "stationX"}, "STATION must be like"),
+    ({"STATON": 500}, "unknown hardware config key"),
+    ({"STATION": True}, "STATION must be like"),
+])
+def test_spikey_bad(site, cfg, msg):
+    with pytest.raises(HardwareConfigError, match=msg):
+        get_partition("spikey", site).validate(cfg)
+
+
+def test_wafer_hicanns_to_licences(site):
+    req = get_partition("BrainScaleS", site).validate({"WAFER": 33, "HICANNS": [367, 366, 0]})
+    assert req.slurm_args == ("--licenses=W33F12,W33F34",)
+    assert req.environment["SLURM_HICANNS"] == "W33H0,W33H366,W33H367"
+    assert req.environment["SLURM_HARDWARE_LICENSES"] == "W33F12,W33F34"
+    assert req.environment["SLURM_FPGA_IPS"].split(",") == ["192.168.33.33", "192.168.33.75"]  # 1 + f % 12 + 32 * (f // 12)
+
+
+def test_wafer_fpgas_reticles_and_whole(site):
+    p = get_partition("wafer", site)
+    assert p.validate({"WAFER": 33, "FPGAS": [12]}).hardware_config["HICANNS"] == [0, 1, 2, 3, 12, 13, 14, 15]
+    assert p.validate({"WAFER": 33, "RETICLES": [0]}).slurm_args == ("--licenses=W33F12",)
+    whole = p.validate({"WAFER": 37})
+    assert whole.slurm_args == ("--licenses=W37F0,W37F1,W37F34",)
+
+
+@pytest.mark.parametrize("cfg, msg", [
+    ({"WAFER": 33, "HICANNS": [384]}, "HICANN 384 is out of range 0..383"),
+    ({"WAFER": 33, "HICANNS": [-1]}, "HICANN -1 is out of range"),
+    ({"WAFER": 99}, "wafer 99 is not configured"),
+    ({"WAFER": 37, "FPGAS": [2]}, "FPGA\\(s\\) 2 are not available"),
+    ({"WAFER": 33, "HICANNS": "297"}, "HICANNS must be a non-empty list"),
+    ({"WAFER": "33"}, "WAFER must be an integer"),
+    ({"HICANNS": [1]}, "needs a WAFER"),
+])
+def test_wafer_bad(site, cfg, msg):
+    with pytest.raises(HardwareConfigError, match=msg):
+        get_partition("wafer", site).validate(cfg)
+
+
+def test_ess_claims_nothing(site):
+    req = get_partition("BrainScaleS-ESS", site).validate({"WAFER": 33, "HICANNS": [1]})
+    assert req.slurm_args == () and req.always_emulate and req.slurm_partition == "batch"
+
+
+def test_spinnaker(site):
+    p = get_partition("SpiNNaker", site)
+    assert p.validate({"BOARDS": 2}).slurm_args == ("--licenses=spinnaker_board:2",)
+    assert p.validate({"CHIPS": 49}).hardware_config == {"BOARDS": 2}
+    with pytest.raises(HardwareConfigError, match="3 SpiNNaker board"):
+        p.validate({"BOARDS": 3})
+    with pytest.raises(HardwareConfigError, match="BOARDS must be >= 1"):
+        p.validate({"BOARDS": 0})
+
+
+@pytest.mark.parametrize("opt", ["-L", "--licenses=W33F1", "-LW33F1", "--gres=station:s500:1", "-pbatch",
+                                 "--partition=batch"])
+def test_hand_written_resources_refused(site, opt):
+    with pytest.raises(UserInputError, match="not accepted here"):
+        get_partition("wafer", site).check_slurm_options([opt])
+    get_partition("wafer", site).check_slurm_options(["--time=10"])
+
+
+def test_unknown_platform(site):
+    with pytest.raises(UserInputError, match="unknown platform 'Loihi'"):
+        get_partition("Loihi", site)
