@@ -87,6 +87,11 @@ class LocalExecutor:
                                           start=runner.get("start") if runner else None)
             else:
                 _reap(rec.external_id)
+                result = _read(job_dir / RESULT_FILE)  # it may have finished between our two looks
+                if result is not None:
+                    out[rec.id] = Observation(result["state"], result.get("reason", ""),
+                                              result.get("exit_code"), result.get("start"), result.get("end"))
+                    continue
                 out[rec.id] = Observation("error", "job runner died without a result (killed?); see the log",
                                           start=runner.get("start") if runner else None)
         return out

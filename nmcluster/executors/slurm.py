@@ -98,7 +98,11 @@ class SlurmExecutor:
                 out[rec.id] = Observation("error", "Slurm no longer knows this job and it left no result")
                 continue
             obs = map_state(info)
-            if obs.status == "finished":  # COMPLETED but no result.json: the runner did not finish its work
+            result = _read(Path(rec.job_dir) / RESULT_FILE) if obs.status in ("finished", "error") else None
+            if result is not None:  # the runner finished between our two looks
+                obs = Observation(result["state"], result.get("reason", ""), result.get("exit_code"),
+                                  result.get("start"), result.get("end"), obs.slurm_state)
+            elif obs.status == "finished":  # COMPLETED but no result.json: the runner did not finish its work
                 obs = Observation("error", "job ended without the runner's result; see the log",
                                   obs.exit_code, obs.start, obs.end, obs.slurm_state)
             elif obs.status == "running" and _read(Path(rec.job_dir) / RUNNER_FILE) is None:
@@ -114,6 +118,7 @@ class SlurmExecutor:
         """``srun`` the runner's exec mode; this process becomes srun (exit code and signals are srun's)."""
         import json
 
+        self.cli.check()  # srun itself would retry a dead controller for MessageTimeout seconds
         inner = runner_argv("exec", "--request", json.dumps(request.to_dict()), "--mode", mode, "--", *command)
         argv = self.cli.srun_argv([f"--partition={request.slurm_partition}", *request.slurm_args,
                                    *self.site.slurm.extra_sbatch_args, *slurm_options], inner)

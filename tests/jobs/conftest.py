@@ -16,13 +16,16 @@ NMCLUSTER = [sys.executable, "-m", "nmcluster.cli.main"]
 class LocalSite:
     """A site config in a temp dir, and helpers to run the real CLI against it."""
 
-    def __init__(self, root: Path, extra_env: dict[str, str] | None = None) -> None:
+    def __init__(self, root: Path, extra_env: dict[str, str] | None = None, executor: str = "local",
+                 extra_toml: str = "") -> None:
         self.root = root
         self.job_root = root / "jobs"
         self.config = root / "site.toml"
-        self.config.write_text(f'job_root = "{self.job_root}"\nexecutor = "local"\n')
-        self.env = {k: v for k, v in os.environ.items()
-                    if k not in ("SLURM_CONF", "MY_STAGE1_STATION", "NMCLUSTER_PARTITION", "NMCLUSTER_WAFER")}
+        self.config.write_text(f'job_root = "{self.job_root}"\nexecutor = "{executor}"\n{extra_toml}')
+        drop = ("MY_STAGE1_STATION", "NMCLUSTER_PARTITION", "NMCLUSTER_WAFER")
+        if executor == "local":
+            drop += ("SLURM_CONF",)
+        self.env = {k: v for k, v in os.environ.items() if k not in drop}
         self.env.update(NMCLUSTER_CONFIG=str(self.config), NMCLUSTER_QUIET="1")
         self.env.update(extra_env or {})
 
@@ -66,6 +69,13 @@ class LocalSite:
 @pytest.fixture
 def local_site(tmp_path: Path) -> LocalSite:
     return LocalSite(tmp_path)
+
+
+@pytest.fixture
+def slurm_site(tmp_path: Path, slurm_cluster) -> LocalSite:
+    """Like ``local_site`` but submitting to the real Slurm test cluster (isolated job root)."""
+    return LocalSite(tmp_path, executor="slurm",
+                     extra_toml=f'[slurm]\njobcomp_file = "{slurm_cluster.jobcomp_file}"\n')
 
 
 @pytest.fixture
