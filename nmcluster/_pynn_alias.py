@@ -10,16 +10,16 @@ nothing heavy: the cost at interpreter start is one ``sys.meta_path`` insertion.
 
 from __future__ import annotations
 
-import importlib
-import importlib.abc
-import importlib.util
 import sys
 
 _PREFIX = "pyNN.nmcluster"
 _TARGET = "nmcluster.emulators"
 
 
-class _AliasLoader(importlib.abc.Loader):
+class _AliasLoader:
+    """Loader protocol by duck typing: subclassing importlib.abc would import importlib.resources at
+    every interpreter start (~20 ms), since this module is loaded from a .pth file."""
+
     def __init__(self, target: str) -> None:
         self.target = target
 
@@ -29,15 +29,19 @@ class _AliasLoader(importlib.abc.Loader):
     def exec_module(self, module) -> None:
         # The import system re-reads sys.modules after exec_module, so the alias name ends up
         # bound to the very same module object as the real name (one copy, real __name__).
+        import importlib
+
         sys.modules[module.__name__] = importlib.import_module(self.target)
 
 
-class PyNNAliasFinder(importlib.abc.MetaPathFinder):
+class PyNNAliasFinder:
     """Resolve ``pyNN.nmcluster.*`` to the matching ``nmcluster.emulators.*`` module."""
 
     def find_spec(self, fullname, path=None, target=None):  # type: ignore[override]
         if fullname != _PREFIX and not fullname.startswith(_PREFIX + "."):
             return None
+        import importlib.util
+
         real = _TARGET + fullname[len(_PREFIX):]
         if importlib.util.find_spec(real) is None:
             return None

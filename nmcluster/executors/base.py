@@ -6,10 +6,12 @@ import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
-from nmcluster.jobs.store import JobRecord
 from nmcluster.partitions.base import ResourceRequest
+
+if TYPE_CHECKING:
+    from nmcluster.jobs.store import JobRecord
 
 
 @dataclass(frozen=True)

@@ -7,12 +7,12 @@ import os
 import shlex
 from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from nmcluster.config import SiteConfig
 from nmcluster.executors.base import Observation, runner_argv
 from nmcluster.executors.slurmcli import SlurmCLI, SlurmJobInfo
 from nmcluster.jobs.runner import RESULT_FILE, RUNNER_FILE
-from nmcluster.jobs.store import JobRecord
 from nmcluster.partitions.base import ResourceRequest
 
 SUBMITTED = {"PENDING", "CONFIGURING", "REQUEUED", "REQUEUE_HOLD", "REQUEUE_FED", "SUSPENDED", "RESV_DEL_HOLD"}
@@ -20,6 +20,9 @@ RUNNING = {"RUNNING", "COMPLETING", "STAGE_OUT", "SIGNALING", "RESIZING"}
 FINISHED = {"COMPLETED"}
 ERROR = {"FAILED", "TIMEOUT", "CANCELLED", "NODE_FAIL", "OUT_OF_MEMORY", "BOOT_FAIL", "DEADLINE", "PREEMPTED",
          "REVOKED", "SPECIAL_EXIT"}
+
+if TYPE_CHECKING:
+    from nmcluster.jobs.store import JobRecord
 
 
 def map_state(info: SlurmJobInfo) -> Observation:
@@ -118,9 +121,19 @@ class SlurmExecutor:
         """``srun`` the runner's exec mode; this process becomes srun (exit code and signals are srun's)."""
         import json
 
+        from nmcluster.jobs.runner import SYSTEM_RE, build_argv, job_environment
+
         self.cli.check()  # srun itself would retry a dead controller for MessageTimeout seconds
-        inner = runner_argv("exec", "--request", json.dumps(request.to_dict()), "--mode", mode, "--", *command)
+        env = self.env
+        if mode == "auto" and not any(SYSTEM_RE.search(a) for a in command):
+            # Nothing to decide on the node: srun the command itself with the hardware environment
+            # (srun propagates its own environment), saving a Python start per job.
+            inner = build_argv(command, None)
+            env = job_environment(request, None, self.env)
+        else:
+            inner = runner_argv("exec", "--request", json.dumps(request.to_dict()), "--mode", mode, "--",
+                                *command)
         argv = self.cli.srun_argv([f"--partition={request.slurm_partition}", *request.slurm_args,
                                    *self.site.slurm.extra_sbatch_args, *slurm_options], inner)
-        os.execvpe(argv[0], argv, self.env)
+        os.execvpe(argv[0], argv, env)
         return 0  # not reached

@@ -54,7 +54,7 @@ _UNAVAILABLE = re.compile(
     r"Slurm backup controller in standby mode|Transport endpoint is not connected|"
     r"Connection reset by peer|No route to host|Network is unreachable|"
     r"Unable to resolve .*controller|Invalid authentication credential|Munge encode failed|"
-    r"Unable to (?:create|verify) .*credential|munged",
+    r"Unable to (?:create|verify) .*credential|munged|Unable to process configuration file",
     re.IGNORECASE,
 )
 _IGNORABLE_CANCEL = re.compile(r"already completing or completed|Invalid job id specified", re.IGNORECASE)
@@ -262,17 +262,32 @@ class SlurmCLI:
         exe = self.binary(tool)
         if exe is None:
             raise SlurmUnavailableError(f"Slurm is not answering: {tool} is not installed (not on PATH)")
+        environ = self.environ(env)
+        conf = environ.get("SLURM_CONF")
+        if conf and not os.path.isfile(conf):
+            # the tools would retry reading it for 60 s
+            raise SlurmUnavailableError(f"Slurm is not answering: SLURM_CONF names {conf}, which does not exist")
         limit = self.timeout if timeout is None else timeout
+        cmd = [exe, *argv[1:]]
         try:
-            proc = subprocess.run([exe, *argv[1:]], capture_output=True, text=True, timeout=limit,
-                                  env=self.environ(env), stdin=subprocess.DEVNULL)
-        except subprocess.TimeoutExpired:
-            raise SlurmUnavailableError(f"Slurm is not answering: {tool} gave no answer within {limit:g} s"
-                                        ) from None
+            # own process group: on timeout the whole group is killed, so no child keeps our pipes open
+            popen = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                     stdin=subprocess.DEVNULL, text=True, env=environ,
+                                     start_new_session=True)
         except OSError as exc:
             raise SlurmUnavailableError(f"Slurm is not answering: cannot run {tool}: {exc.strerror or exc}"
                                         ) from None
-        return proc
+        try:
+            stdout, stderr = popen.communicate(timeout=limit)
+        except subprocess.TimeoutExpired:
+            try:
+                os.killpg(popen.pid, 9)
+            except OSError:
+                popen.kill()
+            popen.communicate()
+            raise SlurmUnavailableError(f"Slurm is not answering: {tool} gave no answer within {limit:g} s"
+                                        ) from None
+        return subprocess.CompletedProcess(cmd, popen.returncode, stdout, stderr)
 
     @staticmethod
     def _message(proc: subprocess.CompletedProcess[str]) -> str:

@@ -17,7 +17,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -137,6 +136,8 @@ def _files(work: Path) -> dict[str, tuple[int, int]]:
 
 def run_batch(job_dir: Path) -> int:
     """Run one submitted job to completion; always leaves result.json unless SIGKILLed."""
+    import socket
+
     job = json.loads((job_dir / JOB_FILE).read_text())
     request = ResourceRequest.from_dict(job["request"])
     work = job_dir / WORK_DIR

@@ -16,15 +16,17 @@ import time
 import uuid
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from nmcluster.config import SiteConfig, load_config
 from nmcluster.errors import JobStateError, NmclusterError, StagingError, UserInputError
 from nmcluster.jobs.runner import JOB_FILE, LOG_FILE, RESULT_FILE, RUNNER_FILE, WORK_DIR, write_json_atomic
 from nmcluster.jobs.spec import JobSpec, system_restrictions
-from nmcluster.jobs.store import JobRecord, JobStore
 from nmcluster.partitions import get_partition
 from nmcluster.partitions.base import ResourceRequest
+
+if TYPE_CHECKING:  # the store (sqlite3) is imported only by commands that use it, not by `run`
+    from nmcluster.jobs.store import JobRecord, JobStore
 
 STORE_FILE = "jobs.sqlite"
 
@@ -58,8 +60,10 @@ class JobService:
 
     # -- plumbing -------------------------------------------------------------------------------
     @property
-    def store(self) -> JobStore:
+    def store(self) -> "JobStore":
         if self._store is None:
+            from nmcluster.jobs.store import JobStore
+
             self.site.job_root.mkdir(parents=True, exist_ok=True, mode=0o700)
             self._store = JobStore(self.site.job_root / STORE_FILE)
         return self._store
