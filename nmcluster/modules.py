@@ -13,9 +13,11 @@ One installation gets, under a modulefile directory that users add with ``module
 ``nmcluster run``/``submit`` read these variables as defaults; explicit options win.
 
 The files are plain Tcl and load under Lmod (which converts Tcl modulefiles itself) and under
-Environment Modules 5.  ``depends-on`` (Lmod, Environment Modules >= 5.1) is guarded with
-``info commands`` and falls back to ``prereq`` elsewhere.  The hardware modules conflict with each other because NMCLUSTER_PARTITION holds
-one default; ``module switch spikey/station500 spikey/station501`` changes station.
+Environment Modules 5.  A hardware module loads nmcluster when it is missing (``depends-on``: Lmod,
+Environment Modules >= 5.1; guarded with ``info commands``, older systems get ``prereq``).  The
+hardware modules conflict with each other because NMCLUSTER_PARTITION holds one default:
+``module switch spikey/station500 spikey/station501`` changes station (Lmod also swaps by itself on
+``module load spikey/station501``).  Variables are set with ``setenv``, so unloading unsets them.
 
 Every written file carries :data:`GENERATED_MARKER`.  Re-running the installer overwrites only files
 that carry it, and removes station/wafer modules of hardware that left the site config.
@@ -112,7 +114,7 @@ def _is_executable(path: Path) -> bool:
 def _tcl(text: str) -> str:
     """``text`` as a double-quoted Tcl word (also safe through Lmod's Tcl-to-Lua conversion)."""
     if any(ord(c) < 32 and c != "\t" for c in text) or "]===]" in text:
-        raise UserInputError(f"cannot write {text!r} into a modulefile (control characters)")
+        raise UserInputError(f"cannot write {text!r} into a modulefile (control characters or ']===]')")
     out = text.replace("\\", "\\\\")
     for ch in '"$[]{}':
         out = out.replace(ch, "\\" + ch)

@@ -1,0 +1,60 @@
+# Copyright nmcluster developers.
+#
+# SPDX-License-Identifier: GPL-3.0-or-later
+
+from spack_repo.builtin.build_systems.python import PythonPackage
+
+from spack.package import *
+
+
+class PyNmcluster(PythonPackage):
+    """Turn an on-premises Slurm cluster into a neuromorphic computing platform (Spikey,
+    BrainScaleS, SpiNNaker) with software emulators: the nmcluster CLI, job runner and the
+    PyNN emulator backends (pyNN.nmcluster.*)."""
+
+    # homepage and git must equal [project.urls] Homepage / Repository of pyproject.toml once it
+    # has them (tests/spack checks); until then git is the project's expected public address.
+    homepage = "https://pypi.org/project/nmcluster/"
+    pypi = "nmcluster/nmcluster-0.1.0.tar.gz"
+    git = "https://github.com/nmcluster/nmcluster.git"
+
+    license("GPL-3.0-or-later")
+
+    version("main", branch="main")
+    # sha256 of the sdist that `python -m build --sdist` (hatchling 1.33) makes from commit
+    # 77e8273 (reproducible: hatchling fixes mtimes and order).  The release upload must be that
+    # file; otherwise replace the hash with `spack checksum py-nmcluster 0.1.0`.
+    version("0.1.0", sha256="7366e78740755bab3517ebe85bcb5a20415f84d35951cd944abd31d84849d861")
+
+    # pyproject.toml [project.optional-dependencies]; tests/spack keeps both in step.
+    variant("ssh", default=False, description="Submit from machines outside the cluster over SSH (paramiko)")
+    variant("nest", default=False, description="NEST as the fallback emulator backend (PyNEST)")
+    variant("plot", default=False, description="Plotting helpers (matplotlib)")
+
+    # [project] requires-python and [build-system] requires
+    depends_on("python@3.11:", type=("build", "run"))
+    depends_on("py-hatchling@1.21:", type="build")
+
+    # [project] dependencies
+    depends_on("py-click@8.1:8", type=("build", "run"))
+    depends_on("py-rich@13:15", type=("build", "run"))
+    depends_on("py-numpy@1.26:2", type=("build", "run"))
+    depends_on("py-numba@0.59:0", type=("build", "run"))
+    depends_on("py-pynn@0.13", type=("build", "run"))
+    depends_on("py-neo@0.13:0.14", type=("build", "run"))
+    depends_on("py-quantities@0.15:0.16", type=("build", "run"))
+    depends_on("py-h5py@3.10:3", type=("build", "run"))
+
+    # [project.optional-dependencies]
+    depends_on("py-paramiko@3.4:5", type=("build", "run"), when="+ssh")
+    # PyPI's nest-simulator is spack's nest with its Python interface
+    depends_on("nest@3.6:3 +python", type=("build", "run"), when="+nest")
+    depends_on("py-matplotlib@3.8:3", type=("build", "run"), when="+plot")
+
+    # `nmcluster run/submit` call sbatch/srun/squeue when the site has Slurm and run jobs locally
+    # otherwise, so Slurm is not a dependency: the frontend environment adds the system Slurm.
+
+    def test_cli(self):
+        """the installed nmcluster command runs and reports its version"""
+        out = Executable(self.prefix.bin.nmcluster)("--version", output=str, error=str)
+        assert "nmcluster, version" in out
