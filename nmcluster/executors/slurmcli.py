@@ -39,6 +39,18 @@ from pathlib import Path
 
 from nmcluster.errors import SlurmError, SlurmUnavailableError
 
+class _LazyRegex:
+    """A regex compiled on first use (module import stays cheap on the CLI's fast path)."""
+
+    def __init__(self, pattern: str, flags: int = 0) -> None:
+        self.pattern, self.flags, self._rx = pattern, flags, None
+
+    def __getattr__(self, name: str):
+        if self._rx is None:
+            self._rx = re.compile(self.pattern, self.flags)
+        return getattr(self._rx, name)
+
+
 #: Slurm base states after which a job never changes again.
 FINAL_STATES = frozenset({
     "COMPLETED", "FAILED", "CANCELLED", "TIMEOUT", "NODE_FAIL", "OUT_OF_MEMORY", "PREEMPTED",
@@ -47,7 +59,7 @@ FINAL_STATES = frozenset({
 #: States whose exit code is already meaningful.
 _EXITED_STATES = FINAL_STATES | {"COMPLETING"}
 
-_UNAVAILABLE = re.compile(
+_UNAVAILABLE = _LazyRegex(
     r"Unable to contact slurm controller|Could not establish a configuration source|"
     r"Connection refused|Socket timed out|Communication connection failure|"
     r"Zero Bytes were transmitted or received|Unable to establish controller machine|"
@@ -57,10 +69,10 @@ _UNAVAILABLE = re.compile(
     r"Unable to (?:create|verify) .*credential|munged|Unable to process configuration file",
     re.IGNORECASE,
 )
-_IGNORABLE_CANCEL = re.compile(r"already completing or completed|Invalid job id specified", re.IGNORECASE)
-_INVALID_JOB_ID = re.compile(r"Invalid job id specified", re.IGNORECASE)
-_ERROR_PREFIX = re.compile(r"^(?:\w+: )?(?:(?:error|fatal): )+", re.IGNORECASE)
-_SUBMIT_PREFIX = re.compile(r"^(?:Batch job submission failed|Job submit/allocate failed|"
+_IGNORABLE_CANCEL = _LazyRegex(r"already completing or completed|Invalid job id specified", re.IGNORECASE)
+_INVALID_JOB_ID = _LazyRegex(r"Invalid job id specified", re.IGNORECASE)
+_ERROR_PREFIX = _LazyRegex(r"^(?:\w+: )?(?:(?:error|fatal): )+", re.IGNORECASE)
+_SUBMIT_PREFIX = _LazyRegex(r"^(?:Batch job submission failed|Job submit/allocate failed|"
                             r"slurm_load_\w+(?: error)?|Kill job error on job id \S+):\s*", re.IGNORECASE)
 
 # squeue -O fields: ":|" means "no padding, '|' after the value"; the name goes last (it may contain '|').
@@ -72,8 +84,8 @@ _JOBCOMP_KEYS = ("JobId", "UserId", "GroupId", "Name", "JobState", "Partition", 
                  "EndTime", "NodeList", "NodeCnt", "ProcCnt", "WorkDir", "ReservationName", "Tres",
                  "Account", "QOS", "WcKey", "Cluster", "SubmitTime", "EligibleTime", "ArrayJobId",
                  "ArrayTaskId", "HetJobId", "HetJobOffset", "DerivedExitCode", "ExitCode")
-_JOBCOMP_KEY_RE = re.compile(r"(?:^| )(" + "|".join(_JOBCOMP_KEYS) + r")=")
-_EXIT_PAIR = re.compile(r"^(-?\d+):(-?\d+)$")
+_JOBCOMP_KEY_RE = _LazyRegex(r"(?:^| )(" + "|".join(_JOBCOMP_KEYS) + r")=")
+_EXIT_PAIR = _LazyRegex(r"^(-?\d+):(-?\d+)$")
 
 
 @dataclass(frozen=True)
@@ -236,6 +248,8 @@ class SlurmCLI:
     PING_TTL = 2.0
     #: upper bound for availability probes (auto-selection must stay fast when Slurm is absent)
     PROBE_TIMEOUT = 1.0
+    #: job ids per squeue call (keeps the command line short for huge batches)
+    SQUEUE_CHUNK = 1000
 
     def __init__(self, env: Mapping[str, str] | None = None, timeout: float = 15.0,
                  jobcomp_file: str = "") -> None:
@@ -387,7 +401,9 @@ class SlurmCLI:
         if not wanted:
             return {}
         self._ensure_up()
-        result = self._squeue(wanted)
+        result: dict[str, SlurmJobInfo] = {}
+        for start in range(0, len(wanted), self.SQUEUE_CHUNK):
+            result.update(self._squeue(wanted[start:start + self.SQUEUE_CHUNK]))
         missing = [i for i in wanted if i not in result]
         if missing:
             result.update(self.read_jobcomp(missing))

@@ -1,0 +1,61 @@
+"""``nmcluster admin slurm-conf``: print the slurm.conf / gres.conf lines for this site's hardware."""
+
+from __future__ import annotations
+
+import socket
+from pathlib import Path
+
+import click
+
+
+@click.command("slurm-conf", context_settings={"help_option_names": ["-h", "--help"]})
+@click.option("--node", "nodes", multiple=True, metavar="NAME",
+              help="Compute node the Spikey stations are attached to (repeat for several; stations are "
+                   "spread over them round-robin, unless the site config names a station's host).  "
+                   "Default: the stations' hosts, else this host's short name.")
+@click.option("--site-config", metavar="FILE", default=None,
+              help="Site config (TOML) to render.  Default: $NMCLUSTER_CONFIG, /etc/nmcluster/site.toml, "
+                   "the user's config, else the built-in defaults.")
+@click.option("--only", type=click.Choice(["slurm", "gres"]), default=None,
+              help="Print only the slurm.conf lines or only the gres.conf lines.")
+@click.option("--output-dir", metavar="DIR", default=None,
+              help="Write slurm.conf.nmcluster and gres.conf.nmcluster into DIR instead of printing.")
+def slurm_conf(nodes: tuple[str, ...], site_config: str | None, only: str | None,
+               output_dir: str | None) -> int:
+    """Print the Slurm configuration the site's neuromorphic hardware needs.
+
+    slurm.conf: Licenses= (one W<wafer>F<fpga>:1 licence per configured FPGA of every wafer, plus the
+    SpiNNaker board licence), GresTypes=station, the nodes' Gres=station:s<N>:1 entries and the
+    batch (default), spikey, wafer and spinnaker partitions.  gres.conf: one
+    "NodeName=<node> Name=station Type=s<N> Count=1" line per station.  Merge the Gres= entry into your
+    existing NodeName= lines and add CPUs/memory as usual.  The project's test cluster is started from
+    exactly this output.
+
+    \b
+    Examples:
+      nmcluster admin slurm-conf --node spikey01 --node spikey02
+      nmcluster admin slurm-conf --only gres --node spikey01 >> /etc/slurm/gres.conf
+      nmcluster admin slurm-conf --site-config /etc/nmcluster/site.toml --output-dir /tmp/conf
+    """
+    from nmcluster.config import load_config
+    from nmcluster.hwdrivers.slurmconf import render
+
+    config = load_config(site_config)
+    hosts = sorted({st.host for st in config.stations.values() if st.host})
+    fragment = render(config, nodes or hosts or [socket.gethostname().split(".")[0] or "localhost"])
+    header = f"# site config: {config.source}\n"
+    if output_dir:
+        out = Path(output_dir)
+        out.mkdir(parents=True, exist_ok=True)
+        if only in (None, "slurm"):
+            (out / "slurm.conf.nmcluster").write_text(header + fragment.slurm_conf)
+            click.echo(f"wrote {out / 'slurm.conf.nmcluster'}")
+        if only in (None, "gres"):
+            (out / "gres.conf.nmcluster").write_text(header + fragment.gres_conf)
+            click.echo(f"wrote {out / 'gres.conf.nmcluster'}")
+        return 0
+    if only in (None, "slurm"):
+        click.echo((header if only else "# ===== slurm.conf =====\n" + header) + fragment.slurm_conf, nl=False)
+    if only in (None, "gres"):
+        click.echo(("" if only else "\n# ===== gres.conf =====\n") + fragment.gres_conf, nl=False)
+    return 0
