@@ -8,6 +8,25 @@ root in the user's data directory.  The same defaults drive the project's test c
 
 Everything is parsed into frozen dataclasses and passed explicitly; nothing reads a global.
 Unknown keys are errors: a typo in a site file must not silently fall back to a default.
+
+Where the driver layers (:mod:`nmcluster.hwdrivers`) find the hardware, all optional::
+
+    [hardware]
+    sysfs_root = "/sys"                  # Spikey discovery: <sysfs_root>/bus/usb/devices
+    dev_root = "/dev"                    # usbfs nodes <dev_root>/bus/usb/BBB/DDD
+    lock_dir = "/run/lock/nmcluster"     # shared station locks for --local (default: <job_root>/locks)
+    defects_dir = "/etc/nmcluster/defects"   # wafer<W>.toml per wafer (hwdrivers/wafer/defects.py)
+    station_config_dir = "/opt/spikey/config"  # import stationNNN.cfg files
+    workstations_xml = "/etc/spikey/workstations.xml"  # import stations (hwdrivers/spikey/stations.py)
+    udev_group = "plugdev"
+
+    [spalloc]                            # SpiNNaker boards through spalloc instead of Slurm licences
+    host = "spalloc.example.org"
+    owner = "{user}@example.org"
+
+    [[wafers]]
+    id = 33
+    hardware = true                      # a real wafer: its FPGAs are on this cluster's network
 """
 
 from __future__ import annotations
@@ -35,6 +54,7 @@ class Station:
     chip_version: int = 4
     board_version: int = 2
     fpga_input_delay: int = 0
+    host: str = ""  # node the station's USB cable is plugged into ("" = not recorded)
 
     @property
     def name(self) -> str:
@@ -52,6 +72,8 @@ class Wafer:
 
     id: int
     fpgas: tuple[int, ...] = tuple(range(48))
+    #: the wafer physically exists here (its FPGAs answer on 192.168.<id>.x); False = emulator only
+    hardware: bool = False
 
 
 @dataclass(frozen=True)
@@ -62,6 +84,8 @@ class Board:
     host: str = ""
     chips: int = 48
     position: tuple[int, int, int] = (0, 0, 0)
+    #: the board physically exists here (reachable at ``host``); False = emulator only
+    hardware: bool = False
 
 
 @dataclass(frozen=True)
@@ -95,6 +119,40 @@ class SlurmSettings:
 
 
 @dataclass(frozen=True)
+class HardwareSettings:
+    """Where the driver layers look for hardware (``[hardware]`` in the site file).
+
+    The roots are configurable so a node can be inspected from a chroot/container and so tests can use a
+    directory tree with the kernel's real layout instead of the machine's own ``/sys``.
+    """
+
+    sysfs_root: Path = Path("/sys")  # USB devices under <sysfs_root>/bus/usb/devices
+    dev_root: Path = Path("/dev")  # device nodes <dev_root>/bus/usb/BBB/DDD
+    lock_dir: Path | None = None  # advisory station/FPGA locks outside Slurm; None = <job_root>/locks
+    defects_dir: Path | None = None  # per-wafer defect files wafer<W>.toml / .json; None = no defects
+    station_config_dir: Path | None = None  # import stationNNN.cfg files from here
+    workstations_xml: Path | None = None  # import stations from this workstations.xml
+    udev_group: str = "plugdev"  # group the udev rule gives Spikey device nodes to
+
+
+@dataclass(frozen=True)
+class SpallocSettings:
+    """A spalloc server that hands out SpiNNaker boards (``[spalloc]``); ``host == ""`` means none, and
+    boards are then counted by the Slurm licence of the spinnaker partition."""
+
+    host: str = ""
+    port: int = 22244
+    owner: str = ""  # spalloc wants an owner (by convention an e-mail address); "" = the user name
+    machine: str = ""  # restrict allocations to this machine ("" = any machine tagged "default")
+    keepalive: float = 60.0
+    timeout: float = 10.0
+
+    @property
+    def configured(self) -> bool:
+        return bool(self.host)
+
+
+@dataclass(frozen=True)
 class SiteConfig:
     job_root: Path
     executor: str = "auto"  # auto | slurm | local
@@ -104,6 +162,15 @@ class SiteConfig:
     boards: tuple[Board, ...] = ()
     slurm: SlurmSettings = SlurmSettings()
     source: str = "built-in defaults"
+    hardware: HardwareSettings = HardwareSettings()
+    spalloc: SpallocSettings = SpallocSettings()
+
+    @property
+    def lock_dir(self) -> Path:
+        """Directory of the advisory hardware locks.  Per user (under the job root) unless the site sets
+        ``hardware.lock_dir``; a workstation shared by several users needs a shared one (e.g.
+        ``/run/lock/nmcluster``) so that a second user sees "station 500 is in use"."""
+        return self.hardware.lock_dir or self.job_root / "locks"
 
     def partition(self, kind: str) -> PartitionConfig:
         try:
@@ -198,7 +265,8 @@ def parse_config(data: Mapping[str, Any], env: Mapping[str, str] | None = None,
     """Validate a parsed TOML document and build the :class:`SiteConfig`."""
     env = os.environ if env is None else env
     _check_keys("the top level", data,
-                {"job_root", "executor", "partitions", "stations", "wafers", "boards", "slurm"})
+                {"job_root", "executor", "partitions", "stations", "wafers", "boards", "slurm",
+                 "hardware", "spalloc"})
     user = env.get("USER") or getpass.getuser()
     raw_root = str(data.get("job_root") or user_data_dir(env) / "jobs")
     job_root = Path(os.path.expanduser(raw_root.replace("{user}", user)))
@@ -229,11 +297,37 @@ def parse_config(data: Mapping[str, Any], env: Mapping[str, str] | None = None,
         raise ConfigError(f"site config: unknown partition(s) {', '.join(unknown_parts)} "
                           f"(known: {', '.join(PARTITION_KINDS)})")
 
+    hw = _typed("hardware", data.get("hardware", {}), dict)
+    _check_keys("[hardware]", hw, {"sysfs_root", "dev_root", "lock_dir", "defects_dir", "station_config_dir",
+                                   "workstations_xml", "udev_group"})
+
+    def _path(key: str, default: str | None) -> Path | None:
+        value = _typed(f"hardware.{key}", hw.get(key, default or ""), str)
+        return Path(os.path.expanduser(value.replace("{user}", user))) if value else None
+
+    hardware = HardwareSettings(
+        sysfs_root=_path("sysfs_root", "/sys") or Path("/sys"),
+        dev_root=_path("dev_root", "/dev") or Path("/dev"),
+        lock_dir=_path("lock_dir", None), defects_dir=_path("defects_dir", None),
+        station_config_dir=_path("station_config_dir", None), workstations_xml=_path("workstations_xml", None),
+        udev_group=_typed("hardware.udev_group", hw.get("udev_group", "plugdev"), str) or "plugdev",
+    )
+
     stations: dict[int, Station] = {}
-    for i, st in enumerate(_typed("stations", data.get("stations", DEFAULT_STATIONS), list)):
+    if hardware.station_config_dir or hardware.workstations_xml:
+        # imported stations come first; [[stations]] entries below override them by number
+        from nmcluster.hwdrivers.spikey.stations import import_stations
+
+        stations.update({s.number: s for s in import_stations(hardware.station_config_dir,
+                                                              hardware.workstations_xml)})
+        station_list = data.get("stations", [])
+    else:
+        station_list = data.get("stations", DEFAULT_STATIONS)
+    explicit: set[int] = set()
+    for i, st in enumerate(_typed("stations", station_list, list)):
         _typed(f"stations[{i}]", st, dict)
         _check_keys(f"stations[{i}]", st, {"number", "serial", "chip_version", "board_version",
-                                           "fpga_input_delay"})
+                                           "fpga_input_delay", "host"})
         if "number" not in st:
             raise ConfigError(f"site config: stations[{i}] needs a number")
         station = Station(number=_typed(f"stations[{i}].number", st["number"], int),
@@ -241,27 +335,31 @@ def parse_config(data: Mapping[str, Any], env: Mapping[str, str] | None = None,
                           chip_version=_typed(f"stations[{i}].chip_version", st.get("chip_version", 4), int),
                           board_version=_typed(f"stations[{i}].board_version", st.get("board_version", 2), int),
                           fpga_input_delay=_typed(f"stations[{i}].fpga_input_delay",
-                                                  st.get("fpga_input_delay", 0), int))
-        if station.number in stations:
+                                                  st.get("fpga_input_delay", 0), int),
+                          host=_typed(f"stations[{i}].host", st.get("host", ""), str))
+        if station.number in explicit:
             raise ConfigError(f"site config: station {station.number} is listed twice")
+        explicit.add(station.number)
         stations[station.number] = station
+    stations = dict(sorted(stations.items()))
 
     wafers: dict[int, Wafer] = {}
     for i, wf in enumerate(_typed("wafers", data.get("wafers", DEFAULT_WAFERS), list)):
         _typed(f"wafers[{i}]", wf, dict)
-        _check_keys(f"wafers[{i}]", wf, {"id", "fpgas"})
+        _check_keys(f"wafers[{i}]", wf, {"id", "fpgas", "hardware"})
         if "id" not in wf:
             raise ConfigError(f"site config: wafers[{i}] needs an id")
         fpgas = _int_list(f"wafers[{i}].fpgas", wf.get("fpgas", list(range(48))))
         if any(not 0 <= f < 48 for f in fpgas):
             raise ConfigError(f"site config: wafers[{i}].fpgas must lie in 0..47")
-        wafer = Wafer(id=_typed(f"wafers[{i}].id", wf["id"], int), fpgas=tuple(sorted(set(fpgas))))
+        wafer = Wafer(id=_typed(f"wafers[{i}].id", wf["id"], int), fpgas=tuple(sorted(set(fpgas))),
+                      hardware=_typed(f"wafers[{i}].hardware", wf.get("hardware", False), bool))
         wafers[wafer.id] = wafer
 
     boards: list[Board] = []
     for i, bd in enumerate(_typed("boards", data.get("boards", DEFAULT_BOARDS), list)):
         _typed(f"boards[{i}]", bd, dict)
-        _check_keys(f"boards[{i}]", bd, {"name", "host", "chips", "position"})
+        _check_keys(f"boards[{i}]", bd, {"name", "host", "chips", "position", "hardware"})
         chips = _typed(f"boards[{i}].chips", bd.get("chips", 48), int)
         if chips not in (4, 48):
             raise ConfigError(f"site config: boards[{i}].chips must be 4 or 48, got {chips}")
@@ -269,7 +367,11 @@ def parse_config(data: Mapping[str, Any], env: Mapping[str, str] | None = None,
         if len(pos) != 3:
             raise ConfigError(f"site config: boards[{i}].position must be [x, y, z]")
         boards.append(Board(name=_typed(f"boards[{i}].name", bd.get("name", f"board{i}"), str),
-                            host=str(bd.get("host", "")), chips=chips, position=(pos[0], pos[1], pos[2])))
+                            host=str(bd.get("host", "")), chips=chips, position=(pos[0], pos[1], pos[2]),
+                            hardware=_typed(f"boards[{i}].hardware", bd.get("hardware", False), bool)))
+    names = [b.name for b in boards]
+    if len(set(names)) != len(names):
+        raise ConfigError("site config: SpiNNaker board names must be unique")
 
     sl = _typed("slurm", data.get("slurm", {}), dict)
     _check_keys("[slurm]", sl, {"default_partition", "jobcomp_file", "extra_sbatch_args"})
@@ -279,5 +381,16 @@ def parse_config(data: Mapping[str, Any], env: Mapping[str, str] | None = None,
         extra_sbatch_args=tuple(_typed("slurm.extra_sbatch_args[]", a, str)
                                 for a in _typed("slurm.extra_sbatch_args", sl.get("extra_sbatch_args", []), list)),
     )
+    sp = _typed("spalloc", data.get("spalloc", {}), dict)
+    _check_keys("[spalloc]", sp, {"host", "port", "owner", "machine", "keepalive", "timeout"})
+    spalloc = SpallocSettings(
+        host=_typed("spalloc.host", sp.get("host", ""), str),
+        port=_typed("spalloc.port", sp.get("port", 22244), int),
+        owner=_typed("spalloc.owner", sp.get("owner", ""), str).replace("{user}", user),
+        machine=_typed("spalloc.machine", sp.get("machine", ""), str),
+        keepalive=float(_typed("spalloc.keepalive", sp.get("keepalive", 60.0), (int, float))),
+        timeout=float(_typed("spalloc.timeout", sp.get("timeout", 10.0), (int, float))),
+    )
     return SiteConfig(job_root=job_root, executor=executor, partitions=partitions, stations=stations,
-                      wafers=wafers, boards=tuple(boards), slurm=slurm, source=source)
+                      wafers=wafers, boards=tuple(boards), slurm=slurm, source=source, hardware=hardware,
+                      spalloc=spalloc)

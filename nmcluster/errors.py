@@ -50,3 +50,37 @@ class JobStateError(NmclusterError):
 
 class HardwareUnavailableError(NmclusterError):
     """``--hardware`` was requested but the hardware is absent or not usable here."""
+
+
+class HardwareBusyError(NmclusterError):
+    """Exclusive hardware (a Spikey station, an FPGA) is held by someone else outside Slurm.  Exit code 1:
+    nothing is wrong with the request, it just has to wait or pick other hardware."""
+
+
+class RemoteError(NmclusterError):
+    """Working with a remote frontend over SSH failed (``--host`` / ``Client(host=...)``).  Exit code 1."""
+
+
+class HostKeyError(RemoteError):
+    """The frontend's SSH host key is unknown or differs from ``known_hosts``: never accepted silently."""
+
+
+class RemoteAuthError(RemoteError):
+    """SSH authentication failed (no usable key in the agent or the key files)."""
+
+
+class RemoteConnectionError(RemoteError):
+    """The SSH connection could not be made or was lost; nothing half-staged is registered as a job."""
+
+
+class RemoteCommandError(RemoteError):
+    """The remote ``nmcluster`` failed (its message is passed on)."""
+
+
+class RemoteUserError(UserInputError):
+    """The remote ``nmcluster`` rejected the request as bad input (its message is passed on).  Exit code 2."""
+
+
+class StorageError(NmclusterError):
+    """The job root or the job store cannot be written or read: disk full, quota, permissions, a job root
+    that belongs to another user, a damaged store.  Exit code 1: nothing was queued or recorded."""

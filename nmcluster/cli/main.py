@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import os
 import sys
 
 import click
@@ -20,6 +22,11 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "cancel": ("nmcluster.cli.jobs:cancel", "Cancel a queued or running job."),
     "remove": ("nmcluster.cli.jobs:remove", "Remove a finished job's record and files."),
     "admin": ("nmcluster.cli.admin:admin", "Admin helpers: Slurm config lines, modulefiles, udev rule."),
+    "info": ("nmcluster.cli.info:info", "Show the site configuration in use: config file, job root, executor."),
+    "shell-env": ("nmcluster.cli.shell_env:shell_env",
+                  "Print shell lines that make `import nmpi` scripts run on nmcluster (eval them)."),
+    "stations": ("nmcluster.cli.stations:stations",
+                 "Show the Spikey stations: attached, permissions, in use by, calibration (--json)."),
 }
 
 EPILOG = """\b
@@ -28,15 +35,24 @@ Examples:
   nmcluster run -p wafer --wafer 33 --hicann 297,298 -- python run.py {system}
   nmcluster submit ./my_experiment/ -p spikey --command "main.py {system}" --tag test
   nmcluster status 12 --json
+  nmcluster --host alice@frontend submit ./my_experiment/ -p spikey --wait
 """
 
 
 @click.group(cls=LazyGroup, lazy_subcommands=COMMANDS, epilog=EPILOG,
              context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="nmcluster")
-def cli() -> None:
+@click.option("--host", metavar="[USER@]HOST[:PORT]", envvar="NMCLUSTER_HOST", default=None,
+              help="Work on a remote frontend over SSH (submit, status, list, log, results, cancel, remove, "
+                   "info); keys from ssh-agent or ~/.ssh/config. Default: $NMCLUSTER_HOST.")
+@click.option("--accept-new-host-key", is_flag=True,
+              help="First contact with --host: add its unknown host key to ~/.ssh/known_hosts (a changed "
+                   "key is still refused).")
+@click.pass_context
+def cli(ctx: click.Context, host: str | None, accept_new_host_key: bool) -> None:
     """nmcluster: run PyNN experiments on Spikey, BrainScaleS and SpiNNaker partitions of a Slurm
     cluster, or on their software emulators when the hardware (or Slurm) is absent."""
+    ctx.obj = {"host": host or None, "accept_new_host_key": accept_new_host_key}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -45,6 +61,9 @@ def main(argv: list[str] | None = None) -> int:
         rv = cli.main(args=argv, prog_name="nmcluster", standalone_mode=False)
     except NmclusterError as exc:
         click.echo(f"nmcluster: error: {exc}", err=True)
+        if os.environ.get("NMCLUSTER_ERROR_FORMAT") == "json":  # for a RemoteService: keep the error's type
+            click.echo("nmcluster: error-json: " + json.dumps({"type": type(exc).__name__, "message": str(exc)}),
+                       err=True)
         return exc.exit_code
     except click.exceptions.Abort:
         click.echo("Aborted.", err=True)

@@ -12,7 +12,6 @@ import json
 import os
 import signal
 import subprocess
-import sys
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -28,7 +27,8 @@ if TYPE_CHECKING:
 
 
 def lock_dir(site: SiteConfig) -> Path:
-    return site.job_root / "locks"
+    """Where the advisory hardware locks live (``[hardware] lock_dir``, else under the job root)."""
+    return site.lock_dir
 
 
 def _alive(pid: int, job_dir: str) -> bool:
@@ -43,6 +43,8 @@ def _alive(pid: int, job_dir: str) -> bool:
             return False
     except (OSError, IndexError):
         pass
+    if cmdline == [b""]:  # just after exec the kernel briefly shows an empty cmdline: a starting runner
+        return True
     return job_dir.encode() in cmdline
 
 
@@ -114,8 +116,15 @@ class LocalExecutor:
         from nmcluster.jobs import locks, runner
 
         if request.lock_keys:
-            locks.acquire(request.lock_keys, lock_dir(self.site), locks.describe_owner("interactive"),
-                          announce=lambda m: print(f"nmcluster: {m}", file=sys.stderr), inheritable=True)
+            # like a second user at the workstation: say who has the station now, never share the device
+            try:
+                locks.acquire(request.lock_keys, lock_dir(self.site), locks.describe_owner("interactive"),
+                              blocking=False, inheritable=True)
+            except locks.ResourceBusy as exc:
+                from nmcluster.errors import HardwareBusyError
+
+                what = f"station {exc.key[7:]}" if exc.key.startswith("station") else exc.key
+                raise HardwareBusyError(f"{what} is in use by {exc.who}") from None
         return runner.run_exec(request, mode, list(command))
 
 

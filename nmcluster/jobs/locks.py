@@ -41,6 +41,7 @@ def acquire(keys: Sequence[str], lock_dir: Path, owner: str, blocking: bool = Tr
         for key in sorted(set(keys)):
             fd = os.open(lock_path(lock_dir, key), os.O_RDWR | os.O_CREAT, 0o666)
             fds.append(fd)
+            _share(fd)
             try:
                 fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
             except BlockingIOError:
@@ -56,6 +57,16 @@ def acquire(keys: Sequence[str], lock_dir: Path, owner: str, blocking: bool = Tr
     except BaseException:
         release(fds)
         raise
+
+
+def _share(fd: int) -> None:
+    """Lock files we own become rw for everyone (the umask took that away), so in a shared lock
+    directory (``[hardware] lock_dir``, mode 1777) the next user can open, wait on and take the lock."""
+    try:
+        if os.fstat(fd).st_uid == os.getuid():
+            os.fchmod(fd, 0o666)
+    except OSError:
+        pass
 
 
 def release(fds: Sequence[int]) -> None:

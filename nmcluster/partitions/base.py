@@ -11,10 +11,13 @@ import importlib.util
 from abc import ABC, abstractmethod
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from nmcluster.config import PartitionConfig, SiteConfig
 from nmcluster.errors import HardwareConfigError, HardwareUnavailableError, UserInputError
+
+if TYPE_CHECKING:
+    from nmcluster.hwdrivers.base import Presence
 
 #: Slurm options a user may not hand-write: the partition derives them from the hardware config
 RESERVED_SLURM_OPTIONS = ("-p", "--partition", "-L", "--licenses", "--gres", "--export")
@@ -80,14 +83,19 @@ def choose_backend(request: ResourceRequest, hardware_present: bool, mode: str =
         raise UserInputError(f"unknown backend mode {mode!r} (auto, hardware or emulate)")
     if request.always_emulate and mode == "hardware":
         raise UserInputError(f"the {request.kind} partition is an emulator; --hardware does not apply")
+    # the driver's answer may carry why (a hwdrivers.base.Presence); a plain bool says nothing more
+    detail = str(getattr(hardware_present, "reason", "") or "")
     if mode != "emulate" and not request.always_emulate:
         if hardware_present:
-            return BackendChoice(request.hardware_backend, False, f"{request.description}: hardware present")
+            return BackendChoice(request.hardware_backend, False,
+                                 f"{request.description}: hardware present" + (f" ({detail})" if detail else ""))
         if mode == "hardware":
-            raise HardwareUnavailableError(f"{request.description}: hardware not present or not usable on "
-                                           f"this node, and --hardware was given")
+            raise HardwareUnavailableError(f"{request.description}: " + (
+                f"{detail}, and --hardware was given" if detail else
+                "hardware not present or not usable on this node, and --hardware was given"))
     why = ("emulation forced" if mode == "emulate" else
-           "partition always emulates" if request.always_emulate else "hardware not present")
+           "partition always emulates" if request.always_emulate else
+           f"hardware not present ({detail})" if detail else "hardware not present")
     for name in request.emulator_backends:
         if importable(name):
             return BackendChoice(name, True, f"{request.description}: {why}, using emulator {name}")
@@ -146,13 +154,17 @@ class Partition(ABC):
                                                       Sequence[str]]:
         """Return (slurm args, job environment, normalised config, description, exclusive lock keys)."""
 
-    def hardware_present(self, request: ResourceRequest, env: Mapping[str, str]) -> bool:
+    def hardware_present(self, request: ResourceRequest, env: Mapping[str, str]) -> "Presence":
         """Is the requested hardware attached and usable where the job runs?
 
-        The driver layers answer this; a partition without a driver (or a node without the chip)
-        says no, so the job falls back to the emulator and says so in its log.
+        The driver layers answer this (spikey, wafer and spinnaker override it) with a
+        :class:`nmcluster.hwdrivers.base.Presence`: truthy when usable, with a ``reason`` that
+        :func:`choose_backend` puts into the job log and record.  A partition without a driver says no,
+        so the job falls back to the emulator and says so in its log.
         """
-        return False
+        from nmcluster.hwdrivers.base import Presence
+
+        return Presence.no(f"no hardware driver for the {self.kind} partition")
 
     def check_slurm_options(self, options: Sequence[str]) -> None:
         """Refuse hand-written resource options; the original site's submit plugin did the same."""

@@ -47,3 +47,9 @@ class SpikeyPartition(Partition):
         normalised["STATION"] = station.name
         return ([f"--gres=station:{station.gres_type}:1"], {"MY_STAGE1_STATION": station.name}, normalised,
                 f"spikey {station.name}", [station.name])
+
+    def hardware_present(self, request, env):
+        """Ask the Spikey driver: is the station's chip attached to this node and usable by this user?"""
+        from nmcluster.hwdrivers.spikey.presence import request_presence
+
+        return request_presence(self.site, request.hardware_config)

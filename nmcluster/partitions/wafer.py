@@ -4,6 +4,12 @@ HICANNs, reticles or FPGAs of one wafer are resolved through the wafer geometry 
 ``W<wafer>F<fpga>`` the original site used; the job sees ``SLURM_HICANNS``, ``SLURM_HARDWARE_LICENSES``
 and ``SLURM_FPGA_IPS`` like there.  Without HICANNs/FPGAs/reticles the whole wafer (all of its
 configured FPGAs) is requested.
+
+Known defects (:mod:`nmcluster.hwdrivers.wafer.defects`) are applied on the wafer partition: a request
+naming an unavailable FPGA or HICANN is rejected before queueing with the reason; an FPGA or reticle
+request drops the unavailable HICANNs of its FPGAs from ``SLURM_HICANNS``; the whole wafer leaves out
+unavailable FPGAs and HICANNs.  The ESS emulates the wafer and claims nothing physical, so it is not
+restricted (it still gets ``SLURM_DEFECTS_PATH`` to emulate the blacklists).
 """
 
 from __future__ import annotations
@@ -39,9 +45,11 @@ class WaferPartition(Partition):
         available = set(self.site.wafers[wafer_id].fpgas)
         hicanns: set[int] = set()
         fpgas: set[int] = set()
+        explicit: set[int] = set()
         try:
             if "HICANNS" in hw:
-                hicanns.update(geometry.check_hicann(h) for h in int_list(self.kind, "HICANNS", hw["HICANNS"]))
+                explicit.update(geometry.check_hicann(h) for h in int_list(self.kind, "HICANNS", hw["HICANNS"]))
+                hicanns.update(explicit)
                 fpgas.update(geometry.fpga_of_hicann(h) for h in hicanns)
             if "RETICLES" in hw:
                 for r in int_list(self.kind, "RETICLES", hw["RETICLES"]):
@@ -57,7 +65,26 @@ class WaferPartition(Partition):
                 raise
             raise HardwareConfigError(f"wafer {wafer_id}: {exc}") from None
         whole = not fpgas
-        if whole:
+        from nmcluster.hwdrivers.wafer.defects import defect_source
+
+        source = defect_source(self.site)
+        defects = source.load(wafer_id)
+        dropped: set[int] = set()
+        if self.uses_licences and not defects.empty:
+            if not whole:
+                defects.check_request(hicanns=explicit, fpgas=fpgas)
+            else:
+                fpgas = set(available) - defects.unavailable_fpgas
+                if not fpgas:
+                    raise HardwareConfigError(f"wafer {wafer_id}: every configured FPGA is marked unavailable "
+                                              f"(defects: {defects.source})")
+                hicanns = {h for f in fpgas for h in geometry.hicanns_of_fpga(f)}
+            dropped = hicanns & defects.blocked_hicanns()
+            hicanns -= dropped
+            if not hicanns:
+                raise HardwareConfigError(f"wafer {wafer_id}: every HICANN of the request is marked unavailable "
+                                          f"(defects: {defects.source})")
+        elif whole:
             fpgas = set(available)
             hicanns = {h for f in fpgas for h in geometry.hicanns_of_fpga(f)}
         missing = sorted(fpgas - available)
@@ -72,10 +99,20 @@ class WaferPartition(Partition):
             "SLURM_FPGA_IPS": ",".join(geometry.fpga_ip(wafer_id, f) for f in fpga_list),
             "NMCLUSTER_WAFER": str(wafer_id),
         }
+        if source.location(wafer_id):
+            env["SLURM_DEFECTS_PATH"] = source.location(wafer_id)
         normalised: dict[str, Any] = {"WAFER": wafer_id, "HICANNS": sorted(hicanns), "FPGAS": fpga_list}
         if "CALIB_VERSION" in hw:
             normalised["CALIB_VERSION"] = int_value(self.kind, "CALIB_VERSION", hw["CALIB_VERSION"])
         what = "whole wafer" if whole else f"FPGA {','.join(map(str, fpga_list))}"
+        if dropped:
+            what += f", without unavailable HICANN(s) {','.join(map(str, sorted(dropped)))}"
         slurm_args = [f"--licenses={','.join(licences)}"] if self.uses_licences else []
         return (slurm_args, env, normalised, f"wafer {wafer_id} ({what})",
                 licences if self.uses_licences else [])
+
+    def hardware_present(self, request, env):
+        """Ask the wafer driver: is the wafer real here and are its FPGAs reachable from this node?"""
+        from nmcluster.hwdrivers.wafer.presence import request_presence
+
+        return request_presence(self.site, request.hardware_config)

@@ -49,6 +49,9 @@ _COORD_TO_HICANN = {c: h for h, c in enumerate(HICANN_COORDS)}
 FPGA_TO_RETICLE: tuple[int, ...] = tuple(RETICLE_TO_FPGA.index(f) for f in range(N_FPGAS))
 
 
+_RETICLE_COORDS: tuple[tuple[int, int], ...] = tuple(sorted(_RETICLE_INDEX, key=_RETICLE_INDEX.__getitem__))
+
+
 def check_hicann(hicann: int) -> int:
     """Return ``hicann`` if it is a valid HICANN enum, else raise ValueError naming the range."""
     if isinstance(hicann, bool) or not isinstance(hicann, int) or not 0 <= hicann < N_HICANNS:
@@ -137,3 +140,46 @@ def fpga_ip(wafer: int, fpga: int) -> str:
     """FPGA IP scheme of the original site: ``192.168.<wafer>.<1 + fpga % 12 + 32 * (fpga // 12)>``."""
     check_fpga(fpga)
     return f"192.168.{wafer}.{1 + fpga % 12 + 32 * (fpga // 12)}"
+
+
+def reticle_coord(reticle: int) -> tuple[int, int]:
+    """Reticle grid coordinate (rx, ry) = (x // 4, y // 2) of its HICANNs."""
+    return _RETICLE_COORDS[check_reticle(reticle)]
+
+
+def reticle_at(rx: int, ry: int) -> int | None:
+    """Reticle at reticle-grid position (rx, ry), or None outside the round wafer."""
+    return _RETICLE_INDEX.get((rx, ry))
+
+
+def reticle_of_fpga(fpga: int) -> int:
+    """The reticle an FPGA serves (one FPGA per reticle)."""
+    return FPGA_TO_RETICLE[check_fpga(fpga)]
+
+
+def hicanns_of_fpgas(fpgas: Iterable[int]) -> tuple[int, ...]:
+    """Sorted HICANNs served by a set of FPGAs."""
+    return tuple(sorted(h for f in set(fpgas) for h in hicanns_of_fpga(f)))
+
+
+def reticle_neighbours(reticle: int) -> tuple[int, ...]:
+    """Reticles adjacent on the reticle grid (N, E, S, W order), those that exist."""
+    rx, ry = reticle_coord(reticle)
+    out = []
+    for dx, dy in ((0, -1), (1, 0), (0, 1), (-1, 0)):
+        r = reticle_at(rx + dx, ry + dy)
+        if r is not None:
+            out.append(r)
+    return tuple(out)
+
+
+def fpga_of_ip(ip: str) -> tuple[int, int]:
+    """Inverse of :func:`fpga_ip`: ``"192.168.33.76"`` -> (wafer 33, FPGA 34)."""
+    parts = ip.strip().split(".")
+    if len(parts) != 4 or parts[:2] != ["192", "168"] or not all(p.isdigit() for p in parts[2:]):
+        raise ValueError(f"{ip!r} is not a wafer FPGA address (192.168.<wafer>.<host>)")
+    wafer, host = int(parts[2]), int(parts[3]) - 1
+    block, offset = divmod(host, 32)
+    if not (0 <= block < N_FPGAS // 12 and 0 <= offset < 12):
+        raise ValueError(f"{ip!r} is not an FPGA address of the 192.168.<wafer>.<1 + f % 12 + 32 * (f // 12)> scheme")
+    return wafer, block * 12 + offset
