@@ -34,7 +34,7 @@ import shutil
 import subprocess
 import time
 from collections.abc import Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from nmcluster.errors import SlurmError, SlurmUnavailableError
@@ -86,6 +86,7 @@ _JOBCOMP_KEYS = ("JobId", "UserId", "GroupId", "Name", "JobState", "Partition", 
                  "ArrayTaskId", "HetJobId", "HetJobOffset", "DerivedExitCode", "ExitCode")
 _JOBCOMP_KEY_RE = _LazyRegex(r"(?:^| )(" + "|".join(_JOBCOMP_KEYS) + r")=")
 _EXIT_PAIR = _LazyRegex(r"^(-?\d+):(-?\d+)$")
+_ARRAY_KEYS = _LazyRegex(r" ArrayJobId=\d+ ArrayTaskId=\d+ ")
 
 
 @dataclass(frozen=True)
@@ -162,7 +163,10 @@ def parse_jobcomp_line(line: str) -> SlurmJobInfo | None:
         return None
     code, sig = parse_exit_pair(kv.get("ExitCode", ""))
     nodes = kv.get("NodeList", "")
-    return SlurmJobInfo(job_id=kv["JobId"], state=state, reason="", exit_code=code, signal=sig,
+    job_id = kv["JobId"]
+    if kv.get("ArrayJobId", "").isdigit() and kv.get("ArrayTaskId", "").isdigit():
+        job_id = f"{kv['ArrayJobId']}_{kv['ArrayTaskId']}"  # an array task: named as sbatch --array names it
+    return SlurmJobInfo(job_id=job_id, state=state, reason="", exit_code=code, signal=sig,
                         submit_time=parse_time(kv.get("SubmitTime", "")),
                         start_time=parse_time(kv.get("StartTime", "")),
                         end_time=parse_time(kv.get("EndTime", "")),
@@ -209,6 +213,27 @@ def _job_from_squeue_line(line: str) -> SlurmJobInfo | None:
         start_time=None if state == "PENDING" else parse_time(start),
         end_time=parse_time(end) if state in FINAL_STATES else None,
         partition=partition, name=name, nodes="" if nodes in ("(null)", "n/a") else nodes, source="squeue")
+
+
+def expand_task_ids(text: str) -> list[str]:
+    """squeue's ArrayTaskID of a pending array record -> task ids: ``"0-2,7%4"`` -> 0, 1, 2, 7."""
+    out: list[str] = []
+    for part in text.split("%", 1)[0].strip("[]").split(","):
+        lo, _, hi = part.partition("-")
+        if lo.isdigit() and (not hi or hi.isdigit()):
+            out.extend(str(t) for t in range(int(lo), int(hi or lo) + 1))
+    return out
+
+
+def _jobs_from_array_squeue_line(line: str) -> list[SlurmJobInfo]:
+    """A line of ``squeue -O ArrayJobID:|,ArrayTaskID:|,<the usual fields>`` -> one info per array task
+    (a pending array is one record standing for all its tasks not yet started)."""
+    array_id, task_ids, rest = (line.split("|", 2) + ["", ""])[:3]
+    info = _job_from_squeue_line(rest)
+    if info is None or not array_id.strip().isdigit():
+        return []
+    tasks = expand_task_ids(task_ids.strip())
+    return [replace(info, job_id=f"{array_id.strip()}_{t}") for t in tasks]
 
 
 def _job_from_json(job: Mapping[str, object]) -> SlurmJobInfo | None:
@@ -402,8 +427,12 @@ class SlurmCLI:
             return {}
         self._ensure_up()
         result: dict[str, SlurmJobInfo] = {}
-        for start in range(0, len(wanted), self.SQUEUE_CHUNK):
-            result.update(self._squeue(wanted[start:start + self.SQUEUE_CHUNK]))
+        plain = [i for i in wanted if "_" not in i]
+        tasks = [i for i in wanted if "_" in i]  # array tasks, "<array id>_<task>"
+        for start in range(0, len(plain), self.SQUEUE_CHUNK):
+            result.update(self._squeue(plain[start:start + self.SQUEUE_CHUNK]))
+        for start in range(0, len(tasks), self.SQUEUE_CHUNK):
+            result.update(self._squeue(tasks[start:start + self.SQUEUE_CHUNK], array=True))
         missing = [i for i in wanted if i not in result]
         if missing:
             result.update(self.read_jobcomp(missing))
@@ -412,8 +441,9 @@ class SlurmCLI:
     def job(self, job_id: str) -> SlurmJobInfo | None:
         return self.jobs([job_id]).get(str(job_id))
 
-    def _squeue(self, ids: Sequence[str]) -> dict[str, SlurmJobInfo]:
-        proc = self._run(["squeue", "-h", "-t", "all", "-j", ",".join(ids), "-O", _SQUEUE_FORMAT])
+    def _squeue(self, ids: Sequence[str], array: bool = False) -> dict[str, SlurmJobInfo]:
+        fmt = f"ArrayJobID:|,ArrayTaskID:|,{_SQUEUE_FORMAT}" if array else _SQUEUE_FORMAT
+        proc = self._run(["squeue", "-h", "-t", "all", "-j", ",".join(ids), "-O", fmt])
         if proc.returncode != 0:
             blob = proc.stderr or ""
             if _INVALID_JOB_ID.search(blob) and not _UNAVAILABLE.search(blob):
@@ -426,9 +456,10 @@ class SlurmCLI:
         wanted = set(ids)
         out: dict[str, SlurmJobInfo] = {}
         for line in proc.stdout.splitlines():
-            info = _job_from_squeue_line(line)
-            if info is not None and info.job_id in wanted:
-                out[info.job_id] = info
+            infos = _jobs_from_array_squeue_line(line) if array else [_job_from_squeue_line(line)]
+            for info in infos:
+                if info is not None and info.job_id in wanted:
+                    out[info.job_id] = info
         return out
 
     def _squeue_json(self, ids: Sequence[str]) -> dict[str, SlurmJobInfo]:
@@ -474,6 +505,13 @@ class SlurmCLI:
                 nodes="" if kv.get("NodeList") in (None, "(null)") else kv["NodeList"], source="scontrol")
         return None
 
+    def show_jobs_detail(self, job_id: str | None = None) -> str:
+        """``scontrol -d -o show job [id]``: one line per job with the per-node GRES detail
+        (``JOB_GRES=station:s500:1,...``), for who-uses-which-station questions."""
+        self._ensure_up()
+        argv = ["scontrol", "-d", "-o", "show", "job"] + ([str(job_id)] if job_id is not None else [])
+        return self._call(argv).stdout
+
     def cancel(self, job_id: str) -> None:
         """``scancel <id>``; a job that already ended (or that Slurm forgot) is not an error."""
         self._ensure_up()
@@ -506,10 +544,13 @@ class SlurmCLI:
         if not wanted or path is None or not path.is_file():
             return {}
         found: dict[str, SlurmJobInfo] = {}
-        prefixes = tuple(f"JobId={i} " for i in wanted)
+        prefixes = tuple(f"JobId={i} " for i in wanted if "_" not in i)
+        tasks = {f" ArrayJobId={a} ArrayTaskId={t} " for a, _, t in (i.partition("_") for i in wanted if "_" in i)}
         try:
             for line in _reverse_lines(path):
-                if not line.startswith(prefixes):
+                if not line.startswith(prefixes) and not (
+                        tasks and " ArrayJobId=" in line and
+                        (m := _ARRAY_KEYS.search(line)) is not None and m.group(0) in tasks):
                     continue
                 info = parse_jobcomp_line(line)
                 if info is not None and info.job_id in wanted and info.job_id not in found:

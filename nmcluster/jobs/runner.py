@@ -35,14 +35,22 @@ LOG_FILE = "job.log"
 WORK_DIR = "work"
 
 
-def write_json_atomic(path: Path, data: Mapping[str, Any]) -> None:
-    """Readers see the old file or the new one, never half of it."""
+def write_json_atomic(path: Path, data: Mapping[str, Any], fsync: bool = True) -> None:
+    """Readers see the old file or the new one, never half of it (``fsync``: and it survives a crash)."""
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    with open(tmp, "w") as fh:
-        json.dump(data, fh, indent=1, sort_keys=True)
-        fh.flush()
-        os.fsync(fh.fileno())
-    os.replace(tmp, path)
+    try:
+        with open(tmp, "w") as fh:
+            json.dump(data, fh, indent=1, sort_keys=True)
+            fh.flush()
+            if fsync:
+                os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)  # a full disk must not leave a half-written temporary behind
+        except OSError:
+            pass
+        raise
 
 
 def hardware_present(request: ResourceRequest, env: Mapping[str, str]) -> bool:
@@ -51,6 +59,15 @@ def hardware_present(request: ResourceRequest, env: Mapping[str, str]) -> bool:
     from nmcluster.partitions import get_partition
 
     return get_partition(request.kind, load_config(env=env)).hardware_present(request, env)
+
+
+def runtime_environment(request: ResourceRequest, env: Mapping[str, str]) -> dict[str, str]:
+    """What only the node running the job knows (e.g. the station Slurm picked)."""
+    from nmcluster.config import load_config
+    from nmcluster.partitions import get_partition
+
+    partition = get_partition(request.kind, load_config(env=env))
+    return partition.runtime_environment(request, env) if partition.needs_runtime_environment(request) else {}
 
 
 def decide_backend(request: ResourceRequest, mode: str, command: Sequence[str],
@@ -112,6 +129,7 @@ def run_exec(request: ResourceRequest, mode: str, command: list[str]) -> int:
         print(f"nmcluster: {choice.reason}", file=sys.stderr)
     argv = build_argv(command, choice.backend if choice else None)
     env = job_environment(request, choice, os.environ)
+    env.update(runtime_environment(request, env))
     try:
         os.execvpe(argv[0], argv, env)
     except OSError as exc:
@@ -171,6 +189,7 @@ def run_batch(job_dir: Path) -> int:
             choice = decide_backend(request, job.get("mode", "auto"), command, os.environ)
             argv = build_argv(command, choice.backend if choice else None)
             env = job_environment(request, choice, os.environ, str(job["id"]))
+            env.update(runtime_environment(request, env))
             state = {"state": "running", "start": time.time(), "host": result["host"], "pid": os.getpid(),
                      "slurm_job_id": os.environ.get("SLURM_JOB_ID", "")}
             if choice is not None:

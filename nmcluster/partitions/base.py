@@ -166,6 +166,14 @@ class Partition(ABC):
 
         return Presence.no(f"no hardware driver for the {self.kind} partition")
 
+    def runtime_environment(self, request: ResourceRequest, env: Mapping[str, str]) -> dict[str, str]:
+        """Environment only known once the job runs (e.g. which of several stations Slurm picked)."""
+        return {}
+
+    def needs_runtime_environment(self, request: ResourceRequest) -> bool:
+        """Must the job runner complete the environment inside the allocation?"""
+        return False
+
     def check_slurm_options(self, options: Sequence[str]) -> None:
         """Refuse hand-written resource options; the original site's submit plugin did the same."""
         for opt in options:

@@ -53,3 +53,22 @@ class SpikeyPartition(Partition):
         from nmcluster.hwdrivers.spikey.presence import request_presence
 
         return request_presence(self.site, request.hardware_config)
+
+    def needs_runtime_environment(self, request):
+        return "MY_STAGE1_STATION" not in request.environment
+
+    def runtime_environment(self, request, env):
+        """For "any free station" requests, tell the chip software which station it got: Slurm's
+        allocated ``station`` GRES inside an allocation, else the attached station the driver found."""
+        if "MY_STAGE1_STATION" in request.environment:
+            return {}
+        job_id = env.get("SLURM_JOB_ID")
+        if job_id:
+            from nmcluster.executors.slurmcli import SlurmCLI
+            from nmcluster.hwdrivers.spikey.stations import parse_scontrol_jobs
+
+            numbers = sorted(parse_scontrol_jobs(SlurmCLI(env=env).show_jobs_detail(job_id)))
+            return {"MY_STAGE1_STATION": f"station{numbers[0]}"} if numbers else {}
+        presence = self.hardware_present(request, env)
+        station = dict(getattr(presence, "details", {}) or {}).get("station")
+        return {"MY_STAGE1_STATION": str(station)} if presence and station else {}

@@ -151,3 +151,16 @@ def test_run_through_srun(slurm_site):
     assert job_id.isdigit() and hicanns == "W33H297,W33H298" and backend
     fail = slurm_site.cli("run", "-p", "spikey", "--", "python", "-c", "import sys; sys.exit(5)")
     assert fail.returncode == 5
+
+
+def test_any_free_station_is_named_to_the_job(slurm_site, experiment, tmp_path):
+    """Without STATION Slurm picks a station; the job still learns which (MY_STAGE1_STATION)."""
+    out = slurm_site.cli("run", "-p", "spikey", "--", "python", "-c",
+                         "import os; print(os.environ.get('MY_STAGE1_STATION'))")
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() in {"station500", "station501", "station502", "station600"}
+    job = slurm_site.submit(str(experiment), "-p", "spikey", "-c", "main.py")
+    assert slurm_site.wait(job, timeout=60)["status"] == "finished"
+    slurm_site.cli("results", str(job), "-o", str(tmp_path / "r"), check=True)
+    station = json.loads((tmp_path / "r" / "result.json").read_text())["station"]
+    assert station in {"station500", "station501", "station502", "station600"}

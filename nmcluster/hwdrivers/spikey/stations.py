@@ -342,13 +342,7 @@ def slurm_station_users(env: Mapping[str, str] | None = None) -> dict[int, str]:
     """
     from nmcluster.executors.slurmcli import SlurmCLI
 
-    cli = SlurmCLI(env=env)
-    lister = getattr(cli, "show_jobs_detail", None)  # a public detail lister, once the adapter has one
-    if callable(lister):
-        return parse_scontrol_jobs(lister())
-    cli.check()
-    proc = cli._call(["scontrol", "-d", "-o", "show", "job"])  # noqa: SLF001 - the adapter's own runner
-    return parse_scontrol_jobs(proc.stdout)
+    return parse_scontrol_jobs(SlurmCLI(env=env).show_jobs_detail())
 
 
 @dataclass
