@@ -61,9 +61,8 @@ def build_hardware_config(kind: str, hw_config: str | None, station: str | None,
                           hicann: str | None, fpga: str | None, reticle: str | None, boards: int | None,
                           env: Mapping[str, str]) -> dict[str, Any]:
     """Merge ``--config`` with the flags (flags win) and the module environment defaults (lowest)."""
-    from nmcluster.jobs.spec import normalise_platform, parse_hardware_config
+    from nmcluster.jobs.spec import merge_hardware_config
 
-    config = parse_hardware_config(hw_config)
     flags: dict[str, Any] = {}
     if station is not None:
         flags["STATION"] = station
@@ -76,16 +75,21 @@ def build_hardware_config(kind: str, hw_config: str | None, station: str | None,
             flags[key] = parsed
     if boards is not None:
         flags["BOARDS"] = boards
-    config.update(flags)
-    kind = normalise_platform(kind)
-    if kind == "spikey" and "STATION" not in config and env.get("MY_STAGE1_STATION"):
-        config["STATION"] = env["MY_STAGE1_STATION"]
-    if kind in ("wafer", "ess") and "WAFER" not in config and env.get("NMCLUSTER_WAFER", "").isdigit():
-        config["WAFER"] = int(env["NMCLUSTER_WAFER"])
-    return config
+    return merge_hardware_config(kind, hw_config, flags, env)
 
 
-def make_service(local: bool):
+def make_service(local: bool = False):
+    """The service a command works with: a :class:`~nmcluster.remote.remote.RemoteService` when the global
+    ``--host`` option names a frontend, else the local :class:`~nmcluster.jobs.service.JobService`.
+    Both have the same methods, so commands never know the difference."""
+    ctx = click.get_current_context(silent=True)
+    obj = ctx.find_root().obj if ctx is not None else None
+    host = obj.get("host") if isinstance(obj, dict) else None
+    if host:
+        from nmcluster.remote.remote import RemoteService
+
+        return RemoteService(host, accept_new_host_key=bool(obj.get("accept_new_host_key")),
+                             executor="local" if local else None)
     from nmcluster.jobs.service import JobService
 
     return JobService(executor="local" if local else None)

@@ -67,7 +67,8 @@ def status(job, as_json) -> int:
 @click.option("--all", "show_all", is_flag=True, help="Include finished and failed jobs.")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 @click.option("-n", "--limit", type=int, default=None, help="At most N jobs (newest first).")
-def list_jobs(show_all, as_json, limit) -> int:
+@click.option("--collab", "collab_id", default=None, help="Only jobs of this collab/project (Slurm account).")
+def list_jobs(show_all, as_json, limit, collab_id) -> int:
     """List your jobs: queued and running ones, or all with --all.
 
     \b
@@ -76,7 +77,7 @@ def list_jobs(show_all, as_json, limit) -> int:
       nmcluster list --all --json
     """
     with make_service(False) as service:
-        records = service.list(include_final=show_all, limit=limit)
+        records = service.list(include_final=show_all, limit=limit, collab_id=collab_id)
         if as_json:
             echo_json([r.to_dict() for r in records])
         else:
@@ -123,7 +124,8 @@ def results(job, dest, include_inputs, as_json) -> int:
 
 @click.command(context_settings={"help_option_names": ["-h", "--help"]})
 @click.argument("job")
-def cancel(job) -> int:
+@click.option("--json", "as_json", is_flag=True, help="Print the job's record (as it was when cancelled) as JSON.")
+def cancel(job, as_json) -> int:
     """Cancel queued or running JOB (it ends in state error, reason cancelled).
 
     \b
@@ -132,7 +134,10 @@ def cancel(job) -> int:
     """
     with make_service(False) as service:
         rec = service.cancel(job)
-    click.echo(f"cancelled job {rec.id}")
+    if as_json:
+        echo_json(rec.to_dict())
+    else:
+        click.echo(f"cancelled job {rec.id}")
     return 0
 
 

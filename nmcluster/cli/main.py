@@ -29,6 +29,9 @@ COMMANDS: dict[str, tuple[str, str]] = {
                  "Show the Spikey stations: attached, permissions, in use by, calibration (--json)."),
 }
 
+#: commands that work on a remote frontend with --host (``run`` explains why it does not)
+REMOTE_COMMANDS = ("submit", "status", "list", "log", "results", "cancel", "remove", "info", "run")
+
 EPILOG = """\b
 Examples:
   nmcluster run -p spikey --station 500 -- python example.py
@@ -52,16 +55,25 @@ Examples:
 def cli(ctx: click.Context, host: str | None, accept_new_host_key: bool) -> None:
     """nmcluster: run PyNN experiments on Spikey, BrainScaleS and SpiNNaker partitions of a Slurm
     cluster, or on their software emulators when the hardware (or Slurm) is absent."""
+    if host and ctx.invoked_subcommand not in REMOTE_COMMANDS:
+        if ctx.get_parameter_source("host") != click.core.ParameterSource.ENVIRONMENT:
+            from nmcluster.errors import UserInputError
+
+            raise UserInputError(f"--host works with {', '.join(REMOTE_COMMANDS[:-1])}; "
+                                 f"`{ctx.invoked_subcommand}` runs here only")
+        host = None  # $NMCLUSTER_HOST is a default for the remote-capable commands only
     ctx.obj = {"host": host or None, "accept_new_host_key": accept_new_host_key}
 
 
 def main(argv: list[str] | None = None) -> int:
     """Run the CLI; user errors print one line and exit 2, runtime failures exit 1, never a traceback."""
+    # set by a RemoteService on the frontend; popped so that jobs submitted now do not inherit it
+    error_format = os.environ.pop("NMCLUSTER_ERROR_FORMAT", "")
     try:
         rv = cli.main(args=argv, prog_name="nmcluster", standalone_mode=False)
     except NmclusterError as exc:
         click.echo(f"nmcluster: error: {exc}", err=True)
-        if os.environ.get("NMCLUSTER_ERROR_FORMAT") == "json":  # for a RemoteService: keep the error's type
+        if error_format == "json":  # for a RemoteService: keep the error's type
             click.echo("nmcluster: error-json: " + json.dumps({"type": type(exc).__name__, "message": str(exc)}),
                        err=True)
         return exc.exit_code

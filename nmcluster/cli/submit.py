@@ -19,8 +19,15 @@ from nmcluster.cli.common import (build_hardware_config, echo_json, environment,
 @click.option("--collab", "collab_id", default=None, help="Collab/project id (Slurm account).")
 @click.option("--wait", is_flag=True, help="Wait until the job has finished; exit with its exit code.")
 @click.option("--json", "as_json", is_flag=True, help="Print the job record as JSON.")
+@click.option("--array", "array", type=int, default=None, metavar="N",
+              help="A sweep of N jobs (one Slurm job array); {task} in the command becomes 0..N-1. "
+                   "Prints one job id per task.")
+@click.option("--code-label", default=None, hidden=True,
+              help="What the job record shows as its code (remote submits: the name on the user's machine).")
+@click.option("--input-label", "input_labels", multiple=True, hidden=True,
+              help="What the job record shows for each input, in order (remote submits).")
 def submit(partition, station, wafer, hicann, fpga, reticle, boards, hw_config, local, mode, slurm_opts,
-           code, command, inputs, tags, collab_id, wait, as_json) -> int:
+           code, command, inputs, tags, collab_id, wait, as_json, array, code_label, input_labels) -> int:
     """Queue CODE (a script, folder, git URL or .zip/.tar.gz archive) as a job; prints its id.
 
     The code is copied into the job's own directory now, so later edits never change a queued job.
@@ -31,6 +38,8 @@ def submit(partition, station, wafer, hicann, fpga, reticle, boards, hw_config, 
           --input data/stim.npy --config '{"STATION": "station500"}' --tag test
       nmcluster submit https://host/repo.git -p wafer --config @hw.json
       nmcluster submit experiment.py -p spinnaker --boards 1 --wait
+      nmcluster submit ./sweep/ -p spikey --command "main.py --seed {task} {system}" --array 100
+      nmcluster --host alice@frontend submit ./my_experiment/ -p spikey   # from a laptop, over SSH
     """
     from nmcluster.jobs.spec import JobSpec
 
@@ -40,7 +49,10 @@ def submit(partition, station, wafer, hicann, fpga, reticle, boards, hw_config, 
     spec = JobSpec.create(code=code, platform=kind, command=command, inputs=inputs, hardware_config=config,
                           tags=tags, collab_id=collab_id)
     with make_service(local) as service:
-        record = service.submit(spec, mode=mode or "auto", slurm_options=slurm_opts)
+        if array is not None:
+            return _submit_array(service, spec, array, mode or "auto", slurm_opts, wait, as_json)
+        record = service.submit(spec, mode=mode or "auto", slurm_options=slurm_opts, code_label=code_label,
+                                input_labels=list(input_labels) if input_labels else None)
         if wait:
             record = service.wait(record.id)
         if as_json:
@@ -49,4 +61,21 @@ def submit(partition, station, wafer, hicann, fpga, reticle, boards, hw_config, 
             click.echo(record.id)
         if wait:
             return 0 if record.status == "finished" else (record.exit_code or 1)
+    return 0
+
+
+def _submit_array(service, spec, count, mode, slurm_opts, wait, as_json) -> int:
+    from nmcluster.errors import UserInputError
+
+    if not hasattr(service, "submit_array"):
+        raise UserInputError("--array is not available with --host: submit the sweep on the frontend")
+    records = service.submit_array(spec, count, mode=mode, slurm_options=slurm_opts)
+    if wait:
+        records = [service.wait(r.id) for r in records]
+    if as_json:
+        echo_json([r.to_dict() for r in records])
+    else:
+        click.echo("\n".join(str(r.id) for r in records))
+    if wait and any(r.status != "finished" for r in records):
+        return next((r.exit_code for r in records if r.status != "finished" and r.exit_code), 1)
     return 0

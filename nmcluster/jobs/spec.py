@@ -25,6 +25,7 @@ PLATFORM_ALIASES: dict[str, str] = {
     "brainscales": "wafer",
     "wafer": "wafer",
     "nm-pm1": "wafer",
+    "nm-mc1": "spinnaker",
     "brainscales-ess": "ess",
     "ess": "ess",
     "spinnaker": "spinnaker",
@@ -67,9 +68,28 @@ def parse_hardware_config(raw: str | Mapping[str, Any] | None) -> dict[str, Any]
     except json.JSONDecodeError as exc:
         raise HardwareConfigError(f"hardware config is not valid JSON: {exc.msg} at line {exc.lineno} "
                                   f"column {exc.colno}") from None
+    except RecursionError:  # '[[[[...' thousands deep: found by fuzzing
+        raise HardwareConfigError("hardware config is nested too deeply to be a hardware config") from None
     if not isinstance(value, dict):
         raise HardwareConfigError(f"hardware config must be a JSON object, got {type(value).__name__}")
     return value
+
+
+def merge_hardware_config(platform: str, config: str | Mapping[str, Any] | None,
+                          flags: Mapping[str, Any] | None = None,
+                          env: Mapping[str, str] | None = None) -> dict[str, Any]:
+    """The hardware config a job asks for: ``config`` (JSON text, ``@file`` or a mapping), overridden by
+    explicit ``flags`` (the CLI's ``--station`` etc.), with the module environment as the lowest layer
+    (``MY_STAGE1_STATION`` for Spikey, ``NMCLUSTER_WAFER`` for the wafer).  Used by the CLI and the client."""
+    merged = parse_hardware_config(config)
+    merged.update(flags or {})
+    kind = normalise_platform(platform)
+    env = env or {}
+    if kind == "spikey" and "STATION" not in merged and env.get("MY_STAGE1_STATION"):
+        merged["STATION"] = env["MY_STAGE1_STATION"]
+    if kind in ("wafer", "ess") and "WAFER" not in merged and env.get("NMCLUSTER_WAFER", "").isdigit():
+        merged["WAFER"] = int(env["NMCLUSTER_WAFER"])
+    return merged
 
 
 def system_restrictions(command: str) -> list[tuple[str, ...] | None]:

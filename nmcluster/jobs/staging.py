@@ -10,6 +10,7 @@ URL), never through a shell.
 
 from __future__ import annotations
 
+import errno
 import os
 import shlex
 import shutil
@@ -17,7 +18,6 @@ import stat
 import subprocess
 import tarfile
 import urllib.parse
-import urllib.request
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
@@ -79,16 +79,31 @@ def classify(source: str) -> str:
     raise StagingError(f"code {source!r} does not exist (expected a script, folder, git URL or archive)")
 
 
+_NO_SPACE = (errno.ENOSPC, errno.EDQUOT)
+_TAR_FILTER_ERROR = getattr(tarfile, "FilterError", ())  # absent before Python 3.11.4
+
+
 def _copy_tree(src: Path, dest: Path) -> None:
     try:
         shutil.copytree(src, dest, symlinks=True, dirs_exist_ok=True,
                         ignore=shutil.ignore_patterns("__pycache__"))
-    except (OSError, shutil.Error) as exc:
-        raise StagingError(f"cannot copy {src}: {exc}") from None
+    except shutil.Error as exc:  # one (src, dst, why) per file that failed, as text
+        problems = exc.args[0] if exc.args and isinstance(exc.args[0], list) else []
+        whys = [str(p[-1]) for p in problems if isinstance(p, tuple) and p]
+        for code in _NO_SPACE:  # a full job root is the cluster's problem, not the user's code
+            if any(f"[Errno {code}]" in w for w in whys):
+                raise OSError(code, os.strerror(code), str(dest)) from None
+        raise StagingError(f"cannot copy {src}: {'; '.join(whys[:3]) or exc}") from None
+    except OSError as exc:
+        if exc.errno in _NO_SPACE:
+            raise
+        raise StagingError(f"cannot copy {src}: {exc.strerror or exc}") from None
 
 
 def _fetch(url: str, dest: Path, max_bytes: int) -> None:
     """Download a URL to ``dest`` (http(s) or file), refusing more than ``max_bytes``."""
+    import urllib.request  # lazy: it pulls in http.client, email and ssl (~30 ms on every submit)
+
     try:
         with urllib.request.urlopen(url, timeout=60) as resp, open(dest, "wb") as out:
             total = 0
@@ -148,9 +163,9 @@ def extract_archive(archive: Path, dest: Path, label: str, max_bytes: int = DEFA
         return
     try:
         with tarfile.open(archive) as tf:
-            members = tf.getmembers()
+            members = []
             total = 0
-            for m in members:
+            for m in tf:  # header by header: a bomb is refused at its first huge header, before it is inflated
                 _check_member_name(m.name, label)
                 if m.islnk() or m.issym():
                     target = PurePosixPath(m.linkname)
@@ -163,11 +178,18 @@ def extract_archive(archive: Path, dest: Path, label: str, max_bytes: int = DEFA
                 total += max(m.size, 0)
                 if total > max_bytes:
                     raise StagingError(f"archive {label} refused: it inflates beyond {max_bytes} bytes")
-            tf.extractall(dest, members=members, filter="data")
-    except tarfile.FilterError as exc:
+                members.append(m)
+            if hasattr(tarfile, "data_filter"):
+                tf.extractall(dest, members=members, filter="data")
+            else:  # Python < 3.11.4 (Debian 12 ships 3.11.2): the checks above plus the data filter's clean-up
+                for m in members:  # no setuid/setgid/sticky bits, no group/other write, no chown to the
+                    m.mode = (m.mode & 0o755) | (0o700 if m.isdir() else 0o600)  # archive's owners (as root)
+                    m.uid, m.gid, m.uname, m.gname = os.getuid(), os.getgid(), "", ""
+                tf.extractall(dest, members=members)
+    except _TAR_FILTER_ERROR as exc:
         raise StagingError(f"archive {label} refused: {exc}") from None
     except (tarfile.TarError, EOFError, OSError) as exc:
-        if isinstance(exc, StagingError):
+        if isinstance(exc, StagingError) or getattr(exc, "errno", None) in _NO_SPACE:
             raise
         raise StagingError(f"archive {label} cannot be read: {exc}") from None
 
@@ -263,14 +285,28 @@ def _unwrap_single_dir(work: Path, command: str) -> None:
             inner.rmdir()
 
 
+def input_name(item: str) -> str:
+    """The file name an input (path or URL) gets in the job's work directory: its base name."""
+    if _is_url(item):
+        return PurePosixPath(urllib.parse.urlparse(item).path).name
+    return Path(item).name
+
+
+def is_url(source: str) -> bool:
+    """Does ``source`` name a URL (http, https, file, git, ssh) rather than a local path?"""
+    return _is_url(source)
+
+
+def clone_repository(source: str, dest: Path) -> None:
+    """Shallow-clone a git repository into ``dest`` without its history (what staging does for git code)."""
+    _clone(source, dest)
+
+
 def stage_inputs(inputs: tuple[str, ...], work: Path, max_bytes: int = DEFAULT_MAX_ARCHIVE_BYTES) -> tuple[str, ...]:
     """Copy each input (path or URL) into the work directory by its base name."""
     names: list[str] = []
     for item in inputs:
-        if _is_url(item):
-            name = PurePosixPath(urllib.parse.urlparse(item).path).name
-        else:
-            name = Path(item).name
+        name = input_name(item)
         if not name or name in (".", ".."):
             raise StagingError(f"input {item!r} has no file name")
         target = work / name

@@ -4,8 +4,9 @@ Why numba and not vectorised numpy: a clock-driven network step is a few dozen f
 followed by a data-dependent scatter (spike delivery through sparse rows into a delay ring).
 Vectorised numpy pays one Python-level call and one temporary array per operation per time step;
 with 10^5 steps of 10^2 neurons that overhead (~10 µs x ~30 ops per step) dominates everything.
-Measured on the benchmark network (100 LIF neurons, 100 Poisson sources, 10 s at 0.1 ms):
-numpy-per-step ~ 9 s, this kernel ~ 0.1 s (see ``benchmarks/emulator_vs_nest.py``).
+Measured on benchmark case 1 (100 conductance LIF neurons, 100 Poisson sources 0-1000 Hz, 10 s
+at 0.1 ms, 2 shared cores): a vectorised-numpy step loop takes ~2.5 s (NEST: ~2.1 s), this kernel
+~0.1 s.
 ``cache=True`` stores the machine code next to this file, so the JIT cost (a few seconds) is paid
 once per installation, not once per job.
 
@@ -25,8 +26,15 @@ from __future__ import annotations
 
 import math
 
+import llvmlite.binding as _llvm
 import numpy as np
 from numba import njit
+
+# LLVM vectorises a loop only if it can rule out aliasing between the arrays it reads and writes,
+# with at most this many run-time pointer checks (default 8).  The fused membrane loop touches
+# ~20 arrays, so without a higher limit it silently stays scalar (~2x slower).  The option only
+# widens what LLVM may vectorise; it is read when a function is compiled (cached code keeps it).
+_llvm.set_option("", "-runtime-memory-check-threshold=256")
 
 # --- counter-based RNG (splitmix64), one uint64 state per trial --------------------------------
 _GOLD = np.uint64(0x9E3779B97F4A7C15)
@@ -98,7 +106,7 @@ def pair_weight_update(kind: int, w: float, par: np.ndarray, dt_ms: float, causa
     return w
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True)
 def _stdp_pre(tr, k, step, dt, tpost_step, syn_rule, rule_par, w, pre_avail, post_avail,
               acc_c, acc_a):
     r = syn_rule[k]
@@ -114,7 +122,7 @@ def _stdp_pre(tr, k, step, dt, tpost_step, syn_rule, rule_par, w, pre_avail, pos
     pre_avail[tr, k] = 1
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True)
 def _stdp_post(tr, k, step, dt, tpre_step, syn_rule, rule_par, w, pre_avail, post_avail,
                acc_c, acc_a):
     r = syn_rule[k]
@@ -128,45 +136,6 @@ def _stdp_post(tr, k, step, dt, tpre_step, syn_rule, rule_par, w, pre_avail, pos
             w[tr, k] = pair_weight_update(kind, w[tr, k], par, d, True)
     pre_avail[tr, k] = 0
     post_avail[tr, k] = 1
-
-
-@njit(cache=True, inline="always")
-def emit(tr, base, unit, step, dt, indptr, post, chan, delay, w, gain,
-         stp_U, stp_trec, stp_tfac, stp_u, stp_x, last_spike,
-         syn_rule, rule_par, pre_avail, post_avail, acc_c, acc_a, ring):
-    """Emit one spike of ``unit`` (neuron or source) of trial ``tr`` at ``step``: STP, STDP pre
-    side, write into the delay ring (``ring[slot, channel, base + post]``, ``base = tr * N``).
-
-    Tsodyks-Markram short-term plasticity follows NEST's ``tsodyks2_synapse`` update order, so
-    depressing (``tau_facil == 0``) and facilitating (``tau_rec == 0``) synapses match the
-    reference model at spike times.  STDP pairs use the emission time of the pre spike (the
-    chip's delays are intrinsic and short; the axonal part is ignored for pairing).
-    """
-    D = ring.shape[0]
-    prev = last_spike[tr, unit]
-    for k in range(indptr[unit], indptr[unit + 1]):
-        eff = w[tr, k] * gain[tr, k]
-        if stp_U[k] > 0.0:
-            if prev == NEVER:
-                xd = 0.0
-                ud = 0.0
-            else:
-                h = (step - prev) * dt
-                xd = math.exp(-h / stp_trec[k]) if stp_trec[k] > 0.0 else 0.0
-                ud = math.exp(-h / stp_tfac[k]) if stp_tfac[k] > 0.0 else 0.0
-            u_old = stp_u[tr, k]
-            x = 1.0 + (stp_x[tr, k] - stp_x[tr, k] * u_old - 1.0) * xd
-            u = stp_U[k] + u_old * (1.0 - stp_U[k]) * ud
-            stp_x[tr, k] = x
-            stp_u[tr, k] = u
-            eff *= x * u
-        if syn_rule[k] > 0:
-            _stdp_pre(tr, k, step, dt, last_spike[tr, post[k]], syn_rule, rule_par, w,
-                      pre_avail, post_avail, acc_c, acc_a)
-        if eff != 0.0:
-            slot = (step + delay[k]) % D
-            ring[slot, chan[k], base + post[k]] += eff
-    last_spike[tr, unit] = step
 
 
 @njit(cache=True, inline="always")
@@ -224,10 +193,11 @@ def lut_sweep(tr, step, sweep_rows, sweep_phase, sweep_period, indptr, syn_rule,
 # --- LIF kernel ----------------------------------------------------------------------------------
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def run_lif(step0, nsteps, dt, conductance, n_neurons,
-            # neuron parameters, flat (T*N,): trial-major
-            v_rest, g_leak, dt_cm, v_thresh, v_reset, ref_steps, i_offset, v_noise, any_noise,
+            # neuron parameters, flat (T*N,): trial-major; gl_el = g_leak * v_rest + i_offset
+            v_rest, g_leak, dt_cm, v_thresh, v_reset, ref_steps, i_offset, gl_el, v_noise,
+            any_noise,
             # synaptic channels: kind (K,) alpha?, group (K,); (K, T*N) arrays
             ch_alpha, ch_decay, ch_erev, ch_p21, ch_ascale, ch_group,
             # neuron state: v, refr (T*N,), g, h (K, T*N); scratch (2, T*N)
@@ -242,7 +212,7 @@ def run_lif(step0, nsteps, dt, conductance, n_neurons,
             pois_unit, pois_rate, pois_stop, pois_next,
             # array sources: unit, CSR of spike steps, cursor (T, S)
             arr_unit, arr_ptr, arr_steps, arr_cur,
-            rng,
+            rng, q_tr, q_unit,
             # recording
             rec_spikes, spk_tr, spk_step, spk_id, spk_n,
             rec_idx, rec_var, rec_every, rec_buf, rec_n):
@@ -257,6 +227,15 @@ def run_lif(step0, nsteps, dt, conductance, n_neurons,
     ``exp(-dt/tau)``; the membrane uses the closed-form solution over one step with the
     conductances of that step (exact for piecewise-constant conductance), or for current-based
     synapses the exact propagator of Rotter & Diesmann (1999).
+
+    Spikes of a step are queued ``(q_tr, q_unit)`` and delivered by one inline loop per phase
+    (sources, then neurons): calling a helper with this many arrays costs ~1 µs in numba's
+    reference counting, far more than a delivery.  If the queue (sized by the caller for the
+    worst plausible step) is full, remaining source events wait one step.
+
+    Tsodyks-Markram short-term plasticity follows NEST's ``tsodyks2_synapse`` update order, so
+    depressing (``tau_facil == 0``) and facilitating (``tau_rec == 0``) synapses match the
+    reference model at spike times.  STDP pairs use the emission time of the pre spike.
     """
     N = n_neurons
     TN = v.shape[0]
@@ -266,105 +245,185 @@ def run_lif(step0, nsteps, dt, conductance, n_neurons,
     n_pois = pois_unit.shape[0]
     n_arr = arr_unit.shape[0]
     cap = spk_tr.shape[0]
+    qcap = q_tr.shape[0]
     R = rec_idx.shape[0]
     gt = scratch[0]
     num = scratch[1]
+    fused = 0
+    if conductance and K <= 2 and K > 0:
+        fused = K
+        for k in range(K):
+            if ch_alpha[k]:
+                fused = 0
     for it in range(nsteps):
         step = step0 + it
         if rec_spikes and spk_n[0] + TN > cap:
             return it
         slot = step % D
         t_end = (step + 1) * dt
-        # 1. external sources emit (delivered >= 1 step later through the ring)
-        for tr in range(T):
-            base = tr * N
-            for j in range(n_pois):
-                nt = pois_next[tr, j]
-                while nt < t_end:
-                    emit(tr, base, pois_unit[j], step, dt, indptr, post, chan, delay, w, gain,
-                         stp_U, stp_trec, stp_tfac, stp_u, stp_x, last_spike,
-                         syn_rule, rule_par, pre_avail, post_avail, acc_c, acc_a, ring)
-                    nt += -math.log(rand_uniform(rng, tr)) / pois_rate[tr, j]
-                    if nt >= pois_stop[j]:
-                        nt = np.inf
-                pois_next[tr, j] = nt
-            for j in range(n_arr):
-                c = arr_cur[tr, j]
-                end = arr_ptr[j + 1]
-                while c < end and arr_steps[c] <= step:
-                    if arr_steps[c] == step:
-                        emit(tr, base, arr_unit[j], step, dt, indptr, post, chan, delay, w,
-                             gain, stp_U, stp_trec, stp_tfac, stp_u, stp_x, last_spike,
-                             syn_rule, rule_par, pre_avail, post_avail, acc_c, acc_a, ring)
-                    c += 1
-                arr_cur[tr, j] = c
-        # 2. arriving synaptic input (vectorised over trials x neurons)
-        for k in range(K):
-            rk = ring[slot, k]
-            if ch_alpha[k]:
-                hk = h[k]
-                sk = ch_ascale[k]
-                for i in range(TN):
-                    hk[i] += rk[i] * sk[i]
-                    rk[i] = 0.0
+        for phase in range(2):
+            qn = 0
+            if phase == 0:
+                # 1. external sources emit (delivered >= 1 step later through the ring)
+                for tr in range(T):
+                    for j in range(n_pois):
+                        nt = pois_next[tr, j]
+                        while nt < t_end and qn < qcap:
+                            q_tr[qn] = tr
+                            q_unit[qn] = pois_unit[j]
+                            qn += 1
+                            nt += -math.log(rand_uniform(rng, tr)) / pois_rate[tr, j]
+                            if nt >= pois_stop[j]:
+                                nt = np.inf
+                        pois_next[tr, j] = nt
+                    for j in range(n_arr):
+                        c = arr_cur[tr, j]
+                        end = arr_ptr[j + 1]
+                        while c < end and arr_steps[c] <= step and qn < qcap:
+                            if arr_steps[c] == step:
+                                q_tr[qn] = tr
+                                q_unit[qn] = arr_unit[j]
+                                qn += 1
+                            c += 1
+                        arr_cur[tr, j] = c
             else:
-                gk = g[k]
+                # 2.+3.+5. fused, vectorised over trials x neurons for the common case of one or
+                # two exponential conductance channels: add arriving input, integrate the
+                # membrane (refractory clamp as a select), decay the traces (flushing values
+                # below 1e-30 to zero: denormals would make the loop ~50x slower)
+                if fused == 2:
+                    r0 = ring[slot, 0]
+                    r1 = ring[slot, 1]
+                    g0 = g[0]
+                    g1 = g[1]
+                    e0 = ch_erev[0]
+                    e1 = ch_erev[1]
+                    d0 = ch_decay[0]
+                    d1 = ch_decay[1]
+                    for i in range(TN):
+                        a0 = g0[i] + r0[i]
+                        a1 = g1[i] + r1[i]
+                        r0[i] = 0.0
+                        r1[i] = 0.0
+                        gtot = g_leak[i] + a0 + a1
+                        vinf = (gl_el[i] + a0 * e0[i] + a1 * e1[i]) / gtot
+                        vm = vinf + (v[i] - vinf) * exp_neg(gtot * dt_cm[i])
+                        v[i] = v_reset[i] if refr[i] > 0 else vm
+                        x0 = a0 * d0[i]
+                        x1 = a1 * d1[i]
+                        g0[i] = x0 if abs(x0) > 1e-30 else 0.0
+                        g1[i] = x1 if abs(x1) > 1e-30 else 0.0
+                elif fused == 1:
+                    r0 = ring[slot, 0]
+                    g0 = g[0]
+                    e0 = ch_erev[0]
+                    d0 = ch_decay[0]
+                    for i in range(TN):
+                        a0 = g0[i] + r0[i]
+                        r0[i] = 0.0
+                        gtot = g_leak[i] + a0
+                        vinf = (gl_el[i] + a0 * e0[i]) / gtot
+                        vm = vinf + (v[i] - vinf) * exp_neg(gtot * dt_cm[i])
+                        v[i] = v_reset[i] if refr[i] > 0 else vm
+                        x0 = a0 * d0[i]
+                        g0[i] = x0 if abs(x0) > 1e-30 else 0.0
+                else:
+                    # 2. arriving synaptic input (vectorised over trials x neurons)
+                    for k in range(K):
+                        rk = ring[slot, k]
+                        if ch_alpha[k]:
+                            hk = h[k]
+                            sk = ch_ascale[k]
+                            for i in range(TN):
+                                hk[i] += rk[i] * sk[i]
+                                rk[i] = 0.0
+                        else:
+                            gk = g[k]
+                            for i in range(TN):
+                                gk[i] += rk[i]
+                                rk[i] = 0.0
+                    # 3. membrane (vectorised), refractory clamp as a select
+                    if conductance:
+                        for i in range(TN):
+                            gt[i] = g_leak[i]
+                            num[i] = g_leak[i] * v_rest[i] + i_offset[i]
+                        for k in range(K):
+                            gk = g[k]
+                            ek = ch_erev[k]
+                            for i in range(TN):
+                                gt[i] += gk[i]
+                                num[i] += gk[i] * ek[i]
+                        for i in range(TN):
+                            vinf = num[i] / gt[i]
+                            vm = vinf + (v[i] - vinf) * exp_neg(gt[i] * dt_cm[i])
+                            v[i] = v_reset[i] if refr[i] > 0 else vm
+                    else:
+                        for i in range(TN):
+                            vinf = v_rest[i] + i_offset[i] / g_leak[i]
+                            gt[i] = vinf + (v[i] - vinf) * exp_neg(g_leak[i] * dt_cm[i])
+                        for k in range(K):
+                            gk = g[k]
+                            pk = ch_p21[k]
+                            for i in range(TN):
+                                gt[i] += gk[i] * pk[i]
+                        for i in range(TN):
+                            v[i] = v_reset[i] if refr[i] > 0 else gt[i]
+                if any_noise:
+                    for i in range(TN):
+                        if v_noise[i] > 0.0 and refr[i] == 0:
+                            v[i] += v_noise[i] * rand_normal(rng, i // N)
+                # 4. threshold and refractory bookkeeping (scalar; spikes are rare)
                 for i in range(TN):
-                    gk[i] += rk[i]
-                    rk[i] = 0.0
-        # 3. membrane (vectorised), refractory clamp as a select
-        if conductance:
-            for i in range(TN):
-                gt[i] = g_leak[i]
-                num[i] = g_leak[i] * v_rest[i] + i_offset[i]
-            for k in range(K):
-                gk = g[k]
-                ek = ch_erev[k]
-                for i in range(TN):
-                    gt[i] += gk[i]
-                    num[i] += gk[i] * ek[i]
-            for i in range(TN):
-                vinf = num[i] / gt[i]
-                vm = vinf + (v[i] - vinf) * exp_neg(gt[i] * dt_cm[i])
-                v[i] = v_reset[i] if refr[i] > 0 else vm
-        else:
-            for i in range(TN):
-                vinf = v_rest[i] + i_offset[i] / g_leak[i]
-                gt[i] = vinf + (v[i] - vinf) * exp_neg(g_leak[i] * dt_cm[i])
-            for k in range(K):
-                gk = g[k]
-                pk = ch_p21[k]
-                for i in range(TN):
-                    gt[i] += gk[i] * pk[i]
-            for i in range(TN):
-                v[i] = v_reset[i] if refr[i] > 0 else gt[i]
-        if any_noise:
-            for i in range(TN):
-                if v_noise[i] > 0.0 and refr[i] == 0:
-                    v[i] += v_noise[i] * rand_normal(rng, i // N)
-        # 4. threshold, refractory bookkeeping, spike emission (scalar, rare)
-        for i in range(TN):
-            if refr[i] > 0:
-                refr[i] -= 1
-            elif v[i] >= v_thresh[i]:
-                tr = i // N
-                n = i - tr * N
-                v[i] = v_reset[i]
-                refr[i] = ref_steps[i]
-                if rec_spikes:
-                    q = spk_n[0]
-                    spk_tr[q] = tr
-                    spk_step[q] = step
-                    spk_id[q] = n
-                    spk_n[0] = q + 1
-                for q in range(in_ptr[n], in_ptr[n + 1]):
-                    _stdp_post(tr, in_syn[q], step, dt, last_spike[tr, in_pre[q]], syn_rule,
-                               rule_par, w, pre_avail, post_avail, acc_c, acc_a)
-                emit(tr, tr * N, n, step, dt, indptr, post, chan, delay, w, gain,
-                     stp_U, stp_trec, stp_tfac, stp_u, stp_x, last_spike,
-                     syn_rule, rule_par, pre_avail, post_avail, acc_c, acc_a, ring)
-        # 5. synaptic traces decay (alpha: g <- P g + dt P h, h <- P h)
-        for k in range(K):
+                    if refr[i] > 0:
+                        refr[i] -= 1
+                    elif v[i] >= v_thresh[i]:
+                        tr = i // N
+                        n = i - tr * N
+                        v[i] = v_reset[i]
+                        refr[i] = ref_steps[i]
+                        if rec_spikes:
+                            q = spk_n[0]
+                            spk_tr[q] = tr
+                            spk_step[q] = step
+                            spk_id[q] = n
+                            spk_n[0] = q + 1
+                        for q in range(in_ptr[n], in_ptr[n + 1]):
+                            _stdp_post(tr, in_syn[q], step, dt, last_spike[tr, in_pre[q]],
+                                       syn_rule, rule_par, w, pre_avail, post_avail, acc_c,
+                                       acc_a)
+                        q_tr[qn] = tr  # qcap >= TN: neurons never overflow the queue
+                        q_unit[qn] = n
+                        qn += 1
+            # deliver this phase's spikes: STP, STDP pre side, delay-ring write
+            for qi in range(qn):
+                tr = q_tr[qi]
+                unit = q_unit[qi]
+                base = tr * N
+                prev = last_spike[tr, unit]
+                for k in range(indptr[unit], indptr[unit + 1]):
+                    eff = w[tr, k] * gain[tr, k]
+                    if stp_U[k] > 0.0:
+                        if prev == NEVER:
+                            xd = 0.0
+                            ud = 0.0
+                        else:
+                            hh = (step - prev) * dt
+                            xd = math.exp(-hh / stp_trec[k]) if stp_trec[k] > 0.0 else 0.0
+                            ud = math.exp(-hh / stp_tfac[k]) if stp_tfac[k] > 0.0 else 0.0
+                        u_old = stp_u[tr, k]
+                        x = 1.0 + (stp_x[tr, k] - stp_x[tr, k] * u_old - 1.0) * xd
+                        u = stp_U[k] + u_old * (1.0 - stp_U[k]) * ud
+                        stp_x[tr, k] = x
+                        stp_u[tr, k] = u
+                        eff *= x * u
+                    if syn_rule[k] > 0:
+                        _stdp_pre(tr, k, step, dt, last_spike[tr, post[k]], syn_rule, rule_par,
+                                  w, pre_avail, post_avail, acc_c, acc_a)
+                    if eff != 0.0:
+                        ring[(step + delay[k]) % D, chan[k], base + post[k]] += eff
+                last_spike[tr, unit] = step
+        # 5. synaptic traces decay (alpha: g <- P (g + dt h), h <- P h); fused paths did it
+        for k in range(K if fused == 0 else 0):
             gk = g[k]
             pk = ch_decay[k]
             if ch_alpha[k]:
@@ -374,7 +433,8 @@ def run_lif(step0, nsteps, dt, conductance, n_neurons,
                     hk[i] = pk[i] * hk[i]
             else:
                 for i in range(TN):
-                    gk[i] *= pk[i]
+                    x = gk[i] * pk[i]
+                    gk[i] = x if abs(x) > 1e-30 else 0.0
         # 6. chip-style STDP sweep
         if sweep_rows.shape[0] > 0:
             for tr in range(T):

@@ -40,21 +40,22 @@ def _invoke_lif(sim: "Simulation", step0: int, nsteps: int) -> int:
     p = sim.flat
     c = sim.csr
     K = sim.g.shape[0]
+    TN = sim.trials * sim.net.n
     return int(kernels.run_lif(
         step0, nsteps, sim.dt, sim.model.conductance, sim.net.n,
         p["v_rest"], p["g_leak"], sim.dt_cm, p["v_thresh"], p["v_reset"], sim.ref_steps,
-        p["i_offset"], p["v_noise"], sim.any_noise,
-        c.ch_alpha, sim.ch_decay.reshape(K, -1), sim.ch_erev.reshape(K, -1),
-        sim.ch_p21.reshape(K, -1), sim.ch_ascale.reshape(K, -1), c.ch_group,
-        sim.v.reshape(-1), sim.g.reshape(K, -1), sim.h.reshape(K, -1), sim.refr.reshape(-1),
+        p["i_offset"], sim.gl_el, p["v_noise"], sim.any_noise,
+        c.ch_alpha, sim.ch_decay.reshape(K, TN), sim.ch_erev.reshape(K, TN),
+        sim.ch_p21.reshape(K, TN), sim.ch_ascale.reshape(K, TN), c.ch_group,
+        sim.v.reshape(-1), sim.g.reshape(K, TN), sim.h.reshape(K, TN), sim.refr.reshape(-1),
         sim.scratch,
-        sim.ring.reshape(sim.ring.shape[0], K, -1), c.indptr, c.post, c.chan, c.delay, sim.w,
+        sim.ring.reshape(sim.ring.shape[0], K, TN), c.indptr, c.post, c.chan, c.delay, sim.w,
         sim.gain, c.stp_U, c.stp_trec, c.stp_tfac, sim.stp_u, sim.stp_x, sim.last_spike,
         c.syn_rule, c.rule_par, c.lut, sim.pre_avail, sim.post_avail, sim.acc_c, sim.acc_a,
         c.in_ptr, c.in_syn, c.in_pre, c.sweep_rows, c.sweep_phase, c.sweep_period,
         c.pois_unit, sim.pois_rate, c.pois_stop, sim.pois_next,
         c.arr_unit, c.arr_ptr, c.arr_steps, sim.arr_cur,
-        sim.rng,
+        sim.rng, sim.q_tr, sim.q_unit,
         sim.record_spikes, sim.spk_tr, sim.spk_step, sim.spk_id, sim.spk_n,
         c.rec_idx, c.rec_var, sim.rec_every, sim.rec_buf, sim.rec_n,
     ))

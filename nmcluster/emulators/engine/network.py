@@ -25,7 +25,7 @@ Units are PyNN's: ms, mV, nF, µS (conductances, conductance weights), nA (curre
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Iterable, Mapping, Sequence
 
 import numpy as np
@@ -94,6 +94,14 @@ class CompiledNetwork:
     rec_var: np.ndarray
     max_delay_steps: int
     order: np.ndarray  # insertion synapse id -> CSR position
+
+
+def _bcast(value, m: int, dtype) -> np.ndarray:
+    """``value`` as a fresh length-``m`` array (scalars repeated)."""
+    a = np.asarray(value, dtype=dtype)
+    if a.ndim == 0:
+        return np.full(m, a, dtype=dtype)
+    return np.array(np.broadcast_to(a, (m,)), dtype=dtype)
 
 
 def _vec(value, n: int, name: str) -> np.ndarray:
@@ -245,23 +253,23 @@ class Network:
         """
         pre_a = np.atleast_1d(np.asarray(pre, dtype=np.int64)).reshape(-1)
         m = pre_a.size
-        post_a = np.broadcast_to(np.asarray(post, dtype=np.int64), (m,)).copy()
+        post_a = _bcast(post, m, np.int64)
         if m and (pre_a.min() < 0 or pre_a.max() >= self.n_units):
             raise ValueError("presynaptic unit out of range")
         if m and (post_a.min() < 0 or post_a.max() >= self.n):
             raise ValueError("postsynaptic neuron out of range")
-        ch = np.broadcast_to(np.asarray(channel, dtype=np.int64), (m,)).copy()
+        ch = _bcast(channel, m, np.int64)
         if m and (ch.min() < 0 or ch.max() >= len(self.channels)):
             raise ValueError("channel out of range")
-        d = np.broadcast_to(np.asarray(delay, dtype=float), (m,))
+        d = _bcast(delay, m, float)
         dsteps = np.maximum(1, np.rint(d / self.dt)).astype(np.int64)
         rec = {
             "pre": pre_a, "post": post_a, "chan": ch, "delay": dsteps,
-            "weight": np.broadcast_to(np.asarray(weight, float), (m,)).copy(),
-            "gain": np.broadcast_to(np.asarray(gain, float), (m,)).copy(),
+            "weight": _bcast(weight, m, float),
+            "gain": _bcast(gain, m, float),
         }
         if stp is not None:
-            U, trec, tfac = (np.broadcast_to(np.asarray(x, float), (m,)).copy() for x in stp)
+            U, trec, tfac = (_bcast(x, m, float) for x in stp)
             if np.any(U <= 0) or np.any(U > 1):
                 raise ValueError("STP parameter U must be in (0, 1]")
             rec.update(stp_U=U, stp_trec=trec, stp_tfac=tfac)
@@ -360,7 +368,8 @@ class Network:
             lut[i] = r.lut
         pois = [(self.n + i, p) for i, (k, p) in enumerate(self._sources) if k == "poisson"]
         arrs = [(self.n + i, a) for i, (k, a) in enumerate(self._sources) if k == "array"]
-        arr_steps = [np.unique(np.rint(np.asarray(a) / self.dt).astype(np.int64)) for _, a in arrs]
+        # several spikes in one step are all delivered (multiplicity), as in NEST
+        arr_steps = [np.sort(np.rint(np.asarray(a) / self.dt).astype(np.int64)) for _, a in arrs]
         arr_ptr = np.zeros(len(arrs) + 1, dtype=np.int64)
         if arrs:
             np.cumsum([s.size for s in arr_steps], out=arr_ptr[1:])
@@ -499,6 +508,14 @@ class Simulation:
                     t = c.pois_start[j] - math.log(u) / r
                     self.pois_next[tr, j] = t if t < c.pois_stop[j] else np.inf
         self.arr_cur = np.tile(c.arr_ptr[:-1], (T, 1)).astype(np.int64)
+        # spike queue of one step: every neuron, plus generous room for source events (a source
+        # with rate r emits Poisson(r dt) per step; more than the room waits one step)
+        lam = float(self.pois_rate.max()) * self.dt if self.pois_rate.size else 0.0
+        per_src = int(lam + 8.0 * math.sqrt(lam) + 8)
+        arr_mult = int(np.bincount(c.arr_steps).max()) if c.arr_steps.size else 0
+        qcap = T * N + T * (c.pois_unit.size * per_src + c.arr_unit.size * max(arr_mult, 1)) + 64
+        self.q_tr = np.zeros(qcap, dtype=np.int64)
+        self.q_unit = np.zeros(qcap, dtype=np.int64)
         self.step = 0
         self.record_spikes = net.record_spikes
         self.rec_every = net.rec_every
@@ -524,6 +541,7 @@ class Simulation:
         self.flat = {k: a.reshape(-1) for k, a in self.par.items()}
         self.ref_steps = np.rint(self.par["tau_refrac"] / dt).astype(np.int64).reshape(-1)
         self.dt_cm = (dt / self.par["cm"]).reshape(-1)
+        self.gl_el = (self.par["g_leak"] * self.par["v_rest"] + self.par["i_offset"]).reshape(-1)
         self.any_noise = bool(np.any(self.par["v_noise"] > 0))
         tau = np.maximum(self.ch_tau, 1e-12)
         self.ch_decay = np.exp(-dt / tau)

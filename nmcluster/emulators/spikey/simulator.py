@@ -1,0 +1,367 @@
+"""Simulator state of the Spikey emulator backend (PyNN's ``simulator.state`` pattern).
+
+Why the mapping happens here, at ``run()``: on the real system the PyNN layer collects the whole
+network and writes one chip configuration when the emulation starts.  The emulator does the same:
+:meth:`State.build` turns populations and projections into a chip configuration (placement,
+block-shared parameters, 4-bit weights, line drivers, noise, calibration) and that into an
+:class:`nmcluster.emulators.engine.Network`; each trial (the time between ``reset()`` calls) gets
+its own temporal noise.  Limits are checked as early as possible (placement at Population
+creation, line drivers at Projection creation, shared parameters at run).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+from pyNN import common
+
+from ..engine import Network, Simulation
+from . import calibration, chip
+
+logger = logging.getLogger("nmcluster.emulators.spikey")
+
+name = "nmcluster.spikey"
+STATION_ENV = "MY_STAGE1_STATION"
+
+
+class ID(int, common.IDMixin):
+    """Cell ID (PyNN)."""
+
+    def __init__(self, n: int) -> None:
+        int.__init__(n)
+        common.IDMixin.__init__(self)
+
+
+@dataclass(frozen=True)
+class SpikeyConfig:
+    """Options of ``setup()`` that concern the chip."""
+
+    station: str = "station0"
+    station_no: int = 0
+    strict: bool = True
+    seed: int = 0
+    mapping_offset: int = 0
+    permutation: tuple[int, ...] | None = None
+    fixed_pattern_noise: bool = True
+    temporal_noise: bool = True
+    noise: chip.NoiseModel = field(default_factory=chip.NoiseModel)
+    switches: dict[str, bool] = field(default_factory=dict)
+    provider: Any = None
+
+
+class State(common.control.BaseState):
+    """The emulated chip and the PyNN bookkeeping of one ``setup()`` ... ``end()`` session."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.mpi_rank = 0
+        self.num_processes = 1
+        self.dt = 0.1
+        self.min_delay: float | str = "auto"
+        self.max_delay: float | str = "auto"
+        self.config = SpikeyConfig()
+        self.clear()
+
+    # -- PyNN state protocol -------------------------------------------------------------------
+    def clear(self) -> None:
+        """Forget the network (new ``setup()``)."""
+        self.recorders = set()
+        self.populations: list = []
+        self.projections: list = []
+        self.id_counter = 0
+        self.segment_counter = -1
+        self.layout = chip.ChipLayout(order=chip.parse_permutation(self.config.permutation),
+                                      offset=self.config.mapping_offset)
+        self.fixed_pattern = chip.FixedPattern.for_station(
+            self.config.station_no, self.config.noise, self.config.fixed_pattern_noise)
+        self.provider = calibration.resolve_provider(self.config.provider)
+        self.calibration_version: str | None = None
+        self.trial = -1
+        self.hardware_time = 0.0  # s of chip time, all runs of this session
+        self.emulation_time = 0.0  # s of wall time spent in the emulator kernel
+        self.last_run: dict[str, float] = {}
+        self.sim: Simulation | None = None
+        self.net: Network | None = None
+        self._structure_version = 0
+        self._built_version = -1
+        self.params_dirty = True
+        self.write_on_end = []
+        self.reset()
+
+    def reset(self) -> None:
+        """Back to t = 0; the next run is a new trial (new temporal noise)."""
+        self.running = False
+        self.t = 0.0
+        self.t_start = 0.0
+        self.segment_counter += 1
+        self.sim = None
+        self.trial += 1
+
+    def hw_lookup(self) -> np.ndarray:
+        """Hardware neuron of every cell ID (-1 for spike sources)."""
+        out = np.full(self.id_counter, -1, dtype=np.int64)
+        for p in self.populations:
+            if not p._is_source:
+                out[int(p.first_id):int(p.last_id) + 1] = p._hw
+        return out
+
+    def structure_changed(self) -> None:
+        self._structure_version += 1
+
+    def run(self, simtime: float) -> None:
+        self.run_until(self.t + simtime)
+
+    def run_until(self, tstop: float) -> None:
+        self._ensure_simulation()
+        assert self.sim is not None
+        duration = tstop - self.t
+        t0 = time.perf_counter()
+        self.sim.advance(duration)
+        wall = time.perf_counter() - t0
+        self.t = self.sim.t
+        self.running = True
+        hw = duration / 1000.0 / chip.SPEEDUP
+        self.hardware_time += hw
+        self.emulation_time += wall
+        self.last_run = {"bio_ms": duration, "hardware_s": hw, "emulator_s": wall}
+        logger.info("Spikey emulator (%s): %.1f ms biological = %.3g s on the chip (speed-up "
+                    "1e4); emulated in %.3g s", self.config.station, duration, hw, wall)
+
+    # -- mapping -------------------------------------------------------------------------------
+    def _ensure_simulation(self) -> None:
+        if self.sim is None:
+            self.net, meta = self.build()
+            self.sim = self._prepare(self.net, meta, trials=1, seeds=[self._trial_seed()])
+            self._meta = meta
+            self.params_dirty = False
+            return
+        if self._built_version != self._structure_version:
+            raise chip.ChipConfigError(
+                "the network structure (populations, projections or recorded variables) changed "
+                "after run(); the chip configuration is written at the start of a trial, so "
+                "call reset() before changing it")
+        if self.params_dirty:
+            old = self.sim
+            self.net, meta = self.build()
+            new = self._prepare(self.net, meta, trials=1, seeds=[self._trial_seed()])
+            # weights set by the user win over weights learnt so far (STDP) in this trial
+            new._weights_set = any(p._weights_changed for p in self.projections)
+            for p in self.projections:
+                p._weights_changed = False
+            _transplant(old, new)
+            self.sim, self._meta = new, meta
+            self.params_dirty = False
+
+    def _trial_seed(self) -> int:
+        return int(np.random.SeedSequence([self.config.seed, 0x7E57, self.trial])
+                   .generate_state(1)[0])
+
+    def build(self) -> tuple[Network, dict]:
+        """Map the PyNN network onto the chip and the chip onto an engine network."""
+        cfg = self.config
+        neurons = [p for p in self.populations if not p._is_source]
+        sources = [p for p in self.populations if p._is_source]
+        n = sum(p.size for p in neurons)
+        hw = np.concatenate([p._hw for p in neurons]) if neurons else np.zeros(0, np.int64)
+        off = 0
+        for p in neurons:
+            p._engine = np.arange(off, off + p.size)
+            off += p.size
+        cp = _chip_params(neurons, cfg.strict)
+        corr = calibration.apply(self.provider.get(cfg.station_no) if cfg.station_no else
+                                 self.provider.get(0), cfg.switches, hw)
+        self.calibration_version = corr.version
+        fp = self.fixed_pattern
+        blk = hw // chip.BLOCK_SIZE
+        shared: dict[str, np.ndarray] = {}
+        for pname in chip.SHARED_PARAMS:
+            vals = np.zeros(n)
+            for b in range(chip.N_BLOCKS):
+                sel = blk == b
+                if np.any(sel):
+                    vals[sel] = chip.shared_value(pname, b, cp[pname][sel], cfg.strict)
+            shared[pname] = vals
+        net = Network(n, dt=self.dt, model="lif_cond")
+        v_thresh = shared["v_thresh"] + corr.v_thresh_block[blk] + fp.v_thresh[hw]
+        net.set_params(
+            v_rest=shared["v_rest"], v_reset=shared["v_reset"], v_thresh=v_thresh,
+            g_leak=cp["g_leak"] / 1000.0 * corr.g_leak[hw] * fp.g_leak[hw], cm=chip.CM,
+            tau_refrac=cp["tau_refrac"], i_offset=0.0,
+            v_noise=cfg.noise.tmp_v_noise if cfg.temporal_noise else 0.0,
+            v_init=cp["v_init"])
+        # sources
+        for p in sources:
+            p._engine = p._add_to_network(net)
+        self.unit_lookup = np.full(self.id_counter, -1, dtype=np.int64)
+        for p in self.populations:
+            self.unit_lookup[int(p.first_id):int(p.last_id) + 1] = p._engine
+        # channels: one per (receptor, driver fall factor, PSC shape)
+        channels: dict[tuple[str, float, str], int] = {}
+        e_rev_i = shared["e_rev_I"]
+
+        def channel(receptor: str, fall: float, kind: str) -> int:
+            key = (receptor, fall, kind)
+            if key not in channels:
+                tau = (cp["tau_syn_E"] if receptor == "excitatory" else cp["tau_syn_I"]) / fall
+                channels[key] = net.add_channel(
+                    kind, 0 if receptor == "excitatory" else 1, tau,
+                    chip.E_REV_E if receptor == "excitatory" else e_rev_i)
+            return channels[key]
+
+        kinds = np.array(cp["kind"])
+        n_drv = chip.N_BLOCKS * chip.DRIVERS_PER_BLOCK
+        self.driver_fall, self.driver_out = np.ones(n_drv), np.ones(n_drv)
+        for drv in self.layout.drivers.values():
+            self.driver_fall[drv.gid] = drv.fall_factor
+            self.driver_out[drv.gid] = drv.out_factor
+        gains_fixed = []
+        for prj in self.projections:
+            prj._map_to_engine(net, channel, kinds, corr, fp)
+            gains_fixed.append(prj)
+        # recording: every step; recorders subsample
+        analog: list[tuple[str, int]] = []
+        for rec in sorted(self.recorders, key=lambda r: int(r.population.first_id)):
+            analog.extend(rec._analog_requests(len(analog)))
+        net.record(spikes=True, analog=[(v, i) for v, i in analog], every=1)
+        self._built_version = self._structure_version
+        meta = {"hw": hw, "corr": corr, "analog": analog, "blk": blk}
+        return net, meta
+
+    def _prepare(self, net: Network, meta: dict, trials: int, seeds: list[int]) -> Simulation:
+        """A simulation of ``trials`` trials with independent temporal noise (seeded)."""
+        cfg = self.config
+        overrides: dict[str, np.ndarray] = {}
+        if cfg.temporal_noise and net.n:
+            g = np.zeros((trials, net.n))
+            th = np.zeros((trials, net.n))
+            gain = np.ones((trials, net.n_synapses))
+            drv = net.synapses()
+            for t, s in enumerate(seeds):
+                rng = np.random.default_rng([s, 0x7E3])
+                g[t] = np.exp(rng.normal(0.0, cfg.noise.tmp_g_leak, net.n))
+                th[t] = rng.normal(0.0, cfg.noise.tmp_v_thresh, net.n)
+                dnoise = np.exp(rng.normal(0.0, cfg.noise.tmp_driver,
+                                           chip.N_BLOCKS * chip.DRIVERS_PER_BLOCK))
+                gain[t] = drv["gain"] * dnoise[self._syn_driver(net)]
+            overrides = {"g_leak": net.params["g_leak"] * g,
+                         "v_thresh": net.params["v_thresh"] + th, "gain": gain}
+        return net.prepare(trials=trials, seeds=seeds, overrides=overrides)
+
+    def _syn_driver(self, net: Network) -> np.ndarray:
+        out = np.zeros(net.n_synapses, dtype=np.int64)
+        for prj in self.projections:
+            if prj._syn_ids.size:
+                out[prj._syn_ids] = prj._syn_driver
+        return out
+
+    def run_trials(self, duration: float, trials: int, seeds: list[int] | None = None
+                   ) -> Simulation:
+        """Run the configured network for ``trials`` independent trials in one vectorised pass.
+
+        Each trial has its own temporal noise and Poisson realisations (seeded by ``seeds``,
+        default: the next ``trials`` trial numbers); fixed-pattern noise and calibration are the
+        station's.  Returns the engine :class:`~nmcluster.emulators.engine.Simulation` (spike
+        counts per trial and neuron: ``.spike_counts()``).  Does not touch PyNN recorders.
+        """
+        net, meta = self.build()
+        if seeds is None:
+            base = self.trial
+            seeds = [int(np.random.SeedSequence([self.config.seed, 0x7E57, base + k])
+                         .generate_state(1)[0]) for k in range(trials)]
+        sim = self._prepare(net, meta, trials, list(seeds))
+        t0 = time.perf_counter()
+        sim.advance(duration)
+        wall = time.perf_counter() - t0
+        hw = trials * duration / 1000.0 / chip.SPEEDUP
+        self.hardware_time += hw
+        self.emulation_time += wall
+        self.last_run = {"bio_ms": duration, "hardware_s": hw, "emulator_s": wall,
+                         "trials": trials}
+        logger.info("Spikey emulator (%s): %d trials x %.1f ms = %.3g s on the chip; emulated "
+                    "in %.3g s", self.config.station, trials, duration, hw, wall)
+        return sim
+
+
+def _chip_params(neurons: list, strict: bool) -> dict[str, Any]:
+    """Per-neuron IF_facets_hardware1 parameters for all neuron populations (mapping other cell
+    types onto the chip's neuron and raising where the chip cannot realise them)."""
+    keys = ("g_leak", "tau_refrac", "v_rest", "v_reset", "v_thresh", "e_rev_I", "tau_syn_E",
+            "tau_syn_I", "v_init")
+    out: dict[str, list] = {k: [] for k in keys}
+    kinds: list[str] = []
+    for p in neurons:
+        par = {k: _per_cell(v, p.size) for k, v in p._parameters.items()}
+        cname = type(p.celltype).__name__
+        if cname == "IF_facets_hardware1":
+            g_leak = par["g_leak"]
+        else:
+            cm, tau_m = par["cm"], par["tau_m"]
+            if np.any(np.abs(cm - chip.CM) > 1e-9):
+                logger.warning("%s: Spikey's membrane capacitance is fixed at %g nF (cm=%s "
+                               "requested); g_leak set from tau_m, synaptic effects scale",
+                               p.label, chip.CM, np.unique(cm)[:3])
+            g_leak = 1000.0 * chip.CM / tau_m
+            if np.any(par["e_rev_E"] != chip.E_REV_E):
+                if strict:
+                    raise chip.ChipLimitError(
+                        "shared parameter", f"{p.label}: e_rev_E is fixed at 0 mV on Spikey "
+                        f"(got {np.unique(par['e_rev_E'])[:3]})")
+                logger.warning("%s: e_rev_E fixed at 0 mV on Spikey", p.label)
+            if np.any(par["i_offset"] != 0.0):
+                raise chip.ChipLimitError(
+                    "current input", f"{p.label}: Spikey neurons have no current input "
+                    "(i_offset must be 0); drive them with spike sources or v_rest above "
+                    "v_thresh")
+        out["g_leak"].append(g_leak)
+        for k in keys[1:8]:
+            out[k].append(par[k])
+        out["v_init"].append(p._initial_v())
+        kinds += ["alpha" if cname == "IF_cond_alpha" else "exp"] * p.size
+    res: dict[str, Any] = {k: (np.concatenate(v) if v else np.zeros(0)) for k, v in out.items()}
+    if np.any(res["g_leak"] <= 0):
+        raise chip.ChipLimitError("g_leak", "g_leak must be > 0")
+    res["kind"] = kinds
+    return res
+
+
+def _per_cell(value: Any, n: int) -> np.ndarray:
+    a = np.asarray(value, dtype=float)
+    if a.shape == (n,):
+        return a
+    return np.full(n, float(a)) if a.ndim == 0 else np.broadcast_to(a, (n,))
+
+
+def _transplant(old: Simulation, new: Simulation) -> None:
+    """Carry the dynamic state of a running trial into a simulation rebuilt after ``set()``."""
+    for name in ("v", "g", "h", "refr", "ring", "stp_u", "stp_x", "last_spike", "pre_avail",
+                 "post_avail", "acc_c", "acc_a", "rng", "spk_tr", "spk_step", "spk_id", "spk_n",
+                 "rec_n"):
+        a, b = getattr(old, name), getattr(new, name)
+        if a.shape != b.shape and name not in ("spk_tr", "spk_step", "spk_id"):
+            raise chip.ChipConfigError("network changed shape during a trial; call reset()")
+        setattr(new, name, a)
+    new.pois_next = np.where(np.isfinite(old.pois_next), old.pois_next, new.pois_next) \
+        if old.pois_next.shape == new.pois_next.shape else new.pois_next
+    c = new.csr
+    cur = np.empty_like(new.arr_cur)
+    for j in range(c.arr_unit.size):
+        seg = c.arr_steps[c.arr_ptr[j]:c.arr_ptr[j + 1]]
+        cur[:, j] = c.arr_ptr[j] + np.searchsorted(seg, old.step, side="left")
+    new.arr_cur = cur
+    new.step = old.step
+    new.rec_chunks = old.rec_chunks
+    plastic = c.syn_rule > 0
+    if plastic.any() and old.w.shape == new.w.shape and not getattr(new, "_weights_set", False):
+        new.w[:, plastic] = old.w[:, plastic]
+
+
+def station_from_env() -> str:
+    return os.environ.get(STATION_ENV, "station0")
+
+
+state = State()
