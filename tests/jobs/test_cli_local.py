@@ -171,3 +171,18 @@ def test_help_has_examples(local_site):
     for cmd in ("run", "submit", "status", "list", "log", "results", "cancel", "remove"):
         out = local_site.cli(cmd, "--help", check=True).stdout
         assert "Example" in out and "nmcluster " + ("list" if cmd == "list" else cmd) in out
+
+
+def test_spikey_job_uses_the_emulator_without_a_station(local_site, tmp_path):
+    """No chip attached: {system} becomes the Spikey emulator and the example runs unmodified."""
+    import os
+
+    example = os.path.join(os.path.dirname(__file__), "..", "..", "examples", "spikey_poisson.py")
+    out = local_site.cli("run", "-p", "spikey", "--station", "500", "--", "python", os.path.abspath(example),
+                         "{system}", cwd=tmp_path, timeout=300)
+    assert out.returncode == 0, out.stderr
+    job = local_site.submit(os.path.abspath(example), "-p", "spikey", "--station", "500")
+    rec = local_site.wait(job, timeout=300)
+    assert rec["status"] == "finished", local_site.cli("log", str(job)).stdout
+    assert rec["backend"] == "nmcluster.spikey" and rec["emulated"] is True
+    assert "hardware not present" in rec["backend_reason"] and "no Spikey" in rec["backend_reason"]

@@ -29,6 +29,8 @@ from typing import Iterable, Sequence
 
 import numpy as np
 
+from nmcluster.errors import UserInputError
+
 # --- constants -----------------------------------------------------------------------------------
 N_NEURONS = 384
 BLOCK_SIZE = 192
@@ -53,7 +55,7 @@ DEFAULTS = {  # IF_facets_hardware1 defaults on Spikey (SPEC)
 }
 
 
-class ChipLimitError(ValueError):
+class ChipLimitError(UserInputError):
     """A network or observation limit of the Spikey chip was exceeded.
 
     ``limit`` names the violated limit (e.g. ``"neurons"``, ``"external sources"``,
@@ -66,7 +68,7 @@ class ChipLimitError(ValueError):
         super().__init__(f"Spikey limit '{limit}': {message}")
 
 
-class ChipConfigError(ValueError):
+class ChipConfigError(UserInputError):
     """An option passed to ``setup()`` is unknown or not supported by the emulator."""
 
 
