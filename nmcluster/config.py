@@ -133,6 +133,7 @@ class HardwareSettings:
     station_config_dir: Path | None = None  # import stationNNN.cfg files from here
     workstations_xml: Path | None = None  # import stations from this workstations.xml
     udev_group: str = "plugdev"  # group the udev rule gives Spikey device nodes to
+    calib_dir: Path | None = None  # calibration store (nmcluster.calib); None = <job_root>/../calib
 
 
 @dataclass(frozen=True)
@@ -171,6 +172,12 @@ class SiteConfig:
         ``hardware.lock_dir``; a workstation shared by several users needs a shared one (e.g.
         ``/run/lock/nmcluster``) so that a second user sees "station 500 is in use"."""
         return self.hardware.lock_dir or self.job_root / "locks"
+
+    @property
+    def calib_root(self) -> Path:
+        """Directory of the calibration store (:mod:`nmcluster.calib`): ``hardware.calib_dir`` or
+        ``calib`` next to the job root."""
+        return self.hardware.calib_dir or self.job_root.parent / "calib"
 
     def partition(self, kind: str) -> PartitionConfig:
         try:
@@ -238,6 +245,8 @@ def load_config(path: Path | str | None = None, env: Mapping[str, str] | None = 
                 data = tomllib.load(fh)
         except (OSError, tomllib.TOMLDecodeError) as exc:
             raise ConfigError(f"cannot read site config {file}: {exc}") from None
+        except RecursionError:  # arrays nested thousands deep
+            raise ConfigError(f"cannot read site config {file}: nested too deeply") from None
     return parse_config(data, env, source=str(file) if file else "built-in defaults")
 
 
@@ -299,7 +308,7 @@ def parse_config(data: Mapping[str, Any], env: Mapping[str, str] | None = None,
 
     hw = _typed("hardware", data.get("hardware", {}), dict)
     _check_keys("[hardware]", hw, {"sysfs_root", "dev_root", "lock_dir", "defects_dir", "station_config_dir",
-                                   "workstations_xml", "udev_group"})
+                                   "workstations_xml", "udev_group", "calib_dir"})
 
     def _path(key: str, default: str | None) -> Path | None:
         value = _typed(f"hardware.{key}", hw.get(key, default or ""), str)
@@ -310,6 +319,7 @@ def parse_config(data: Mapping[str, Any], env: Mapping[str, str] | None = None,
         dev_root=_path("dev_root", "/dev") or Path("/dev"),
         lock_dir=_path("lock_dir", None), defects_dir=_path("defects_dir", None),
         station_config_dir=_path("station_config_dir", None), workstations_xml=_path("workstations_xml", None),
+        calib_dir=_path("calib_dir", None),
         udev_group=_typed("hardware.udev_group", hw.get("udev_group", "plugdev"), str) or "plugdev",
     )
 

@@ -129,6 +129,10 @@ class SlurmExecutor:
             elif obs.status == "finished":  # COMPLETED but no result.json: the runner did not finish its work
                 obs = Observation("error", "job ended without the runner's result; see the log",
                                   obs.exit_code, obs.start, obs.end, obs.slurm_state)
+            elif obs.status == "error" and "cancel" not in obs.reason and \
+                    _read(Path(rec.job_dir) / RUNNER_FILE) is not None:  # the runner started but left no result
+                obs = Observation("error", f"{obs.reason}; the job runner ended without its result (killed?), "
+                                  f"see the log", obs.exit_code, obs.start, obs.end, obs.slurm_state)
             elif obs.status == "running" and _read(Path(rec.job_dir) / RUNNER_FILE) is None:
                 obs = Observation("running", obs.reason, None, obs.start, None, obs.slurm_state)
             out[rec.id] = obs

@@ -152,6 +152,25 @@ def _files(work: Path) -> dict[str, tuple[int, int]]:
     return out
 
 
+def _die_with_runner():
+    """A ``preexec_fn`` for the job's command: the kernel sends it SIGKILL when the runner dies
+    (``PR_SET_PDEATHSIG``), so a killed runner (OOM killer, ``kill -9``) never leaves the command running
+    unsupervised, e.g. still driving a station whose lock died with the runner.  None where unsupported."""
+    try:
+        import ctypes
+
+        prctl = ctypes.CDLL(None, use_errno=True).prctl  # resolved before fork: nothing to import after it
+    except (ImportError, OSError, AttributeError):
+        return None
+    runner = os.getpid()
+
+    def preexec() -> None:
+        prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+        if os.getppid() != runner:  # the runner died before the line above
+            os._exit(137)
+    return preexec
+
+
 def run_batch(job_dir: Path) -> int:
     """Run one submitted job to completion; always leaves result.json unless SIGKILLed."""
     import socket
@@ -200,7 +219,7 @@ def run_batch(job_dir: Path) -> int:
             before = _files(work)
             try:
                 child = subprocess.Popen(argv, cwd=work, env=env, stdout=log, stderr=subprocess.STDOUT,
-                                         stdin=subprocess.DEVNULL)
+                                         stdin=subprocess.DEVNULL, preexec_fn=_die_with_runner())
             except OSError as exc:
                 note(f"cannot run {argv[0]}: {exc.strerror}")
                 code = 127

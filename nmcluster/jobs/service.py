@@ -8,18 +8,18 @@ after that (Slurm down, disk full) removes the record and the job directory agai
 
 from __future__ import annotations
 
+import errno
 import getpass
 import json
 import os
 import shutil
 import time
-import uuid
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from nmcluster.config import SiteConfig, load_config
-from nmcluster.errors import JobStateError, NmclusterError, StagingError, UserInputError
+from nmcluster.errors import JobStateError, NmclusterError, StagingError, StorageError, UserInputError
 from nmcluster.jobs.runner import JOB_FILE, LOG_FILE, RESULT_FILE, RUNNER_FILE, WORK_DIR, write_json_atomic
 from nmcluster.jobs.spec import JobSpec, system_restrictions
 from nmcluster.partitions import get_partition
@@ -29,6 +29,8 @@ if TYPE_CHECKING:  # the store (sqlite3) is imported only by commands that use i
     from nmcluster.jobs.store import JobRecord, JobStore
 
 STORE_FILE = "jobs.sqlite"
+#: most tasks in one ``submit --array`` (Slurm's default MaxArraySize is 1001: indices 0..1000)
+MAX_ARRAY_TASKS = 1000
 
 
 def check_system_restrictions(command: str | Sequence[str], request: ResourceRequest) -> None:
@@ -38,6 +40,72 @@ def check_system_restrictions(command: str | Sequence[str], request: ResourceReq
         if allowed is not None and not set(allowed) & set(request.backends):
             raise UserInputError(f"{{system={','.join(allowed)}}} lists no backend of the {request.kind} "
                                  f"partition (its backends: {', '.join(request.backends)})")
+
+
+def safe_relative_name(name: str) -> bool:
+    """Is ``name`` a plain relative file name inside a job's work directory (no absolute path, no ``..``)?
+    Result names can come from another machine (``--host``), so they are checked before use."""
+    from pathlib import PurePosixPath
+
+    p = PurePosixPath(name)
+    return bool(name) and not p.is_absolute() and ".." not in p.parts and "\\" not in name
+
+
+def result_names(record: JobRecord, include_inputs: bool = False,
+                 names: Sequence[str] | None = None) -> list[str]:
+    """The files of a job that ``results`` fetches, relative to its work directory: the output files, plus
+    the staged inputs when asked; ``names`` keeps only those.  Shared by the local and the remote service
+    and by the Python client's ``download_data``."""
+    from nmcluster.jobs.staging import input_name
+
+    out = list(record.output_data)
+    if include_inputs:
+        out += [input_name(i) for i in record.input_data]
+    if names is not None:
+        wanted = set(names)
+        out = [n for n in out if n in wanted]
+    seen: set[str] = set()
+    return [n for n in out if safe_relative_name(n) and not (n in seen or seen.add(n))]
+
+
+def _storage_or_staging_error(exc: OSError, root: Path) -> NmclusterError:
+    """An OSError while preparing a job: the job root is full/read-only/not writable (a runtime failure,
+    exit 1) or something about the user's files (bad input, exit 2)."""
+    what = exc.strerror or str(exc)
+    in_root = str(exc.filename or "").startswith(str(root))
+    if exc.errno in (errno.ENOSPC, errno.EDQUOT, errno.EROFS) or \
+            (exc.errno in (errno.EACCES, errno.EPERM) and in_root):
+        return StorageError(f"cannot write the job directory in {root}: {what}; nothing was submitted")
+    return StagingError(f"cannot prepare the job directory: {what}")
+
+
+def _submitter() -> str:
+    """Who is preparing a job ('preparing' rows and staging directories carry it, so that what a killed
+    submission left behind can be recognised and removed later)."""
+    return f"preparing:{os.uname().nodename}:{os.getpid()}"
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:
+        return True
+    return True
+
+
+#: leftovers of submissions from other hosts (or reused pids) are removed after this long
+ABANDONED_AFTER_S = 86400.0
+
+
+def _user_name(uid: int) -> str:
+    import pwd
+
+    try:
+        return f"user {pwd.getpwuid(uid).pw_name}"
+    except KeyError:
+        return f"uid {uid}"
 
 
 def _read_json(path: Path) -> dict[str, Any] | None:
@@ -64,9 +132,23 @@ class JobService:
         if self._store is None:
             from nmcluster.jobs.store import JobStore
 
-            self.site.job_root.mkdir(parents=True, exist_ok=True, mode=0o700)
-            self._store = JobStore(self.site.job_root / STORE_FILE)
+            self._store = JobStore(self.job_root() / STORE_FILE)
         return self._store
+
+    def job_root(self) -> Path:
+        """The job root, created (0700) when missing.  It must belong to this user: a root shared by
+        several users would let them read and change each other's records, so that is refused."""
+        root = self.site.job_root
+        try:
+            root.mkdir(parents=True, exist_ok=True, mode=0o700)
+            owner = root.stat().st_uid
+        except OSError as exc:
+            raise StorageError(f"cannot use the job root {root}: {exc.strerror or exc}") from None
+        if owner != os.geteuid():
+            raise StorageError(f"the job root {root} belongs to {_user_name(owner)}, not to you: every user "
+                               f"needs their own (put {{user}} into job_root in the site config, e.g. "
+                               f"job_root = \"/scratch/nmcluster/{{user}}\")")
+        return root
 
     def close(self) -> None:
         if self._store is not None:
@@ -109,28 +191,34 @@ class JobService:
         return self.executor().interactive(request, command, mode, slurm_options)
 
     # -- submission -----------------------------------------------------------------------------
-    def submit(self, spec: JobSpec, mode: str = "auto", slurm_options: Sequence[str] = ()) -> JobRecord:
-        if mode not in ("auto", "hardware", "emulate"):
-            raise UserInputError(f"unknown backend mode {mode!r} (auto, hardware or emulate)")
-        request = self.resolve(spec.platform, spec.hardware_config, slurm_options)
-        check_system_restrictions(spec.command, request)
-        executor = self.executor()
+    def submit(self, spec: JobSpec, mode: str = "auto", slurm_options: Sequence[str] = (),
+               code_label: str | None = None, input_labels: Sequence[str] | None = None) -> JobRecord:
+        """Validate, stage a snapshot of the code and inputs, register the job, queue it.
+
+        ``code_label`` / ``input_labels`` are what the job record shows as ``code`` / ``input_data`` when
+        they differ from where the files were staged from (a remote submit stages from an upload
+        directory but records the names the user gave on their own machine)."""
+        if input_labels is not None and len(input_labels) != len(spec.inputs):
+            raise UserInputError(f"{len(input_labels)} input labels for {len(spec.inputs)} inputs")
+        request, executor = self._check_submission(spec, mode, slurm_options)
         from nmcluster.jobs.staging import stage_code
 
-        root = self.site.job_root
-        root.mkdir(parents=True, exist_ok=True, mode=0o700)
-        staging = root / f".staging-{uuid.uuid4().hex}"
-        staging.mkdir(mode=0o700)
+        root = self.job_root()
+        self.collect_abandoned(root)
+        staging = root / f".staging-{os.getpid()}-{os.urandom(8).hex()}"  # not uuid: its import costs ~15 ms
         job_id: int | None = None
         job_dir: Path | None = None
+        external: str | None = None
         try:
+            staging.mkdir(mode=0o700)
             staged = stage_code(spec.code, spec.command, staging / WORK_DIR, spec.inputs)
             now = time.time()
             job_id = self.store.insert(
-                status="preparing", code=spec.code, command=staged.command, platform=spec.platform,
-                hardware_config=dict(request.hardware_config), input_data=list(spec.inputs), tags=list(spec.tags),
+                status="preparing", code=spec.code if code_label is None else code_label,
+                command=staged.command, platform=spec.platform, hardware_config=dict(request.hardware_config),
+                input_data=list(spec.inputs if input_labels is None else input_labels), tags=list(spec.tags),
                 collab_id=spec.collab_id, user=self.env.get("USER") or getpass.getuser(),
-                timestamp_submission=now, executor=executor.name)
+                timestamp_submission=now, executor=executor.name, external_id=_submitter())
             job_dir = root / str(job_id)
             staging.rename(job_dir)
             staging = job_dir
@@ -147,13 +235,138 @@ class JobService:
             external = executor.submit(job_dir, job_id, request, slurm_options)
             self.store.update(job_id, status="submitted", external_id=external, job_dir=str(job_dir))
         except BaseException as exc:
-            shutil.rmtree(staging, ignore_errors=True)
-            if job_id is not None:
-                self.store.delete(job_id)
+            self._abort_submission(executor, [staging], [] if job_id is None else [job_id],
+                                   [] if external is None else [(external, staging)])
             if isinstance(exc, OSError) and not isinstance(exc, NmclusterError):
-                raise StagingError(f"cannot prepare the job directory: {exc.strerror or exc}") from None
+                raise _storage_or_staging_error(exc, root) from None
             raise
         return self.store.get(job_id)
+
+    def _check_submission(self, spec: JobSpec, mode: str, slurm_options: Sequence[str]):
+        """Everything that can reject a submission before anything is written."""
+        if mode not in ("auto", "hardware", "emulate"):
+            raise UserInputError(f"unknown backend mode {mode!r} (auto, hardware or emulate)")
+        for opt in slurm_options:  # one job directory must never be run by several array tasks
+            if opt.split("=", 1)[0] == "--array" or opt.startswith("-a"):
+                raise UserInputError("Slurm option --array is not accepted here: use nmcluster submit --array N "
+                                     "(one job record and directory per task)")
+        request = self.resolve(spec.platform, spec.hardware_config, slurm_options)
+        check_system_restrictions(spec.command, request)
+        return request, self.executor()
+
+    def _abort_submission(self, executor, dirs: Sequence[Path], job_ids: Sequence[int],
+                          queued: Sequence[tuple[str, Path]]) -> None:
+        """Undo a submission that failed half-way (or was interrupted): cancel what reached the executor,
+        remove the directories, then the records (best effort: a record left behind stays 'preparing',
+        which no command shows)."""
+        from types import SimpleNamespace
+
+        for external, job_dir in queued:
+            try:
+                executor.cancel(SimpleNamespace(external_id=external, job_dir=str(job_dir)))
+            except Exception:  # noqa: BLE001 - the original failure is what the user must see
+                pass
+        for d in dirs:
+            shutil.rmtree(d, ignore_errors=True)
+        if job_ids:
+            try:
+                self.store.delete_many(list(job_ids))
+            except NmclusterError:
+                pass
+
+    def collect_abandoned(self, root: Path | None = None) -> list[int]:
+        """Remove what submissions that died half-way left behind (SIGKILL, a crash, a disk so full that
+        even their clean-up failed): 'preparing' rows and ``.staging-*`` directories of submitting
+        processes on this host that no longer exist, and any older than a day.  No command ever showed
+        them.  Returns the ids of the rows removed; never fails a submission."""
+        root = root or self.site.job_root
+        host = os.uname().nodename
+        old = time.time() - ABANDONED_AFTER_S
+
+        def abandoned(marker: str, when: float) -> bool:
+            h, _, pid = marker.removeprefix("preparing:").rpartition(":")
+            return when < old or (h == host and pid.isdigit() and not _pid_alive(int(pid)))
+        removed: list[int] = []
+        try:
+            removed = [i for i, marker, when in self.store.preparing() if abandoned(marker, when)]
+            for job_id in removed:
+                shutil.rmtree(root / str(job_id), ignore_errors=True)
+            if removed:
+                self.store.delete_many(removed)
+            with os.scandir(root) as entries:
+                for entry in entries:
+                    if entry.name.startswith(".staging-"):
+                        pid = entry.name.split("-")[1]
+                        if (pid.isdigit() and not _pid_alive(int(pid))) or entry.stat().st_mtime < old:
+                            shutil.rmtree(entry.path, ignore_errors=True)
+        except (NmclusterError, OSError):
+            pass
+        return removed
+
+    def submit_array(self, spec: JobSpec, count: int, mode: str = "auto",
+                     slurm_options: Sequence[str] = ()) -> list[JobRecord]:
+        """A sweep: ``count`` jobs from one snapshot of the code, ``{task}`` in the command becoming
+        0 .. count-1, queued with one ``sbatch --array`` (executors without arrays queue them one by one).
+
+        Every task is an ordinary job (own record, directory, state, log, results), so ``status``,
+        ``cancel`` and ``remove`` work per task.  All or nothing: if any step fails, every record and
+        directory of the sweep is removed again and what was queued is cancelled."""
+        if isinstance(count, bool) or not isinstance(count, int) or not 1 <= count <= MAX_ARRAY_TASKS:
+            raise UserInputError(f"--array takes a number of tasks from 1 to {MAX_ARRAY_TASKS}, got {count!r}")
+        request, executor = self._check_submission(spec, mode, slurm_options)
+        from nmcluster.jobs.staging import stage_code
+
+        root = self.job_root()
+        self.collect_abandoned(root)
+        staging = root / f".staging-{os.getpid()}-{os.urandom(8).hex()}"
+        dirs: list[Path] = [staging]
+        job_ids: list[int] = []
+        queued: list[tuple[str, Path]] = []
+        try:
+            staging.mkdir(mode=0o700)
+            staged = stage_code(spec.code, spec.command, staging / WORK_DIR, spec.inputs)
+            now = time.time()
+            user = self.env.get("USER") or getpass.getuser()
+            commands = [staged.command.replace("{task}", str(i)) for i in range(count)]
+            job_ids = self.store.insert_many([dict(
+                status="preparing", code=spec.code, command=cmd, platform=spec.platform,
+                hardware_config=dict(request.hardware_config), input_data=list(spec.inputs), tags=list(spec.tags),
+                collab_id=spec.collab_id, user=user, timestamp_submission=now, executor=executor.name,
+                external_id=_submitter()) for cmd in commands])
+            job_dirs = [root / str(i) for i in job_ids]
+            for i, job_dir in enumerate(job_dirs):  # the last task takes the snapshot itself
+                dirs.append(job_dir)
+                if i < count - 1:
+                    shutil.copytree(staging, job_dir, symlinks=True)
+                else:
+                    staging.rename(job_dir)
+            extra: dict[str, Any] = {}
+            if executor.name == "local":
+                from nmcluster.executors.local import lock_dir
+
+                extra = dict(lock_keys=list(request.lock_keys), lock_dir=str(lock_dir(self.site)))
+            for i, (job_id, job_dir) in enumerate(zip(job_ids, job_dirs)):
+                write_json_atomic(job_dir / JOB_FILE, {
+                    "id": job_id, "spec": spec.to_dict(), "command": commands[i], "inputs": list(staged.inputs),
+                    "code_kind": staged.kind, "request": request.to_dict(), "mode": mode, "executor": executor.name,
+                    "submitted": now, "array": {"task": i, "count": count, "first_id": job_ids[0]}, **extra},
+                    fsync=False)  # one fsync per task would cost seconds for a big sweep
+            if spec.collab_id and executor.name == "slurm":
+                slurm_options = (*slurm_options, f"--account={spec.collab_id}")
+            if hasattr(executor, "submit_array"):
+                externals = executor.submit_array(job_dirs, job_ids, request, slurm_options)
+                queued = list(zip(externals, job_dirs))
+            else:
+                for job_id, job_dir in zip(job_ids, job_dirs):
+                    queued.append((executor.submit(job_dir, job_id, request, slurm_options), job_dir))
+            self.store.update_many({job_id: dict(status="submitted", external_id=ext, job_dir=str(d))
+                                    for job_id, (ext, d) in zip(job_ids, queued)})
+        except BaseException as exc:
+            self._abort_submission(executor, dirs, job_ids, queued)
+            if isinstance(exc, OSError) and not isinstance(exc, NmclusterError):
+                raise _storage_or_staging_error(exc, root) from None
+            raise
+        return self.store.get_many(job_ids)
 
     # -- observation ----------------------------------------------------------------------------
     def refresh(self, records: Sequence[JobRecord]) -> list[JobRecord]:
@@ -187,8 +400,8 @@ class JobService:
                     values["exit_code"] = obs.exit_code
                     values["timestamp_completion"] = obs.end or time.time()
                     values["output_data"] = list(info.get("outputs", ())) if "outputs" in info else []
-                if values:
-                    self.store.update(rec.id, **values)
+                if values:  # never over a final state another process recorded meanwhile
+                    self.store.update(rec.id, unless_final=True, **values)
                     changed[rec.id] = self.store.get(rec.id)
         return [changed.get(r.id, r) for r in records]
 
@@ -199,7 +412,8 @@ class JobService:
     def list(self, include_final: bool = False, limit: int | None = None,
              collab_id: str | None = None) -> list[JobRecord]:
         return self.refresh(self.store.list(include_final=True, limit=limit, collab_id=collab_id)) \
-            if include_final else [r for r in self.refresh(self.store.list(include_final=False)) if not r.final]
+            if include_final else [r for r in self.refresh(self.store.list(include_final=False, collab_id=collab_id))
+                                   if not r.final]
 
     def wait(self, job_id: int | str, timeout: float | None = None, interval: float = 0.2) -> JobRecord:
         """Poll until the job is final (or ``timeout`` seconds pass: JobStateError)."""
@@ -225,19 +439,17 @@ class JobService:
                 parts.append(text if name == LOG_FILE else f"--- {name} ---\n{text}")
         return "".join(parts)
 
-    def results(self, job_id: int | str, dest: Path | str, include_inputs: bool = False) -> list[Path]:
-        """Copy the job's output files (and optionally its inputs) below ``dest``; returns the copies."""
+    def results(self, job_id: int | str, dest: Path | str, include_inputs: bool = False,
+                names: Sequence[str] | None = None) -> list[Path]:
+        """Copy the job's output files (and optionally its inputs) below ``dest``; returns the copies.
+        ``names`` (relative to the work directory) restricts the copy to those files."""
         rec = self.get(job_id)
         if not rec.final:
             raise JobStateError(f"job {rec.id} is {rec.status}: results are available once it has finished")
         work = Path(rec.job_dir) / WORK_DIR
-        names = list(rec.output_data)
-        if include_inputs:
-            job = _read_json(Path(rec.job_dir) / JOB_FILE) or {}
-            names += list(job.get("inputs", ()))
         dest = Path(dest)
         copied = []
-        for name in names:
+        for name in result_names(rec, include_inputs, names):
             src = work / name
             if not src.is_file():
                 continue
@@ -246,6 +458,22 @@ class JobService:
             shutil.copy2(src, target)
             copied.append(target)
         return copied
+
+    def file_url(self, record: JobRecord, name: str) -> str:
+        """A ``file://`` URL of one of the job's files (``name`` relative to its work directory)."""
+        return (Path(record.job_dir) / WORK_DIR / name).as_uri()
+
+    def info(self) -> dict[str, Any]:
+        """What ``nmcluster info`` shows: version, site config in use, job root, executor."""
+        from nmcluster import __version__
+        from nmcluster.executors import slurm_configured
+
+        executor = self.executor_name
+        if executor == "auto":
+            executor = "slurm" if slurm_configured(self.env) else "local"
+        return {"version": __version__, "config": self.site.source, "job_root": str(self.site.job_root),
+                "executor": executor, "configured_executor": self.executor_name,
+                "user": self.env.get("USER") or getpass.getuser()}
 
     # -- removal --------------------------------------------------------------------------------
     def cancel(self, job_id: int | str) -> JobRecord:

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
-from nmcluster.errors import JobNotFoundError
+from nmcluster.errors import JobNotFoundError, StorageError
 
 FINAL_STATES = ("finished", "error")
 STATES = ("preparing", "submitted", "running", "finished", "error")
@@ -103,9 +103,35 @@ class JobRecord:
         d["hardware_platform"] = self.hardware_platform
         return d
 
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> "JobRecord":
+        """Inverse of :meth:`to_dict` (e.g. a remote ``nmcluster status --json``); unknown keys are ignored.
+
+        Timestamps may be ISO 8601 strings (naive ones are local time, as :func:`iso` writes them) or
+        seconds since the epoch."""
+        names = {f.name for f in fields(cls)}
+        values = {k: v for k, v in data.items() if k in names}
+        for key in ("timestamp_submission", "timestamp_start", "timestamp_completion"):
+            values[key] = parse_timestamp(values.get(key))
+        if values.get("timestamp_submission") is None:
+            values["timestamp_submission"] = 0.0
+        for key in ("input_data", "output_data", "tags"):
+            values[key] = tuple(values.get(key) or ())
+        values["hardware_config"] = dict(values.get("hardware_config") or {})
+        return cls(**values)
+
 
 def iso(ts: float | None) -> str | None:
     return None if ts is None else _dt.datetime.fromtimestamp(ts).isoformat()
+
+
+def parse_timestamp(value: Any) -> float | None:
+    """Seconds since the epoch from what :func:`iso` wrote (or a number); None stays None."""
+    if value is None or value == "":
+        return None
+    if isinstance(value, (int, float)):
+        return float(value)
+    return _dt.datetime.fromisoformat(str(value)).timestamp()
 
 
 def _encode(values: Mapping[str, Any]) -> dict[str, Any]:
@@ -125,20 +151,52 @@ def _row_to_record(row: sqlite3.Row) -> JobRecord:
     return JobRecord(**data)
 
 
+def storage_error(path: Path, exc: BaseException) -> StorageError:
+    """A SQLite/OS failure of the store as one line a user can act on (never a traceback, never a bare
+    "database is locked")."""
+    msg = str(exc)
+    low = msg.lower()
+    if "disk is full" in low or "no space" in low or "quota" in low:
+        why = f"no space left on the job root {path.parent} ({msg})"
+    elif "locked" in low or "busy" in low:
+        why = f"the job store {path} stayed locked by another nmcluster process ({msg}); try again"
+    elif "readonly" in low or "unable to open" in low or "permission" in low or "authoriz" in low:
+        why = f"cannot write the job store {path} ({msg}): is the job root yours and writable?"
+    else:
+        why = f"job store {path}: {msg}"
+    return StorageError(why)
+
+
 class JobStore:
-    """Records of one user's jobs.  Open one per command; connections are cheap."""
+    """Records of one user's jobs.  Open one per command; connections are cheap.
+
+    Every SQLite or OS failure surfaces as :class:`~nmcluster.errors.StorageError`; a failed write leaves
+    the store as it was before (each change is one ``BEGIN IMMEDIATE`` transaction)."""
 
     def __init__(self, path: Path, timeout_s: float = 60.0) -> None:
         self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-        self._conn = sqlite3.connect(self.path, timeout=timeout_s, isolation_level=None)
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+            self._conn = sqlite3.connect(self.path, timeout=timeout_s, isolation_level=None)
+        except (OSError, sqlite3.Error) as exc:
+            raise storage_error(self.path, exc) from None
         self._conn.row_factory = sqlite3.Row
-        self._conn.execute(f"PRAGMA busy_timeout = {int(timeout_s * 1000)}")
-        self._conn.execute("PRAGMA journal_mode = WAL")
-        self._conn.execute("PRAGMA synchronous = NORMAL")
-        with self.transaction() as c:
-            for stmt in filter(str.strip, _SCHEMA.split(";")):
-                c.execute(stmt)
+        try:
+            self._conn.execute(f"PRAGMA busy_timeout = {int(timeout_s * 1000)}")
+            self._conn.execute("PRAGMA journal_mode = WAL")
+            self._conn.execute("PRAGMA synchronous = NORMAL")
+            # the schema only when missing: a write transaction on every open would queue every command
+            # behind every writer (8 concurrent submitters + pollers in the load test)
+            if self._conn.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'jobs'"
+                                  ).fetchone() is None:
+                with self.transaction() as c:
+                    for stmt in filter(str.strip, _SCHEMA.split(";")):
+                        c.execute(stmt)
+        except BaseException as exc:
+            self._conn.close()
+            if isinstance(exc, sqlite3.Error):
+                raise storage_error(self.path, exc) from None
+            raise
 
     def close(self) -> None:
         self._conn.close()
@@ -152,14 +210,28 @@ class JobStore:
     @contextmanager
     def transaction(self) -> Iterator[sqlite3.Connection]:
         """``BEGIN IMMEDIATE``: take the write lock up front so concurrent writers queue, never deadlock."""
-        self._conn.execute("BEGIN IMMEDIATE")
+        try:
+            self._conn.execute("BEGIN IMMEDIATE")
+        except sqlite3.Error as exc:
+            raise storage_error(self.path, exc) from None
         try:
             yield self._conn
-        except BaseException:
-            self._conn.execute("ROLLBACK")
-            raise
-        else:
             self._conn.execute("COMMIT")
+        except BaseException as exc:
+            if self._conn.in_transaction:
+                try:
+                    self._conn.execute("ROLLBACK")
+                except sqlite3.Error:
+                    pass
+            if isinstance(exc, sqlite3.Error):
+                raise storage_error(self.path, exc) from None
+            raise
+
+    def _read(self, sql: str, args: Sequence[Any] = ()) -> list[sqlite3.Row]:
+        try:
+            return self._conn.execute(sql, tuple(args)).fetchall()
+        except sqlite3.Error as exc:
+            raise storage_error(self.path, exc) from None
 
     def insert(self, **values: Any) -> int:
         values = _encode(values)
@@ -169,24 +241,63 @@ class JobStore:
             cur = c.execute(f"INSERT INTO jobs ({cols}) VALUES ({marks})", tuple(values.values()))
             return int(cur.lastrowid)
 
-    def update(self, job_id: int, **values: Any) -> None:
+    def insert_many(self, rows: Sequence[Mapping[str, Any]]) -> list[int]:
+        """Insert several records in one transaction (all or none); returns their ids in order."""
+        ids = []
+        with self.transaction() as c:
+            for values in rows:
+                values = _encode(values)
+                cur = c.execute(f"INSERT INTO jobs ({', '.join(values)}) VALUES ({', '.join('?' for _ in values)})",
+                                tuple(values.values()))
+                ids.append(int(cur.lastrowid))
+        return ids
+
+    def update(self, job_id: int, unless_final: bool = False, **values: Any) -> bool:
+        """Change one record; ``unless_final``: leave it alone once it is finished or error (a slower
+        observer must never overwrite a final state with an older one).  Returns whether it changed."""
         if not values:
-            return
+            return False
         encoded = _encode(values)
         sets = ", ".join(f"{k} = ?" for k in encoded)
+        where = "id = ?" + (" AND status NOT IN ('finished', 'error')" if unless_final else "")
         with self.transaction() as c:
-            c.execute(f"UPDATE jobs SET {sets} WHERE id = ?", (*encoded.values(), job_id))
+            return c.execute(f"UPDATE jobs SET {sets} WHERE {where}", (*encoded.values(), job_id)).rowcount > 0
+
+    def update_many(self, changes: Mapping[int, Mapping[str, Any]]) -> None:
+        """Apply ``{job_id: values}`` in one transaction (all or none)."""
+        with self.transaction() as c:
+            for job_id, values in changes.items():
+                encoded = _encode(values)
+                if encoded:
+                    c.execute(f"UPDATE jobs SET {', '.join(f'{k} = ?' for k in encoded)} WHERE id = ?",
+                              (*encoded.values(), job_id))
 
     def delete(self, job_id: int) -> None:
+        self.delete_many([job_id])
+
+    def delete_many(self, job_ids: Sequence[int]) -> None:
         with self.transaction() as c:
-            c.execute("DELETE FROM jobs WHERE id = ?", (job_id,))
+            c.executemany("DELETE FROM jobs WHERE id = ?", [(i,) for i in job_ids])
 
     def get(self, job_id: int) -> JobRecord:
-        row = self._conn.execute("SELECT * FROM jobs WHERE id = ? AND status != 'preparing'",
-                                 (job_id,)).fetchone()
-        if row is None:
+        rows = self._read("SELECT * FROM jobs WHERE id = ? AND status != 'preparing'", (job_id,))
+        if not rows:
             raise JobNotFoundError(f"no job {job_id} in {self.path.parent}")
-        return _row_to_record(row)
+        return _row_to_record(rows[0])
+
+    def get_many(self, job_ids: Sequence[int]) -> list[JobRecord]:
+        """Several records, in the order asked (missing ones: JobNotFoundError)."""
+        found: dict[int, JobRecord] = {}
+        ids = list(job_ids)
+        for start in range(0, len(ids), 500):
+            chunk = ids[start:start + 500]
+            rows = self._read(f"SELECT * FROM jobs WHERE status != 'preparing' AND id IN "
+                              f"({', '.join('?' for _ in chunk)})", chunk)
+            found.update((r["id"], _row_to_record(r)) for r in rows)
+        missing = [i for i in ids if i not in found]
+        if missing:
+            raise JobNotFoundError(f"no job {missing[0]} in {self.path.parent}")
+        return [found[i] for i in ids]
 
     def list(self, include_final: bool = True, limit: int | None = None,
              collab_id: str | None = None) -> list[JobRecord]:
@@ -200,12 +311,18 @@ class JobStore:
         sql += " ORDER BY id DESC"
         if limit:
             sql += f" LIMIT {int(limit)}"
-        return [_row_to_record(r) for r in self._conn.execute(sql, args)]
+        return [_row_to_record(r) for r in self._read(sql, args)]
+
+    def preparing(self) -> list[tuple[int, str, float]]:
+        """(id, external_id, timestamp_submission) of every 'preparing' row: submissions in progress, or
+        abandoned half-way (``external_id`` names the submitting process while a row is preparing)."""
+        return [(r["id"], r["external_id"], r["timestamp_submission"])
+                for r in self._read("SELECT id, external_id, timestamp_submission FROM jobs WHERE status = 'preparing'")]
 
     def stale_preparing(self, older_than_s: float = 3600.0) -> list[JobRecord]:
         """Records of submissions that died half-way (the submitting process was killed)."""
-        rows = self._conn.execute("SELECT * FROM jobs WHERE status = 'preparing' AND timestamp_submission < ?",
-                                  (time.time() - older_than_s,))
+        rows = self._read("SELECT * FROM jobs WHERE status = 'preparing' AND timestamp_submission < ?",
+                          (time.time() - older_than_s,))
         return [_row_to_record(r) for r in rows]
 
 

@@ -58,6 +58,18 @@ RULE_PAR_COLS = 8
 
 NEVER = -(2**62)  # "no spike yet" step stamp
 
+# neuron model families of the kernel (NeuronModel.kind)
+MODEL_LIF = 0  # leaky integrate-and-fire (conductance or current channels)
+MODEL_ADEX = 1  # adaptive exponential IF (EIF_cond_exp_isfa_ista)
+MODEL_IZH = 2  # Izhikevich (current or conductance channels)
+# rows of xpar: a (AdEx: µS, Izhikevich: 1/ms), spike increment of the second state variable
+# (AdEx b in nA, Izhikevich d), Izhikevich b / AdEx delta_T (mV), AdEx tau_w (ms), AdEx V_T (mV)
+XP_A, XP_INCR, XP_B, XP_TAU_W, XP_V_T = range(5)
+XP_DELTA_T = XP_B
+XP_ROWS = 5
+FIX_SCALE = 32768.0  # s16.15: 15 fractional bits
+FIX_MAX = 65536.0 - 1.0 / 32768.0
+
 
 @njit(cache=True, inline="always")
 def rand_u64(rng: np.ndarray, tr: int) -> np.uint64:
@@ -198,6 +210,9 @@ def run_lif(step0, nsteps, dt, conductance, n_neurons,
             # neuron parameters, flat (T*N,): trial-major; gl_el = g_leak * v_rest + i_offset
             v_rest, g_leak, dt_cm, v_thresh, v_reset, ref_steps, i_offset, gl_el, v_noise,
             any_noise,
+            # model family (MODEL_LIF / MODEL_ADEX / MODEL_IZH), extra parameters (XP_ROWS, T*N),
+            # second state variable (adaptation w / recovery u, (T*N,)), s16.15 state rounding
+            model_kind, xpar, xstate, fixed_point,
             # synaptic channels: kind (K,) alpha?, group (K,); (K, T*N) arrays
             ch_alpha, ch_decay, ch_erev, ch_p21, ch_ascale, ch_group,
             # neuron state: v, refr (T*N,), g, h (K, T*N); scratch (2, T*N)
@@ -250,7 +265,7 @@ def run_lif(step0, nsteps, dt, conductance, n_neurons,
     gt = scratch[0]
     num = scratch[1]
     fused = 0
-    if conductance and K <= 2 and K > 0:
+    if model_kind == MODEL_LIF and conductance and not fixed_point and K <= 2 and K > 0:
         fused = K
         for k in range(K):
             if ch_alpha[k]:
@@ -343,7 +358,48 @@ def run_lif(step0, nsteps, dt, conductance, n_neurons,
                                 gk[i] += rk[i]
                                 rk[i] = 0.0
                     # 3. membrane (vectorised), refractory clamp as a select
-                    if conductance:
+                    if model_kind != MODEL_LIF:
+                        # synaptic input current (nA): conductances drive towards their
+                        # reversal potential, current channels add (inhibitory weights < 0)
+                        for i in range(TN):
+                            num[i] = i_offset[i]
+                        for k in range(K):
+                            gk = g[k]
+                            if conductance:
+                                ek = ch_erev[k]
+                                for i in range(TN):
+                                    num[i] += gk[i] * (ek[i] - v[i])
+                            else:
+                                for i in range(TN):
+                                    num[i] += gk[i]
+                        if model_kind == MODEL_ADEX:
+                            # AdEx (Brette & Gerstner 2005), forward Euler; exp argument clipped
+                            xa = xpar[XP_A]
+                            dT = xpar[XP_DELTA_T]
+                            tw = xpar[XP_TAU_W]
+                            vt = xpar[XP_V_T]
+                            for i in range(TN):
+                                vv = v[i]
+                                ww = xstate[i]
+                                spk = 0.0
+                                if dT[i] > 0.0:
+                                    spk = g_leak[i] * dT[i] * math.exp(
+                                        min((vv - vt[i]) / dT[i], 20.0))
+                                dv = (g_leak[i] * (v_rest[i] - vv) + spk - ww + num[i])
+                                dw = (xa[i] * (vv - v_rest[i]) - ww) / tw[i]
+                                xstate[i] = ww + dt * dw
+                                v[i] = v_reset[i] if refr[i] > 0 else vv + dv * dt_cm[i]
+                        else:
+                            # Izhikevich (2003), forward Euler like NEST / sPyNNaker; 1 nA of
+                            # input counts as 1 mV/ms as in both
+                            xa = xpar[XP_A]
+                            xb = xpar[XP_B]
+                            for i in range(TN):
+                                vv = v[i]
+                                uu = xstate[i]
+                                v[i] = vv + dt * (0.04 * vv * vv + 5.0 * vv + 140.0 - uu + num[i])
+                                xstate[i] = uu + dt * xa[i] * (xb[i] * vv - uu)
+                    elif conductance:
                         for i in range(TN):
                             gt[i] = g_leak[i]
                             num[i] = g_leak[i] * v_rest[i] + i_offset[i]
@@ -372,6 +428,14 @@ def run_lif(step0, nsteps, dt, conductance, n_neurons,
                     for i in range(TN):
                         if v_noise[i] > 0.0 and refr[i] == 0:
                             v[i] += v_noise[i] * rand_normal(rng, i // N)
+                if fixed_point:
+                    # state held in s16.15 fixed point (SpiNNaker): round to 2^-15 and
+                    # saturate at +-2^16, as the ARM cores' accum arithmetic does
+                    for i in range(TN):
+                        v[i] = min(max(math.floor(v[i] * FIX_SCALE + 0.5) / FIX_SCALE, -FIX_MAX),
+                                   FIX_MAX)
+                        xstate[i] = min(max(math.floor(xstate[i] * FIX_SCALE + 0.5) / FIX_SCALE,
+                                            -FIX_MAX), FIX_MAX)
                 # 4. threshold and refractory bookkeeping (scalar; spikes are rare)
                 for i in range(TN):
                     if refr[i] > 0:
@@ -381,6 +445,8 @@ def run_lif(step0, nsteps, dt, conductance, n_neurons,
                         n = i - tr * N
                         v[i] = v_reset[i]
                         refr[i] = ref_steps[i]
+                        if model_kind != MODEL_LIF:
+                            xstate[i] += xpar[XP_INCR, i]
                         if rec_spikes:
                             q = spk_n[0]
                             spk_tr[q] = tr
@@ -435,6 +501,9 @@ def run_lif(step0, nsteps, dt, conductance, n_neurons,
                 for i in range(TN):
                     x = gk[i] * pk[i]
                     gk[i] = x if abs(x) > 1e-30 else 0.0
+            if fixed_point:
+                for i in range(TN):
+                    gk[i] = math.floor(gk[i] * FIX_SCALE + 0.5) / FIX_SCALE
         # 6. chip-style STDP sweep
         if sweep_rows.shape[0] > 0:
             for tr in range(T):
@@ -447,7 +516,9 @@ def run_lif(step0, nsteps, dt, conductance, n_neurons,
                 for r in range(R):
                     i = tr * N + rec_idx[r]
                     var = rec_var[r]
-                    if var < 0:
+                    if var == -2:
+                        rec_buf[tr, ri, r] = xstate[i]
+                    elif var < 0:
                         rec_buf[tr, ri, r] = v[i]
                     else:
                         s = 0.0

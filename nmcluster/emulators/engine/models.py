@@ -14,6 +14,8 @@ from dataclasses import dataclass
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Callable, Mapping
 
+import numpy as np
+
 from . import kernels
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -34,6 +36,9 @@ class NeuronModel:
     conductance: bool
     supports_alpha: bool
     invoke: Callable[["Simulation", int, int], int]
+    kind: int = kernels.MODEL_LIF
+    #: initial value of the second state variable from (parameters, v0); None: zeros
+    init_x: Callable[[Mapping[str, np.ndarray], np.ndarray], np.ndarray] | None = None
 
 
 def _invoke_lif(sim: "Simulation", step0: int, nsteps: int) -> int:
@@ -43,8 +48,9 @@ def _invoke_lif(sim: "Simulation", step0: int, nsteps: int) -> int:
     TN = sim.trials * sim.net.n
     return int(kernels.run_lif(
         step0, nsteps, sim.dt, sim.model.conductance, sim.net.n,
-        p["v_rest"], p["g_leak"], sim.dt_cm, p["v_thresh"], p["v_reset"], sim.ref_steps,
+        p["v_rest"], p["g_leak"], sim.dt_cm, sim.detect, p["v_reset"], sim.ref_steps,
         p["i_offset"], sim.gl_el, p["v_noise"], sim.any_noise,
+        sim.model.kind, sim.xpar, sim.x.reshape(-1), sim.net.fixed_point,
         c.ch_alpha, sim.ch_decay.reshape(K, TN), sim.ch_erev.reshape(K, TN),
         sim.ch_p21.reshape(K, TN), sim.ch_ascale.reshape(K, TN), c.ch_group,
         sim.v.reshape(-1), sim.g.reshape(K, TN), sim.h.reshape(K, TN), sim.refr.reshape(-1),
@@ -73,11 +79,60 @@ _LIF_PARAMS = {
     "v_init": float("nan"),  # mV; NaN = start at v_rest
 }
 
+# AdEx (EIF_cond_exp_isfa_ista): v_thresh is V_T of the exponential term, a spike is detected at
+# v_spike; a in µS (PyNN: nS), b in nA
+_ADEX_PARAMS = dict(_LIF_PARAMS, v_rest=-70.6, g_leak=0.03, cm=0.281, v_thresh=-50.4,
+                    v_reset=-70.6, tau_refrac=0.1, a=0.004, b=0.0805, delta_T=2.0, tau_w=144.0,
+                    v_spike=-40.0, w_init=0.0)
+# Izhikevich: v_reset is c, v_thresh the spike peak (30 mV); cm/g_leak are unused placeholders
+_IZH_PARAMS = dict(_LIF_PARAMS, v_rest=-70.0, v_reset=-65.0, v_thresh=30.0, tau_refrac=0.0,
+                   a=0.02, b=0.2, d=2.0, u_init=float("nan"))
+
+
+def _adex_xpar(p: Mapping[str, np.ndarray]) -> np.ndarray:
+    out = np.zeros((kernels.XP_ROWS, p["a"].size))
+    out[kernels.XP_A] = p["a"]
+    out[kernels.XP_INCR] = p["b"]
+    out[kernels.XP_DELTA_T] = p["delta_T"]
+    out[kernels.XP_TAU_W] = p["tau_w"]
+    out[kernels.XP_V_T] = p["v_thresh"]
+    return out
+
+
+def _izh_xpar(p: Mapping[str, np.ndarray]) -> np.ndarray:
+    out = np.zeros((kernels.XP_ROWS, p["a"].size))
+    out[kernels.XP_A] = p["a"]
+    out[kernels.XP_INCR] = p["d"]
+    out[kernels.XP_B] = p["b"]
+    out[kernels.XP_TAU_W] = 1.0
+    return out
+
+
+def _adex_x0(p: Mapping[str, np.ndarray], v0: np.ndarray) -> np.ndarray:
+    return p["w_init"].copy()
+
+
+def _izh_x0(p: Mapping[str, np.ndarray], v0: np.ndarray) -> np.ndarray:
+    return np.where(np.isnan(p["u_init"]), p["b"] * v0, p["u_init"])
+
+
+#: extra-parameter builders (rows of the kernel's ``xpar``) and spike-detection parameter per
+#: model kind (AdEx detects at v_spike, the others at v_thresh)
+XPAR = {kernels.MODEL_ADEX: _adex_xpar, kernels.MODEL_IZH: _izh_xpar}
+DETECT = {kernels.MODEL_LIF: "v_thresh", kernels.MODEL_ADEX: "v_spike",
+          kernels.MODEL_IZH: "v_thresh"}
+
 MODELS: Mapping[str, NeuronModel] = MappingProxyType({
     "lif_cond": NeuronModel("lif_cond", MappingProxyType(dict(_LIF_PARAMS)), True, True,
                             _invoke_lif),
     "lif_curr": NeuronModel("lif_curr", MappingProxyType(dict(_LIF_PARAMS)), False, False,
                             _invoke_lif),
+    "adex": NeuronModel("adex", MappingProxyType(_ADEX_PARAMS), True, False, _invoke_lif,
+                        kernels.MODEL_ADEX, _adex_x0),
+    "izh_curr": NeuronModel("izh_curr", MappingProxyType(_IZH_PARAMS), False, False, _invoke_lif,
+                            kernels.MODEL_IZH, _izh_x0),
+    "izh_cond": NeuronModel("izh_cond", MappingProxyType(_IZH_PARAMS), True, False, _invoke_lif,
+                            kernels.MODEL_IZH, _izh_x0),
 })
 
 

@@ -31,7 +31,7 @@ from typing import Iterable, Mapping, Sequence
 import numpy as np
 
 from . import kernels
-from .models import NeuronModel, get_model
+from .models import DETECT, XPAR, NeuronModel, get_model
 
 ArrayLike = "np.ndarray | Sequence[float] | float"
 
@@ -123,7 +123,7 @@ class Network:
     """
 
     def __init__(self, n_neurons: int, dt: float = 0.1, model: str = "lif_cond",
-                 sweep_period: float = 10.0) -> None:
+                 sweep_period: float = 10.0, fixed_point: bool = False) -> None:
         if n_neurons < 0:
             raise ValueError("n_neurons must be >= 0")
         if dt <= 0:
@@ -131,6 +131,9 @@ class Network:
         self.n = int(n_neurons)
         self.dt = float(dt)
         self.model: NeuronModel = get_model(model)
+        #: hold membrane, second state variable and synaptic traces in s16.15 fixed point
+        #: (rounded to 2^-15 after every step), as SpiNNaker does
+        self.fixed_point = bool(fixed_point)
         self.params: dict[str, np.ndarray] = {
             k: np.full(self.n, v) for k, v in self.model.params.items()}
         self.channels: list[_Channel] = []
@@ -324,7 +327,7 @@ class Network:
         ``analog`` is a list of ``(variable, neuron)`` with variable ``"v"`` or a channel group
         (``0``/``"gsyn_exc"``, ``1``/``"gsyn_inh"``); sampled every ``every`` steps.
         """
-        names = {"v": -1, "gsyn_exc": 0, "gsyn_inh": 1}
+        names = {"v": -1, "gsyn_exc": 0, "gsyn_inh": 1, "w": -2, "u": -2}
         self.record_spikes = bool(spikes)
         self.rec = [(names[v] if isinstance(v, str) else int(v), int(n)) for v, n in analog]
         for _, n in self.rec:
@@ -486,6 +489,8 @@ class Simulation:
         # state
         v0 = self.par["v_init"]
         self.v = np.where(np.isnan(v0), self.par["v_rest"], v0)
+        self.x = (self.model.init_x(self.par, self.v) if self.model.init_x is not None
+                  else np.zeros((T, N))).astype(float)
         self.g = np.zeros((K, T, N))
         self.h = np.zeros((K, T, N))
         self.refr = np.zeros((T, N), dtype=np.int64)
@@ -534,7 +539,7 @@ class Simulation:
         """Recompute propagators from the parameter arrays (call after editing ``par``)."""
         dt = self.dt
         for k, a in self.par.items():
-            if k not in ("v_init",) and not np.all(np.isfinite(a)):
+            if k not in ("v_init", "u_init") and not np.all(np.isfinite(a)):
                 raise ValueError(f"parameter {k} must be finite")
         if np.any(self.par["cm"] <= 0) or np.any(self.par["g_leak"] <= 0):
             raise ValueError("cm and g_leak must be > 0")
@@ -543,6 +548,10 @@ class Simulation:
         self.dt_cm = (dt / self.par["cm"]).reshape(-1)
         self.gl_el = (self.par["g_leak"] * self.par["v_rest"] + self.par["i_offset"]).reshape(-1)
         self.any_noise = bool(np.any(self.par["v_noise"] > 0))
+        self.detect = self.flat[DETECT[self.model.kind]]
+        builder = XPAR.get(self.model.kind)
+        self.xpar = np.ascontiguousarray(builder(self.flat) if builder is not None
+                                         else np.zeros((kernels.XP_ROWS, self.v_size())))
         tau = np.maximum(self.ch_tau, 1e-12)
         self.ch_decay = np.exp(-dt / tau)
         self.ch_ascale = math.e / tau
@@ -556,11 +565,16 @@ class Simulation:
                 p21 = tau_m * tau / (cm * (tau - tau_m)) * (np.exp(-dt / tau) - np.exp(-dt / tau_m))
             self.ch_p21 = np.where(same, dt / cm * np.exp(-dt / tau_m), p21)
 
+    def v_size(self) -> int:
+        return self.trials * self.net.n
+
     def _sample_now(self) -> np.ndarray:
         c = self.csr
         out = np.zeros((self.trials, c.rec_idx.size))
         for r, (var, n) in enumerate(zip(c.rec_var, c.rec_idx)):
-            if var < 0:
+            if var == -2:
+                out[:, r] = self.x[:, n]
+            elif var < 0:
                 out[:, r] = self.v[:, n]
             else:
                 sel = c.ch_group == var

@@ -1,0 +1,123 @@
+"""ESS options: weight distortion and pulse (spike) loss statistics of the emulated wafer.
+
+Why: the ESS (the wafer's executable system specification) exposes two hardware effects a user
+must plan for (guidebook 4.3): analog weights deviate from the programmed ones, and spikes are
+lost where bandwidth is limited.  The emulator reproduces both:
+
+* **Weight distortion** (``enable_weight_distortion``, ``weight_distortion`` = sigma as a
+  fraction of the weight): every realised weight is drawn from N(w, (sigma w)^2), clipped >= 0,
+  seeded by ``setup(seed=)``.
+* **Pulse loss**, modelled as token buckets (a link sustains ``rate`` events per second of
+  *hardware* time and buffers ``burst`` events; at the default speed-up 10^4 one hardware second
+  is 10^4 biological seconds, so 2.5e7 events/s are 2500 biological events/s):
+
+  1. FPGA playback: input spikes of each FPGA beyond ``playback_rate`` are **dropped before the
+     run** (``l2_down_dropped_before_sim`` of ``l2_down_before_sim``);
+  2. Layer-2 downlink: spikes sent beyond ``l2_down_rate`` per FPGA are **lost during the run**
+     (``l2_down_lost`` of ``l2_down_sent``) and reach none of their targets;
+  3. Layer-2 uplink: recorded neuron spikes beyond ``l2_up_rate`` per FPGA are **not recorded**
+     (``l2_up_lost`` of ``l2_up_sent``) but did reach their targets;
+  4. Layer-1: neuron spikes beyond ``l1_rate`` per HICANN output are counted as
+     ``l1_neuron_lost`` of ``l1_neuron_sent`` (synchronous bursts on one HICANN).  The emulator
+     counts these but still delivers them (the engine has no per-bus arbitration).
+
+The statistics are the dict with SPEC.md's eight keys; with ``pulse_statistics_file`` set they are
+written after every run as a Python file defining ``pulse_statistics = {...}``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+from numba import njit
+
+PULSE_KEYS = ("l2_down_before_sim", "l2_down_dropped_before_sim", "l2_down_sent", "l2_down_lost",
+              "l2_up_sent", "l2_up_lost", "l1_neuron_sent", "l1_neuron_lost")
+
+
+@dataclass(frozen=True)
+class Bandwidth:
+    """Link capacities in events per second of hardware time, and buffer depths in events
+    (*inferred* defaults; configure with ``setup(bandwidth=Bandwidth(...))``)."""
+
+    playback_rate: float = 2.5e7  # FPGA playback of input spikes, per FPGA
+    playback_burst: float = 64.0
+    l2_down_rate: float = 2.0e7  # FPGA -> wafer, per FPGA
+    l2_down_burst: float = 32.0
+    l2_up_rate: float = 2.0e7  # wafer -> FPGA (recording), per FPGA
+    l2_up_burst: float = 256.0
+    l1_rate: float = 5.0e7  # neuron spikes out of one HICANN (Layer-1 merger)
+    l1_burst: float = 8.0
+
+    def __post_init__(self) -> None:
+        for k, v in self.__dict__.items():
+            if not v > 0:
+                raise ValueError(f"Bandwidth.{k} must be > 0")
+
+
+@dataclass
+class ESSConfig:
+    """The guidebook's ``pysthal.ESSConfig``."""
+
+    enable_weight_distortion: bool = False
+    weight_distortion: float = 0.0
+    pulse_statistics_file: str = ""
+    bandwidth: Bandwidth = field(default_factory=Bandwidth)
+
+
+@njit(cache=True)
+def token_bucket(t, group, rate, burst):
+    """Which events pass (bool per event) a token bucket per group: ``t`` sorted times (ms),
+    ``group`` the link of each event, ``rate`` tokens per ms, ``burst`` bucket depth."""
+    n = t.shape[0]
+    ok = np.zeros(n, dtype=np.bool_)
+    if n == 0:
+        return ok
+    g_max = 0
+    for i in range(n):
+        if group[i] > g_max:
+            g_max = group[i]
+    tokens = np.full(g_max + 1, burst)
+    last = np.full(g_max + 1, -np.inf)
+    for i in range(n):
+        g = group[i]
+        if last[g] > -np.inf:
+            tokens[g] = min(burst, tokens[g] + (t[i] - last[g]) * rate)
+        last[g] = t[i]
+        if tokens[g] >= 1.0:
+            tokens[g] -= 1.0
+            ok[i] = True
+    return ok
+
+
+def per_ms(rate_hw_per_s: float, speedup: float) -> float:
+    """Events per biological millisecond of a link with ``rate_hw_per_s`` hardware events/s."""
+    return rate_hw_per_s / speedup / 1000.0
+
+
+def pass_links(times: np.ndarray, links: np.ndarray, rate: float, burst: float,
+               speedup: float) -> np.ndarray:
+    """Bool per event (any order): passes its link's token bucket."""
+    if times.size == 0:
+        return np.zeros(0, dtype=bool)
+    order = np.lexsort((links, times))
+    ok_sorted = token_bucket(np.ascontiguousarray(times[order], dtype=np.float64),
+                             np.ascontiguousarray(links[order], dtype=np.int64),
+                             per_ms(rate, speedup), float(burst))
+    ok = np.zeros(times.size, dtype=bool)
+    ok[order] = ok_sorted
+    return ok
+
+
+def distort(weights: np.ndarray, sigma: float, rng: np.random.Generator) -> np.ndarray:
+    """N(w, (sigma w)^2), clipped at 0."""
+    if sigma <= 0:
+        return weights.copy()
+    return np.maximum(0.0, rng.normal(weights, sigma * np.abs(weights)))
+
+
+def write_statistics(path: str, stats: dict[str, int]) -> None:
+    body = ",\n".join(f"    {k!r}: {int(stats[k])}" for k in PULSE_KEYS)
+    with open(path, "w") as f:
+        f.write(f"pulse_statistics = {{\n{body},\n}}\n")

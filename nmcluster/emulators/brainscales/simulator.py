@@ -1,0 +1,328 @@
+"""Simulator state of the BrainScaleS wafer emulator (``pyNN.nmcluster.brainscales``).
+
+At the first ``run()`` the network is mapped onto the allocated HICANNs (:mod:`.wafer`:
+placement with ``neuron_size`` denmems per neuron, synapse drivers, synapse loss), parameters go
+through the calibration seam (:mod:`.calibration`), input spikes through the ESS bandwidth model
+(:mod:`.ess`), and the result becomes an AdEx :class:`nmcluster.emulators.engine.Network`
+(IF_cond_exp neurons are AdEx neurons with ``a = b = delta_T = 0``, as on the wafer).
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import os
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+from pyNN.standardmodels import cells as std_cells
+
+from nmcluster.hwdrivers.wafer import geometry
+from nmcluster.hwdrivers.wafer.defects import WaferDefects
+
+from ..common.simulator import ID, EngineState, per_cell  # noqa: F401
+from ..engine import Network, Simulation
+from . import calibration
+from . import ess as ess_mod
+from . import wafer as wafer_mod
+
+logger = logging.getLogger("nmcluster.emulators.brainscales")
+
+name = "nmcluster.brainscales"
+DEFAULT_SPEEDUP = 1.0e4
+BLOCK_MS = 1000.0  # Poisson input is generated in seeded blocks (prefix-stable over run() calls)
+EXT_BUS = 10**7  # bus ids of external spike sources start here
+
+
+@dataclass(frozen=True)
+class WaferEmulatorConfig:
+    """Options of ``setup()`` that concern the emulated wafer."""
+
+    seed: int = 0
+    speedup: float = DEFAULT_SPEEDUP
+    wafer: int = wafer_mod.DEFAULT_WAFER
+    hicanns: tuple[int, ...] = ()
+    mapping: wafer_mod.MappingConfig = field(default_factory=wafer_mod.MappingConfig)
+    ess: ess_mod.ESSConfig = field(default_factory=ess_mod.ESSConfig)
+    defects: WaferDefects | None = None
+    marocco: Any = None
+    provider: Any = None
+
+
+class State(EngineState):
+    """The emulated wafer and the PyNN bookkeeping of one ``setup()`` ... ``end()`` session."""
+
+    config_error = wafer_mod.WaferConfigError
+    logger = logger
+    platform = "BrainScaleS"
+
+    def default_config(self) -> WaferEmulatorConfig:
+        return WaferEmulatorConfig()
+
+    @property
+    def speedup(self) -> float:  # type: ignore[override]
+        return self.config.speedup
+
+    def _clear_hardware(self) -> None:
+        self.stats: wafer_mod.MappingStats | None = None
+        self.placement: wafer_mod.Placement | None = None
+        self.calibration_version: str | None = None
+        self._horizon = 0.0
+        self._rec_cache: tuple[int, np.ndarray] | None = None
+
+    def run_until(self, tstop: float) -> None:
+        if self.sim is not None and tstop > self._horizon + 1e-9 and any(
+                isinstance(p.celltype, std_cells.SpikeSourcePoisson) for p in self.populations):
+            self.params_dirty = True  # generate more Poisson input (same prefix)
+        self._want = tstop
+        super().run_until(tstop)
+
+    def _after_run(self, duration: float) -> None:
+        path = self.config.ess.pulse_statistics_file
+        if path:
+            ess_mod.write_statistics(path, self.pulse_statistics())
+
+    # -- mapping -------------------------------------------------------------------------------
+    def defects(self) -> WaferDefects:
+        if self.config.defects is not None:
+            return self.config.defects
+        return wafer_mod.job_defects(self.config.wafer)
+
+    def build(self) -> tuple[Network, dict]:
+        cfg = self.config
+        mcfg = cfg.mapping
+        neurons = [p for p in self.populations if not p._is_source]
+        sources = [p for p in self.populations if p._is_source]
+        defects = self.defects()
+        manual = dict(mcfg.manual)
+        if cfg.marocco is not None:
+            manual.update(cfg.marocco.manual_placement.placements)
+        placement = wafer_mod.place(neurons, mcfg, list(cfg.hicanns), defects, manual)
+        self.placement = placement
+        n = placement.hicann.size
+        off = 0
+        for p in neurons:
+            p._engine = np.arange(off, off + p.size)
+            off += p.size
+        params = _adex_params(neurons)
+        provider = calibration.resolve_provider(cfg.provider)
+        params, self.calibration_version = calibration.apply(provider, cfg.wafer,
+                                                             placement.hicann, params)
+        net = Network(n, dt=self.dt, model="adex")
+        net.set_params(**{k: v for k, v in params.items() if k in net.params})
+        exc = net.add_channel("exp", 0, params["tau_syn_E"], params["e_rev_E"])
+        inh = net.add_channel("exp", 1, params["tau_syn_I"], params["e_rev_I"])
+        # external sources: buses, FPGAs, input spikes through the ESS bandwidth model
+        used = sorted(set(int(h) for h in placement.hicann)) or list(cfg.hicanns[:1])
+        fpgas = sorted({geometry.fpga_of_hicann(h) for h in used})
+        horizon = max(BLOCK_MS, math.ceil(max(getattr(self, "_want", 0.0), self.t, 1.0)
+                                          / BLOCK_MS) * BLOCK_MS)
+        self._horizon = horizon
+        src_t, src_unit, src_fpga = [], [], []
+        gidx = 0
+        src_bus: dict[int, np.ndarray] = {}
+        for k, p in enumerate(sources):
+            trains = self._trains(p, k, horizon)
+            idx = np.arange(gidx, gidx + p.size)
+            gidx += p.size
+            bus = EXT_BUS + idx // mcfg.sources_per_bus
+            src_bus[id(p)] = np.stack([bus, idx])
+            f = np.array([fpgas[(b - EXT_BUS) % len(fpgas)] for b in bus]) if fpgas else \
+                np.zeros(p.size, np.int64)
+            for i, tr in enumerate(trains):
+                src_t.append(tr)
+                src_unit.append(np.full(tr.size, i + (gidx - p.size)))
+                src_fpga.append(np.full(tr.size, f[i]))
+            p._trains = trains
+        t_all = np.concatenate(src_t) if src_t else np.zeros(0)
+        u_all = np.concatenate(src_unit).astype(np.int64) if src_unit else np.zeros(0, np.int64)
+        f_all = np.concatenate(src_fpga).astype(np.int64) if src_fpga else np.zeros(0, np.int64)
+        bw = cfg.ess.bandwidth
+        played = ess_mod.pass_links(t_all, f_all, bw.playback_rate, bw.playback_burst, cfg.speedup)
+        delivered = np.zeros_like(played)
+        delivered[played] = ess_mod.pass_links(t_all[played], f_all[played], bw.l2_down_rate,
+                                           bw.l2_down_burst, cfg.speedup)
+        gidx = 0
+        for p in sources:
+            units = []
+            for i in range(p.size):
+                sel = (u_all == gidx + i) & delivered
+                units.append(np.sort(t_all[sel]))
+            gidx += p.size
+            p._engine = net.add_spike_array(units)
+        self.register_units()
+        # synapses: collect all projections, route, account for loss
+        pre_bus, pre_addr, rec, post, owner = [], [], [], [], []
+        for prj in self.projections:
+            m = len(prj)
+            pu = self.unit_lookup[prj._pre_ids]
+            is_nrn = pu < n
+            b = np.zeros(m, np.int64)
+            a = np.zeros(m, np.int64)
+            b[is_nrn] = placement.bus[pu[is_nrn]]
+            a[is_nrn] = placement.column[pu[is_nrn]]
+            if (~is_nrn).any():
+                cell_pop = [c.parent for c in np.asarray(prj.pre.all_cells)[prj._pre[~is_nrn]]]
+                for j, (i, pop) in enumerate(zip(np.nonzero(~is_nrn)[0], cell_pop)):
+                    info = src_bus[id(pop)]
+                    local = int(prj._pre_ids[i] - int(pop.first_id))
+                    b[i], a[i] = info[0, local], info[1, local]
+            pre_bus.append(b)
+            pre_addr.append(a)
+            rec.append(np.full(m, 0 if prj.receptor_type == "excitatory" else 1))
+            post.append(self.unit_lookup[prj._post_ids])
+            owner.append(np.full(m, prj._index))
+        cat = (lambda xs: np.concatenate(xs).astype(np.int64) if xs else np.zeros(0, np.int64))
+        pre_bus, pre_addr, rec, post, owner = map(cat, (pre_bus, pre_addr, rec, post, owner))
+        ok = wafer_mod.route(pre_bus, pre_addr, rec, post, placement, mcfg, defects)
+        stats = wafer_mod.MappingStats(synapses=int(ok.size), synapses_set=int(ok.sum()),
+                                   neurons=n, populations=len(self.populations),
+                                   projections=len(self.projections),
+                                   hicanns_used=tuple(used), wafer=cfg.wafer)
+        rng = np.random.default_rng([cfg.seed, 0xE55, self.trial])
+        pos = 0
+        for prj in self.projections:
+            m = len(prj)
+            keep = ok[pos:pos + m]
+            pos += m
+            w = prj._w_real.copy()
+            if cfg.ess.enable_weight_distortion:
+                w = ess_mod.distort(w, cfg.ess.weight_distortion, rng)
+            stats.weights[prj._index] = prj._matrix(np.where(keep, w, np.nan))
+            stats.lost_by_projection[prj._index] = int((~keep).sum())
+            prj._map_to_engine(net, exc if prj.receptor_type == "excitatory" else inh, keep, w)
+        self.stats = stats
+        if cfg.marocco is not None:
+            cfg.marocco.stats = stats
+        if stats.synapses_lost and not mcfg.continue_despite_synapse_loss:
+            raise wafer_mod.SynapseLossError(
+                f"the mapping lost {stats.synapses_lost} of {stats.synapses} synapses "
+                f"({stats.synapse_loss:.1f}%): too few synapse drivers/rows for the inputs of "
+                f"the neurons on HICANN(s) {list(used)[:5]} (driver_chain_length="
+                f"{mcfg.driver_chain_length}, neuron_size={mcfg.neuron_size}). Use larger "
+                f"neurons, more HICANNs, or setup(continue_despite_synapse_loss=True) to run "
+                f"without them (see simulator.state.stats)")
+        analog: list[tuple[str, int]] = []
+        for r in sorted(self.recorders, key=lambda r: int(r.population.first_id)):
+            analog.extend(r._analog_requests(len(analog)))
+        net.record(spikes=True, analog=analog, every=1)
+        self._built_version = self._structure_version
+        self._rec_cache = None
+        logger.info("BrainScaleS mapping: %d neurons on %d HICANN(s) of wafer %d; %d of %d "
+                    "synapses set (%.1f%% lost)", n, len(used), cfg.wafer, stats.synapses_set,
+                    stats.synapses, stats.synapse_loss)
+        meta = {"src_t": t_all, "src_played": played, "src_delivered": delivered}
+        return net, meta
+
+    def _prepare(self, net: Network, meta: dict, trials: int, seeds: list[int]) -> Simulation:
+        sim = net.prepare(trials=trials, seeds=seeds)
+        for p in self.populations:
+            if not p._is_source:
+                w0 = p._initial("w")
+                if np.any(np.isfinite(w0)):
+                    sim.x[:, p._engine] = np.where(np.isfinite(w0), w0, sim.x[:, p._engine])
+        return sim
+
+    def _trains(self, p, k: int, horizon: float) -> list[np.ndarray]:
+        if not isinstance(p.celltype, std_cells.SpikeSourcePoisson):
+            return p.source_trains()
+        rate, start, stop = p.poisson_params()
+        trains: list[list[np.ndarray]] = [[] for _ in range(p.size)]
+        for b in range(int(horizon // BLOCK_MS)):
+            rng = np.random.default_rng([self.config.seed, 0x501, self.trial, k, b])
+            lo = b * BLOCK_MS
+            cnt = rng.poisson(rate * BLOCK_MS / 1000.0)
+            for i in range(p.size):
+                t = np.sort(rng.uniform(lo, lo + BLOCK_MS, cnt[i]))
+                trains[i].append(t[(t >= start[i]) & (t < stop[i])])
+        return [np.concatenate(t) if t else np.zeros(0) for t in trains]
+
+    # -- ESS pulse statistics ------------------------------------------------------------------
+    def _recorded_units(self) -> np.ndarray:
+        ids: set[int] = set()
+        for r in self.recorders:
+            for var, cells in r.recorded.items():
+                if var.name == "spikes":
+                    ids |= {int(c) for c in cells}
+        return self.unit_lookup[np.array(sorted(ids), dtype=np.int64)] if ids else \
+            np.zeros(0, np.int64)
+
+    def recording_mask(self, t: np.ndarray, n: np.ndarray) -> np.ndarray:
+        """Which neuron spikes (trial 0, all of them in emission order) reach the recording."""
+        assert self.sim is not None and self.placement is not None
+        key = int(self.sim.spk_n[0])
+        if self._rec_cache is not None and self._rec_cache[0] == key:
+            return self._rec_cache[1]
+        rec = np.isin(n, self._recorded_units())
+        ok = np.ones(t.size, dtype=bool)
+        fpga = np.array([geometry.fpga_of_hicann(int(h)) for h in self.placement.hicann],
+                        dtype=np.int64)
+        bw = self.config.ess.bandwidth
+        if rec.any():
+            ok[rec] = ess_mod.pass_links(t[rec], fpga[n[rec]], bw.l2_up_rate, bw.l2_up_burst,
+                                     self.speedup)
+        self._rec_cache = (key, ok)
+        return ok
+
+    def pulse_statistics(self) -> dict[str, int]:
+        """The ESS pulse statistics of this trial so far (SPEC.md keys)."""
+        out = dict.fromkeys(ess_mod.PULSE_KEYS, 0)
+        if self.sim is None or not self._meta:
+            return out
+        m = self._meta
+        sel = m["src_t"] < self.t
+        out["l2_down_before_sim"] = int(sel.sum())
+        out["l2_down_dropped_before_sim"] = int((sel & ~m["src_played"]).sum())
+        out["l2_down_sent"] = int((sel & m["src_played"]).sum())
+        out["l2_down_lost"] = int((sel & m["src_played"] & ~m["src_delivered"]).sum())
+        tr, t, n = self.sim.spikes()
+        t, n = t[tr == 0], n[tr == 0]
+        rec = np.isin(n, self._recorded_units())
+        ok = self.recording_mask(t, n)
+        out["l2_up_sent"] = int(rec.sum())
+        out["l2_up_lost"] = int((rec & ~ok).sum())
+        bw = self.config.ess.bandwidth
+        assert self.placement is not None
+        l1 = ess_mod.pass_links(t, self.placement.hicann[n], bw.l1_rate, bw.l1_burst, self.speedup)
+        out["l1_neuron_sent"] = int(t.size)
+        out["l1_neuron_lost"] = int((~l1).sum())
+        return out
+
+
+def _adex_params(neurons: list) -> dict[str, np.ndarray]:
+    """Per-neuron AdEx parameters (engine units) for all neuron populations."""
+    keys = ("cm", "g_leak", "v_rest", "v_reset", "v_thresh", "v_spike", "tau_refrac",
+            "i_offset", "a", "b", "delta_T", "tau_w", "e_rev_E", "e_rev_I", "tau_syn_E",
+            "tau_syn_I", "v_init")
+    out: dict[str, list] = {k: [] for k in keys}
+    for p in neurons:
+        g = p.per_cell
+        cm = g("cm")
+        out["cm"].append(cm)
+        out["g_leak"].append(cm / g("tau_m"))
+        for k in ("v_rest", "v_reset", "v_thresh", "tau_refrac", "i_offset", "e_rev_E",
+                  "e_rev_I", "tau_syn_E", "tau_syn_I"):
+            out[k].append(g(k))
+        if isinstance(p.celltype, std_cells.EIF_cond_exp_isfa_ista):
+            out["a"].append(g("a") / 1000.0)  # nS -> µS
+            out["b"].append(g("b"))
+            out["delta_T"].append(g("delta_T"))
+            out["tau_w"].append(g("tau_w"))
+            out["v_spike"].append(g("v_spike"))
+        else:
+            out["a"].append(np.zeros(p.size))
+            out["b"].append(np.zeros(p.size))
+            out["delta_T"].append(np.zeros(p.size))
+            out["tau_w"].append(np.ones(p.size))
+            out["v_spike"].append(g("v_thresh"))
+        out["v_init"].append(p._initial_v())
+    return {k: (np.concatenate(v) if v else np.zeros(0)) for k, v in out.items()}
+
+
+def config_from_env(env: dict[str, str] | None = None) -> tuple[int, tuple[int, ...]]:
+    w, hs = wafer_mod.allocated_hicanns(os.environ if env is None else env)
+    return w, tuple(hs)
+
+
+state = State()

@@ -1,0 +1,415 @@
+"""The wafer's mapping, as part of the emulation: placement, synapse routing, mapping statistics.
+
+Why mapping is emulated: on the BrainScaleS wafer a network is only what the mapping tool
+(``marocco``) manages to place and route; synapses it cannot realise are *lost*.  Experiments on
+the emulator must see the same effects, so :func:`map_network` runs a mapping with the wafer's
+resources and reports :class:`MappingStats` (the guidebook's ``marocco.stats``).
+
+The model (hardware numbers from ``SPEC.md``; the routing simplifications are *inferred* and
+configurable through :class:`MappingConfig`):
+
+* **Placement.**  A HICANN has 512 denmems in two rows of 256 columns; a logical neuron of
+  ``neuron_size`` denmems (even, 2..64) takes ``neuron_size / 2`` adjacent columns (top and
+  bottom denmem of each).  Column blocks containing a blacklisted denmem (defects data) are
+  skipped.  HICANNs are used in the order of the job's ``SLURM_HICANNS`` (else the whole wafer,
+  centre first); unavailable HICANNs are left out.  ``manual_placement.on_hicann(pop, hicann,
+  neuron_size)`` places a population on a given HICANN first.
+* **Buses.**  Spikes travel on Layer-1 buses carrying ``sources_per_bus`` (64) addresses: the
+  neurons of a HICANN fill its output buses in placement order; external spike sources (played
+  back by the FPGAs) fill external buses in creation order.
+* **Synapse drivers.**  A target HICANN connects each incoming bus to one chain of at most
+  ``driver_chain_length`` adjacent synapse drivers (224 per HICANN minus blacklisted ones,
+  given out to the buses with most synapses first); each driver feeds 2 synapse rows, each row
+  one receptor type.  A synapse slot (row, column) realises one source, so a logical neuron of
+  ``c = neuron_size / 2`` columns receives at most ``rows(bus, receptor) * c`` synapses from one
+  bus.  At most ``max_input_buses`` buses reach the drivers of one HICANN.
+* **Loss.**  Synapses beyond these limits are lost (the lowest source addresses are realised
+  first).  A lossy mapping is an error unless ``continue_despite_synapse_loss`` is set.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from nmcluster.hwdrivers.wafer import geometry
+from nmcluster.hwdrivers.wafer.defects import (N_DENMEMS, N_SYNAPSE_DRIVERS, WaferDefects,
+                                               defects_file, load_defects_file)
+
+COLUMNS = N_DENMEMS // 2  # 256 denmem columns (top + bottom denmem each)
+ROWS_PER_DRIVER = 2
+DEFAULT_WAFER = 33
+
+
+class WaferConfigError(RuntimeError):
+    """The network cannot be configured on the (emulated) wafer as requested."""
+
+
+class SynapseLossError(WaferConfigError):
+    """The mapping lost synapses and ``continue_despite_synapse_loss`` is not set."""
+
+
+@dataclass
+class MappingConfig:
+    """Mapping options (``setup(...)`` keywords or a :class:`PyMarocco` object)."""
+
+    neuron_size: int = 4
+    driver_chain_length: int = 56
+    max_input_buses: int = 32
+    sources_per_bus: int = 64
+    continue_despite_synapse_loss: bool = False
+    manual: dict[int, tuple[int, int | None]] = field(default_factory=dict)  # pop id -> (h, size)
+
+    def check(self) -> None:
+        check_neuron_size(self.neuron_size)
+        if self.driver_chain_length < 1:
+            raise WaferConfigError("driver_chain_length must be >= 1")
+        if self.max_input_buses < 1 or self.sources_per_bus < 1:
+            raise WaferConfigError("max_input_buses and sources_per_bus must be >= 1")
+
+
+def check_neuron_size(n: int) -> int:
+    if int(n) != n or n < 2 or n > 64 or n % 2:
+        raise WaferConfigError(f"neuron_size must be an even number of denmems in 2..64, got {n}")
+    return int(n)
+
+
+# -- the guidebook's configuration object (pymarocco), as far as the emulator uses it --------------
+class _NeuronPlacement:
+    def __init__(self, owner: "PyMarocco") -> None:
+        self._owner = owner
+
+    def default_neuron_size(self, n: int | None = None) -> int:
+        if n is not None:
+            self._owner.neuron_size = check_neuron_size(n)
+        return self._owner.neuron_size
+
+    def skip_hicanns_without_neuron_blacklisting(self, flag: bool = True) -> None:
+        """Accepted for compatibility (the emulator always knows its blacklists)."""
+
+
+class _SynapseRouting:
+    def __init__(self, owner: "PyMarocco") -> None:
+        self._owner = owner
+
+    def driver_chain_length(self, n: int | None = None) -> int:
+        if n is not None:
+            if n < 1:
+                raise WaferConfigError("driver_chain_length must be >= 1")
+            self._owner.chain_length = int(n)
+        return self._owner.chain_length
+
+
+class _ManualPlacement:
+    def __init__(self) -> None:
+        self.placements: dict[Any, tuple[int, int | None]] = {}
+
+    def on_hicann(self, population, hicann, neuron_size: int | None = None) -> None:
+        """Place ``population`` on ``hicann`` (an enum 0..383, ``"W33H297"`` or an object with
+        ``toEnum()``/``value()``) with ``neuron_size`` denmems per neuron."""
+        self.placements[population] = (hicann_enum(hicann),
+                                       None if neuron_size is None
+                                       else check_neuron_size(neuron_size))
+
+
+class PyMarocco:
+    """The mapping configuration object of the guidebook (``marocco``), for ``setup(marocco=)``.
+
+    Used: ``neuron_placement.default_neuron_size(n)``, ``synapse_routing.driver_chain_length(n)``,
+    ``manual_placement.on_hicann(pop, hicann, size)``, ``continue_despite_synapse_loss``,
+    ``ess_config`` (:class:`~.ess.ESSConfig`); after ``run()`` ``stats`` holds the
+    :class:`MappingStats`.  Other attributes (backend, calib_backend, persist ...) are accepted
+    and ignored.
+    """
+
+    ESS = "ESS"
+    Hardware = "Hardware"
+    None_ = "None"
+
+    def __init__(self) -> None:
+        from .ess import ESSConfig
+
+        self.neuron_size = 4
+        self.chain_length = MappingConfig.driver_chain_length
+        self.neuron_placement = _NeuronPlacement(self)
+        self.synapse_routing = _SynapseRouting(self)
+        self.manual_placement = _ManualPlacement()
+        self.continue_despite_synapse_loss = False
+        self.ess_config = ESSConfig()
+        self.backend = self.ESS
+        self.stats: MappingStats | None = None
+
+
+def hicann_enum(h: Any) -> int:
+    if isinstance(h, str):
+        s = h.upper()
+        if "H" in s:
+            s = s.split("H", 1)[1]
+        return geometry.check_hicann(int(s))
+    for attr in ("toEnum", "id"):
+        if hasattr(h, attr):
+            v = getattr(h, attr)
+            v = v() if callable(v) else v
+            return hicann_enum(int(v.value() if hasattr(v, "value") else v))
+    return geometry.check_hicann(int(h))
+
+
+# -- allocation from the job environment ----------------------------------------------------------
+def allocated_hicanns(env: dict[str, str] | None = None) -> tuple[int, list[int]]:
+    """(wafer, HICANNs) of the job: ``SLURM_HICANNS`` ("W33H297,W33H298") when set, else the whole
+    wafer ``NMCLUSTER_WAFER`` (default 33) ordered centre first."""
+    env = os.environ if env is None else env
+    names = [n.strip() for n in env.get("SLURM_HICANNS", "").split(",") if n.strip()]
+    if names:
+        wafer = None
+        hs: list[int] = []
+        for n in names:
+            s = n.upper()
+            if not (s.startswith("W") and "H" in s):
+                raise WaferConfigError(f"SLURM_HICANNS: cannot read {n!r} (expected W<wafer>H<hicann>)")
+            w, h = s[1:].split("H", 1)
+            wafer = int(w) if wafer is None else wafer
+            hs.append(geometry.check_hicann(int(h)))
+        return int(wafer), list(dict.fromkeys(hs))
+    wafer = int(env.get("NMCLUSTER_WAFER", DEFAULT_WAFER) or DEFAULT_WAFER)
+    cx, cy = 18.0, 7.5
+    order = sorted(range(geometry.N_HICANNS), key=lambda h: (
+        (geometry.hicann_coord(h)[0] + 0.5 - cx) ** 2 + (geometry.hicann_coord(h)[1] + 0.5 - cy) ** 2,
+        h))
+    return wafer, order
+
+
+def job_defects(wafer: int, env: dict[str, str] | None = None) -> WaferDefects:
+    """Defects of the job's wafer from ``SLURM_DEFECTS_PATH`` (a directory of ``wafer<W>.toml``)."""
+    env = os.environ if env is None else env
+    path = env.get("SLURM_DEFECTS_PATH", "")
+    if not path:
+        return WaferDefects(wafer=wafer)
+    f = defects_file(path, wafer)
+    return load_defects_file(f, wafer) if f else WaferDefects(wafer=wafer)
+
+
+# -- statistics -------------------------------------------------------------------------------------
+@dataclass
+class MappingStats:
+    """Result of the mapping (``marocco.stats``)."""
+
+    synapses: int = 0
+    synapses_set: int = 0
+    neurons: int = 0
+    populations: int = 0
+    projections: int = 0
+    hicanns_used: tuple[int, ...] = ()
+    wafer: int = DEFAULT_WAFER
+    weights: dict[int, np.ndarray] = field(default_factory=dict)  # projection index -> matrix
+    lost_by_projection: dict[int, int] = field(default_factory=dict)
+
+    @property
+    def synapses_lost(self) -> int:
+        return self.synapses - self.synapses_set
+
+    @property
+    def synapse_loss(self) -> float:
+        """Synapse loss in percent."""
+        return 100.0 * self.synapses_lost / self.synapses if self.synapses else 0.0
+
+    # the marocco accessor names
+    def getSynapses(self) -> int:
+        return self.synapses
+
+    def getSynapsesSet(self) -> int:
+        return self.synapses_set
+
+    def getSynapseLoss(self) -> int:
+        return self.synapses_lost
+
+    def getSynapseLossAfterL1Routing(self) -> int:
+        return self.synapses_lost
+
+    def getNumPopulations(self) -> int:
+        return self.populations
+
+    def getNumProjections(self) -> int:
+        return self.projections
+
+    def getNumNeurons(self) -> int:
+        return self.neurons
+
+    def getWeights(self, projection) -> np.ndarray:
+        """Realised weights of ``projection`` as a (pre, post) matrix: NaN where there is no
+        synapse or where it was lost."""
+        return self.weights[projection._index].copy()
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"synapses": self.synapses, "synapses_set": self.synapses_set,
+                "synapses_lost": self.synapses_lost, "synapse_loss_percent": self.synapse_loss,
+                "neurons": self.neurons, "populations": self.populations,
+                "projections": self.projections, "hicanns": list(self.hicanns_used)}
+
+    def __str__(self) -> str:
+        return (f"MappingStats {{\n    synapse_loss: {self.synapses_lost} "
+                f"({self.synapse_loss:g}%)\n    synapses: {self.synapses}\n"
+                f"    synapses set: {self.synapses_set}\n    synapses lost: {self.synapses_lost}\n"
+                f"    populations: {self.populations}\n    projections: {self.projections}\n"
+                f"    neurons: {self.neurons}}}")
+
+
+# -- the mapping --------------------------------------------------------------------------------------
+@dataclass
+class Placement:
+    hicann: np.ndarray  # per neuron (engine order)
+    column: np.ndarray  # first denmem column
+    size: np.ndarray  # neuron size (denmems)
+    bus: np.ndarray  # output bus id per neuron
+
+
+class _Hicann:
+    def __init__(self, h: int, blocked_cols: set[int]) -> None:
+        self.h = h
+        self.free = np.ones(COLUMNS, dtype=bool)
+        for c in blocked_cols:
+            self.free[c] = False
+        self.n_neurons = 0
+
+    def take(self, ncols: int, count: int) -> list[int]:
+        """Up to ``count`` free blocks of ``ncols`` adjacent columns (aligned); returns first
+        columns."""
+        out = []
+        for c0 in range(0, COLUMNS - ncols + 1, ncols):
+            if len(out) == count:
+                break
+            if self.free[c0:c0 + ncols].all():
+                self.free[c0:c0 + ncols] = False
+                out.append(c0)
+        return out
+
+
+def place(pops: list, cfg: MappingConfig, hicanns: list[int], defects: WaferDefects,
+          manual: dict[Any, tuple[int, int | None]]) -> Placement:
+    """Place neuron populations (engine order = population order) on ``hicanns``."""
+    usable = [h for h in hicanns if not defects.hicann_unavailable(h)]
+    chips: dict[int, _Hicann] = {}
+
+    def chip(h: int) -> _Hicann:
+        if h not in chips:
+            bl = defects.hicanns.get(h)
+            cols = {d % COLUMNS for d in bl.denmems} if bl else set()
+            chips[h] = _Hicann(h, cols)
+        return chips[h]
+
+    n = sum(p.size for p in pops)
+    hic = np.full(n, -1, dtype=np.int64)
+    col = np.full(n, -1, dtype=np.int64)
+    size = np.zeros(n, dtype=np.int64)
+    offsets = np.cumsum([0] + [p.size for p in pops])
+    # manual placements first
+    for k, p in enumerate(pops):
+        m = manual.get(p) or manual.get(id(p)) or manual.get(getattr(p, "label", None))
+        if m is None:
+            continue
+        h, ns = m
+        ns = ns or cfg.neuron_size
+        if defects.hicann_unavailable(h):
+            raise WaferConfigError(f"{p.label}: HICANN {h} is marked unavailable (defects)")
+        if h not in hicanns:
+            raise WaferConfigError(f"{p.label}: HICANN {h} is not allocated to this job "
+                                   f"(SLURM_HICANNS)")
+        cols = chip(h).take(ns // 2, p.size)
+        if len(cols) < p.size:
+            raise WaferConfigError(
+                f"{p.label}: {p.size} neurons of {ns} denmems do not fit on HICANN {h} "
+                f"(room for {len(cols)} more)")
+        sl = slice(offsets[k], offsets[k + 1])
+        hic[sl], col[sl], size[sl] = h, cols, ns
+    # automatic placement in HICANN order
+    it = iter(usable)
+    current: _Hicann | None = None
+    for k, p in enumerate(pops):
+        if hic[offsets[k]] >= 0:
+            continue
+        ns = cfg.neuron_size
+        i = int(offsets[k])
+        while i < offsets[k + 1]:
+            if current is None:
+                h = next(it, None)
+                if h is None:
+                    cap = sum(COLUMNS // (ns // 2) for _ in usable)
+                    raise WaferConfigError(
+                        f"{p.label}: not enough neurons on the allocated HICANNs ({len(usable)} "
+                        f"usable HICANNs, about {cap} neurons of {ns} denmems); allocate more "
+                        f"HICANNs or reduce neuron_size")
+                current = chip(h)
+            cols = current.take(ns // 2, int(offsets[k + 1] - i))
+            if not cols:
+                current = None
+                continue
+            hic[i:i + len(cols)] = current.h
+            col[i:i + len(cols)] = cols
+            size[i:i + len(cols)] = ns
+            i += len(cols)
+    # output buses: per HICANN in placement order, sources_per_bus neurons each
+    bus = np.zeros(n, dtype=np.int64)
+    for h in np.unique(hic):
+        sel = np.nonzero(hic == h)[0]
+        order = sel[np.argsort(col[sel], kind="stable")]
+        bus[order] = h * 1000 + np.arange(order.size) // cfg.sources_per_bus
+    return Placement(hic, col, size, bus)
+
+
+def route(pre_bus: np.ndarray, pre_addr: np.ndarray, receptor: np.ndarray, post: np.ndarray,
+          placement: Placement, cfg: MappingConfig, defects: WaferDefects) -> np.ndarray:
+    """Which synapses can be realised (bool per synapse).
+
+    ``pre_bus``/``pre_addr``: bus id and address order of each synapse's source; ``receptor``:
+    0 excitatory, 1 inhibitory; ``post``: engine neuron index.
+    """
+    m = post.size
+    ok = np.zeros(m, dtype=bool)
+    if m == 0:
+        return ok
+    tgt = placement.hicann[post]
+    for h in np.unique(tgt):
+        on = np.nonzero(tgt == h)[0]
+        bl = defects.hicanns.get(int(h))
+        drivers_left = N_SYNAPSE_DRIVERS - (len(bl.synapse_drivers) if bl else 0)
+        buses, counts = np.unique(pre_bus[on], return_counts=True)
+        order = np.argsort(-counts, kind="stable")
+        for rank, bi in enumerate(order):
+            if rank >= cfg.max_input_buses or drivers_left <= 0:
+                break  # buses that reach no synapse driver: their synapses are lost
+            b = buses[bi]
+            sel = on[pre_bus[on] == b]
+            # rows each receptor needs: the most synapses any neuron gets from this bus, divided
+            # by its columns
+            need = np.zeros(2, dtype=np.int64)
+            for r in (0, 1):
+                s = sel[receptor[sel] == r]
+                if s.size:
+                    uniq, cnt = np.unique(post[s], return_counts=True)
+                    need[r] = int(np.max(np.ceil(cnt / (placement.size[uniq] // 2))))
+            drivers = min(cfg.driver_chain_length, drivers_left,
+                          max(1, math.ceil(need.sum() / ROWS_PER_DRIVER)))
+            drivers_left -= drivers
+            rows = drivers * ROWS_PER_DRIVER
+            if need[0] and need[1]:
+                r0 = min(max(1, int(round(rows * need[0] / need.sum()))), rows - 1)
+                have = np.array([r0, rows - r0])
+            else:
+                have = np.array([rows if need[0] else 0, rows if need[1] else 0])
+            have = np.minimum(have, need)
+            for r in (0, 1):
+                s = sel[receptor[sel] == r]
+                if not s.size or have[r] == 0:
+                    continue
+                # per post neuron, realise the lowest source addresses up to its capacity
+                s = s[np.lexsort((pre_addr[s], post[s]))]
+                p = post[s]
+                start = np.r_[0, np.nonzero(np.diff(p))[0] + 1]
+                rank_in = np.arange(s.size) - np.repeat(start, np.diff(np.r_[start, s.size]))
+                cap = have[r] * (placement.size[p] // 2)
+                ok[s[rank_in < cap]] = True
+    return ok

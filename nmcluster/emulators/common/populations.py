@@ -1,0 +1,165 @@
+"""Population, PopulationView and Assembly bases of the emulator backends (on ``pyNN.common``).
+
+Parameters are kept as requested (native names = standard names) and realised on the emulated
+hardware when the network is built at ``run()``.  A backend subclasses these with its
+``_simulator`` and may override :meth:`BasePopulation._place` (hardware placement at creation,
+so exceeding a hardware limit fails at once) and :meth:`BasePopulation._check_set` (parameter
+changes the hardware cannot take).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from pyNN import common, errors
+from pyNN.parameters import ParameterSpace, Sequence, simplify
+from pyNN.standardmodels import StandardCellType, cells
+
+
+def native_names(celltype, names):
+    if isinstance(celltype, StandardCellType):
+        if any(n in celltype.computed_parameters() for n in names):
+            return celltype.get_native_names()
+        return celltype.get_native_names(*names)
+    return names
+
+
+def is_source(celltype) -> bool:
+    return isinstance(celltype, (cells.SpikeSourcePoisson, cells.SpikeSourceArray))
+
+
+class BasePopulationView(common.PopulationView):
+
+    def _get_parameters(self, *names):
+        native = self._get_native_parameters(*native_names(self.celltype, names))
+        return self.celltype.reverse_translate(native)
+
+    def _get_native_parameters(self, *names):
+        out = {}
+        for name in names:
+            value = self.parent._parameters[name]
+            if isinstance(value, np.ndarray):
+                value = value[self.mask]
+            out[name] = simplify(value)
+        return ParameterSpace(out, shape=(self.size,))
+
+    def _set_parameters(self, parameter_space):
+        self.grandparent._check_set()
+        parameter_space.evaluate(simplify=False)
+        for name, value in parameter_space.items():
+            arr = self.parent._parameters[name]
+            try:
+                arr[self.mask] = value
+            except ValueError:
+                raise errors.InvalidParameterValueError(
+                    f"{name} should not be of type {type(value)}")
+        self._simulator.state.params_dirty = True
+
+    def _set_initial_value_array(self, variable, initial_values):
+        self.parent._store_initial(variable, initial_values, self.mask)
+
+    def _get_view(self, selector, label=None):
+        return type(self)(self, selector, label)
+
+
+class BasePopulation(common.Population):
+    __doc__ = common.Population.__doc__
+
+    def _create_cells(self):
+        sim = self._simulator
+        state = sim.state
+        ids = np.arange(state.id_counter, state.id_counter + self.size)
+        self.all_cells = np.array([sim.ID(i) for i in ids], dtype=sim.ID)
+        self._mask_local = np.ones(self.size, dtype=bool)
+        self._is_source = is_source(self.celltype)
+        ps = (self.celltype.native_parameters if isinstance(self.celltype, StandardCellType)
+              else self.celltype.parameter_space)
+        ps.shape = (self.size,)
+        ps.evaluate(simplify=False)
+        self._parameters = ps.as_dict()
+        self._init: dict[str, np.ndarray] = {}
+        self._engine = None
+        for cell in self.all_cells:
+            cell.parent = self
+        self._hw = None if self._is_source else self._place()
+        state.id_counter += self.size
+        state.populations.append(self)
+        state.structure_changed()
+
+    def _place(self):
+        """Backend hook: hardware placement of a neuron population (None: none)."""
+        return None
+
+    def _check_set(self) -> None:
+        """Backend hook: raise if parameters may not change now."""
+
+    # -- parameters ----------------------------------------------------------------------------
+    def _get_parameters(self, *names):
+        native = self._get_native_parameters(*native_names(self.celltype, names))
+        return self.celltype.reverse_translate(native)
+
+    def _get_native_parameters(self, *names):
+        return ParameterSpace({n: simplify(self._parameters[n]) for n in names},
+                              shape=(self.size,))
+
+    def _set_parameters(self, parameter_space):
+        self._check_set()
+        parameter_space.evaluate(simplify=False)
+        for name, value in parameter_space.items():
+            self._parameters[name] = value
+        self._simulator.state.params_dirty = True
+
+    def per_cell(self, name: str) -> np.ndarray:
+        """Parameter ``name`` as one float per cell."""
+        a = np.asarray(self._parameters[name], dtype=float)
+        return np.full(self.size, float(a)) if a.ndim == 0 else np.broadcast_to(
+            a, (self.size,)).astype(float)
+
+    # -- initial values ------------------------------------------------------------------------
+    def _set_initial_value_array(self, variable, initial_values):
+        self._store_initial(variable, initial_values, slice(None))
+
+    def _store_initial(self, variable, value, mask):
+        arr = self._init.setdefault(variable, np.full(self.size, np.nan))
+        vals = value.evaluate(simplify=False) if hasattr(value, "evaluate") else value
+        full = np.broadcast_to(np.asarray(vals, dtype=float), (self.size,))
+        arr[mask] = full[mask] if not isinstance(mask, slice) else full
+        sim = self._simulator.state.sim
+        if sim is not None and self._engine is not None and variable in ("v", "u", "w"):
+            # PyNN semantics: initialize() during a trial sets the state now
+            sel = np.arange(self.size)[mask]
+            target = sim.v if variable == "v" else sim.x
+            target[:, self._engine[sel]] = arr[sel]
+        self._simulator.state.params_dirty = True
+
+    def _initial(self, variable: str) -> np.ndarray:
+        return self._init.get(variable, np.full(self.size, np.nan)).copy()
+
+    def _initial_v(self) -> np.ndarray:
+        return self._initial("v")
+
+    def _get_view(self, selector, label=None):
+        return self._view_class(self, selector, label)
+
+    # -- sources -------------------------------------------------------------------------------
+    def source_trains(self) -> list[np.ndarray]:
+        """Spike times of a SpikeSourceArray population, one array per cell."""
+        times = self._parameters["spike_times"]
+        trains = []
+        for i in range(self.size):
+            t = times[i] if isinstance(times, np.ndarray) else times
+            t = t.value if isinstance(t, Sequence) else t
+            trains.append(np.asarray(t, dtype=float))
+        return trains
+
+    def poisson_params(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(rate Hz, start ms, stop ms) of a SpikeSourcePoisson population."""
+        p = self._parameters
+        rate = np.broadcast_to(np.asarray(p["rate"], float), (self.size,))
+        start = np.broadcast_to(np.asarray(p["start"], float), (self.size,))
+        dur = np.broadcast_to(np.asarray(p["duration"], float), (self.size,))
+        return rate, start, start + dur
+
+    def _add_to_network(self, net) -> np.ndarray:
+        if isinstance(self.celltype, cells.SpikeSourcePoisson):
+            return net.add_poisson(*self.poisson_params())
+        return net.add_spike_array(self.source_trains())

@@ -1,0 +1,98 @@
+"""Projection of the SpiNNaker emulator: delays checked against 1..144 time steps at creation,
+weights realised as 16-bit integers with the target's scale at ``run()``; strict mode refuses
+PopulationView / Assembly endpoints as the real tool chain does."""
+
+from __future__ import annotations
+
+import numpy as np
+from pyNN.standardmodels import synapses as std_synapses
+
+from ..common.projections import BaseProjection, Connection  # noqa: F401
+from . import machine, simulator
+
+
+class Projection(BaseProjection):
+    __doc__ = BaseProjection.__doc__
+    _simulator = simulator
+
+    def _check_create(self, pre, post) -> None:
+        if not simulator.state.config.strict:
+            return
+        for end, obj in (("presynaptic", pre), ("postsynaptic", post)):
+            if hasattr(obj, "populations") or hasattr(obj, "parent"):
+                raise machine.SpinnakerConfigError(
+                    f"SpiNNaker does not support a {type(obj).__name__} as {end} side of a "
+                    f"Projection; use whole Populations (or setup(strict=False) in the "
+                    f"emulator)")
+
+    def _finalise(self) -> None:
+        d = self._params.get("delay")
+        dt = simulator.state.dt
+        if d is None:
+            d = np.full(self._pre.size, dt)
+        self._steps = machine.delay_steps(d, dt, str(self.label))
+        self._w_real = np.abs(self._w_req)
+        self._scale = None
+
+    def _realise(self, scale: float) -> None:
+        self._scale = scale
+        self._w_real = machine.quantise_weights(self._w_req, scale)
+
+    def _delays(self) -> np.ndarray:
+        return self._steps * simulator.state.dt
+
+    def _is_plastic(self) -> bool:
+        return isinstance(self.synapse_type, std_synapses.STDPMechanism)
+
+    def _map_to_engine(self, net, channel: int, sign: float) -> None:
+        state = simulator.state
+        self._built_net = net
+        pre = state.unit_lookup[self._pre_ids]
+        post = state.unit_lookup[self._post_ids]
+        rule = self._rule(net, sign) if self._is_plastic() else None
+        self._sign = sign
+        self._syn_ids = net.connect(pre, post, channel, sign * self._w_real,
+                                    self._steps * state.dt, rule=rule)
+
+    def _rule(self, net, sign: float) -> int:
+        p = self._params
+
+        def first(name: str, default: float) -> float:
+            v = p.get(name)
+            return float(v[0]) if v is not None and v.size else default
+
+        kind = "multiplicative" if isinstance(
+            self.synapse_type.weight_dependence,
+            std_synapses.MultiplicativeWeightDependence) else "additive"
+        return net.add_rule(kind, tau_plus=first("tau_plus", 20.0),
+                            tau_minus=first("tau_minus", 20.0),
+                            A_plus=first("A_plus", 0.01), A_minus=first("A_minus", 0.01),
+                            w_min=first("w_min", 0.0), w_max=first("w_max", 1.0))
+
+    def _current_weights(self) -> np.ndarray:
+        w = self._w_real.copy()
+        sim = simulator.state.sim
+        if sim is not None and self._is_plastic() and getattr(self, "_built_net", None) is \
+                simulator.state.net and self._syn_ids.size:
+            w = np.abs(sim.weights()[0, self._syn_ids])
+        return w
+
+    def _set_attributes(self, parameter_space):
+        simulator.state.check_set()
+        parameter_space.evaluate(simplify=False)
+        for name, value in parameter_space.items():
+            arr = np.asarray(value)
+            vals = arr[self._pre, self._post] if arr.ndim == 2 else np.broadcast_to(
+                arr, self._pre.shape)
+            if name == "weight":
+                self._w_req = np.asarray(vals, dtype=float).copy()
+                self._w_real = np.abs(self._w_req) if self._scale is None else \
+                    machine.quantise_weights(self._w_req, self._scale)
+                self._weights_changed = True
+            elif name == "delay":
+                self._steps = machine.delay_steps(np.asarray(vals, float),
+                                                  simulator.state.dt, str(self.label))
+                self._params["delay"] = np.asarray(vals, float).copy()
+            else:
+                self._params[name] = np.asarray(vals, float).copy()
+        simulator.state.params_dirty = True
