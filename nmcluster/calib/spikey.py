@@ -378,7 +378,7 @@ def evaluate(station: int, calibration: scal.StationCalibration | None, reps: in
     sim = net.run(1000.0, trials=reps, seeds=[seed + k for k in range(reps)],
                   overrides={"g_leak": g, "v_thresh": vth})
     rate = sim.spike_counts().mean(axis=0) / 1.0
-    p = MeasureParams(reps=2, driver_reps=2, seed=seed)
+    p = MeasureParams(reps=2, driver_reps=reps, seed=seed)
     dr = dev.measure_drivers(np.arange(N_DRIVERS), p)
     psp = np.nanmean(dr["psp"], axis=(1, 3))  # (2, 512)
     tau = 1000.0 * CM / (G_REF / 1000.0 * 1000.0 * dev.corr.g_leak * dev.fp.g_leak)

@@ -454,13 +454,12 @@ class StoreProvider:
     def __init__(self, root: Path | str | None = None, version: int | None = None) -> None:
         self._root = root
         self._version = version
+        self._cache: dict[tuple, Any] = {}
 
     def get(self, station: int):
         from nmcluster.calib.spikey import to_station_calibration
 
         store = CalibStore(self._root if self._root is not None else _root_or_none())
-        if store.root is None:
-            return None
         target = f"station{int(station)}"
         pinned = self._version
         if pinned is None and os.environ.get(ENV_VERSION, "").strip():
@@ -469,14 +468,20 @@ class StoreProvider:
             except ValueError:
                 raise CalibInputError(f"{ENV_VERSION} must be an integer, got {os.environ[ENV_VERSION]!r}") \
                     from None
-        if not store.path(target).exists():
+        path = store.path(target)
+        try:
+            st = path.stat()
+        except OSError:
             if pinned is not None:
                 raise CalibInputError(f"calibration version {pinned} of {target} was requested "
-                                      f"(CALIB_VERSION) but {target} has no calibration in {store.root}")
+                                      f"(CALIB_VERSION) but {target} has no calibration in {store.root}") from None
             return None
-        if pinned is None and store.current(target) is None:
-            return None
-        return to_station_calibration(store.read(target, pinned))
+        key = (str(path), st.st_ino, st.st_mtime_ns, pinned)
+        if key not in self._cache:
+            if pinned is None and store.current(target) is None:
+                return None
+            self._cache = {key: to_station_calibration(store.read(target, pinned))}
+        return self._cache[key]
 
 
 def _root_or_none() -> Path:

@@ -25,6 +25,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "info": ("nmcluster.cli.info:info", "Show the site configuration in use: config file, job root, executor."),
     "shell-env": ("nmcluster.cli.shell_env:shell_env",
                   "Print shell lines that make `import nmpi` scripts run on nmcluster (eval them)."),
+    "calib": ("nmcluster.cli.calib:calib",
+              "Calibration runs (Slurm array + fit) and the versioned calibration store."),
     "stations": ("nmcluster.cli.stations:stations",
                  "Show the Spikey stations: attached, permissions, in use by, calibration (--json)."),
 }

@@ -138,6 +138,25 @@ def run_exec(request: ResourceRequest, mode: str, command: list[str]) -> int:
     return 0  # not reached
 
 
+def pin_calibration(request: ResourceRequest, env: dict[str, str], note=None) -> int | None:
+    """The calibration version this job uses (``CALIB_VERSION`` of the hardware config, passed as
+    ``$NMCLUSTER_CALIB_VERSION``, else the target's current version now), pinned in ``env`` so that a
+    version committed while the job runs does not change it; None when the target has none."""
+    if request.kind not in ("spikey", "wafer", "ess"):
+        return None
+    try:
+        from nmcluster.calib.store import ENV_VERSION, job_calibration_version
+
+        version = job_calibration_version(request.kind, env)
+    except Exception as exc:  # noqa: BLE001 - an unreadable store must not stop the job; say so
+        if note is not None:
+            note(f"calibration store not readable, running uncalibrated: {exc}")
+        return None
+    if version is not None:
+        env[ENV_VERSION] = str(version)
+    return version
+
+
 def _files(work: Path) -> dict[str, tuple[int, int]]:
     out: dict[str, tuple[int, int]] = {}
     for root, dirs, names in os.walk(work):
@@ -209,8 +228,11 @@ def run_batch(job_dir: Path) -> int:
             argv = build_argv(command, choice.backend if choice else None)
             env = job_environment(request, choice, os.environ, str(job["id"]))
             env.update(runtime_environment(request, env))
+            calib_version = pin_calibration(request, env, note)
             state = {"state": "running", "start": time.time(), "host": result["host"], "pid": os.getpid(),
                      "slurm_job_id": os.environ.get("SLURM_JOB_ID", "")}
+            if calib_version is not None:
+                state["calib_version"] = result["calib_version"] = calib_version
             if choice is not None:
                 state.update(choice.to_dict())
                 note(choice.reason)

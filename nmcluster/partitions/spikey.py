@@ -35,17 +35,21 @@ class SpikeyPartition(Partition):
 
     def resolve(self, hw: Mapping[str, Any]):
         normalised: dict[str, Any] = {}
+        calib_env: dict[str, str] = {}
         if "CALIB_VERSION" in hw:
             normalised["CALIB_VERSION"] = int_value(self.kind, "CALIB_VERSION", hw["CALIB_VERSION"])
+            # the job runner and the emulator's calibration provider (nmcluster.calib) read it
+            calib_env["NMCLUSTER_CALIB_VERSION"] = str(normalised["CALIB_VERSION"])
         if "STATION" not in hw or hw["STATION"] in (None, ""):
-            return (["--gres=station:1"], {}, normalised, "spikey (any free station)", [])
+            return (["--gres=station:1"], calib_env, normalised, "spikey (any free station)", [])
         number = parse_station(hw["STATION"])
         station = self.site.stations.get(number)
         if station is None:
             known = ", ".join(str(n) for n in sorted(self.site.stations)) or "none"
             raise HardwareConfigError(f"station {number} is not configured at this site (stations: {known})")
         normalised["STATION"] = station.name
-        return ([f"--gres=station:{station.gres_type}:1"], {"MY_STAGE1_STATION": station.name}, normalised,
+        return ([f"--gres=station:{station.gres_type}:1"], {"MY_STAGE1_STATION": station.name, **calib_env},
+                normalised,
                 f"spikey {station.name}", [station.name])
 
     def hardware_present(self, request, env):

@@ -104,6 +104,7 @@ class WaferPartition(Partition):
         normalised: dict[str, Any] = {"WAFER": wafer_id, "HICANNS": sorted(hicanns), "FPGAS": fpga_list}
         if "CALIB_VERSION" in hw:
             normalised["CALIB_VERSION"] = int_value(self.kind, "CALIB_VERSION", hw["CALIB_VERSION"])
+            env["NMCLUSTER_CALIB_VERSION"] = str(normalised["CALIB_VERSION"])  # nmcluster.calib pins it
         what = "whole wafer" if whole else f"FPGA {','.join(map(str, fpga_list))}"
         if dropped:
             what += f", without unavailable HICANN(s) {','.join(map(str, sorted(dropped)))}"

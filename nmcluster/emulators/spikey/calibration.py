@@ -9,7 +9,8 @@ calibration so that database can plug in without touching the backend:
 * a provider is anything with ``get(station: int) -> StationCalibration | None``
   (:class:`CalibrationProvider`);
 * :func:`resolve_provider` picks the provider: the one passed to ``setup(calibrationProvider=...)``,
-  else one named by ``NMCLUSTER_SPIKEY_CALIBRATION="module:attribute"``, else none (raw chip);
+  else one named by ``NMCLUSTER_SPIKEY_CALIBRATION="module:attribute"``, else the calibration store
+  (:func:`default_provider`; raw chip for stations the store has no calibration of);
 * :func:`apply` turns requested values into programmed values exactly as the chip software does
   (see there), and the backend records ``calibration.version`` in ``simulator.state``.
 
@@ -101,7 +102,18 @@ def resolve_provider(explicit: object | None = None) -> CalibrationProvider:
         provider = obj() if isinstance(obj, type) or (callable(obj) and not hasattr(obj, "get")) \
             else obj
         return resolve_provider(provider)
-    return NoCalibration()
+    return default_provider()
+
+
+def default_provider() -> CalibrationProvider:
+    """The calibration store (:class:`nmcluster.calib.store.StoreProvider`: the station's current
+    version, or the one pinned by ``$NMCLUSTER_CALIB_VERSION``); stations without a calibration
+    file in the store run raw, as before the store existed."""
+    try:
+        from nmcluster.calib.store import StoreProvider
+    except ImportError:  # pragma: no cover - h5py missing
+        return NoCalibration()
+    return StoreProvider()
 
 
 def check_switches(options: dict[str, object]) -> dict[str, bool]:

@@ -7,8 +7,7 @@ from typing import Any
 
 from pyNN import common
 from pyNN.common.control import DEFAULT_MIN_DELAY
-from pyNN.recording import get_io
-
+from ..common.control import build_end
 from . import calibration, chip, simulator
 
 logger = logging.getLogger("nmcluster.emulators.spikey")
@@ -62,12 +61,8 @@ def setup(timestep: float = 0.1, min_delay: float | str = DEFAULT_MIN_DELAY,
     return 0
 
 
-def end(compatible_output: bool = True) -> None:
-    """Write data requested with ``record(..., to_file=...)`` and release the chip."""
-    state = simulator.state
-    for population, variables, filename in state.write_on_end:
-        population.write_data(get_io(filename), variables)
-    state.write_on_end = []
+end = build_end(simulator)
+end.__doc__ = "Write data requested with ``record(..., to_file=...)`` and release the chip."
 
 
 run, run_until = common.build_run(simulator)

@@ -11,129 +11,26 @@ from __future__ import annotations
 import logging
 
 import numpy as np
-from pyNN import common
-from pyNN.connectors import AllToAllConnector, OneToOneConnector
-from pyNN.space import Space
 from pyNN.standardmodels import synapses as std_synapses
 
+from ..common.projections import BaseProjection, Connection  # noqa: F401
 from . import chip, simulator
 
 logger = logging.getLogger("nmcluster.emulators.spikey")
 
 
-class Connection(common.Connection):
-    """A read-only view of one connection (PyNN's ``Projection[i]``)."""
-
-    def __init__(self, projection: "Projection", i: int) -> None:
-        self.projection = projection
-        self.i = i
-
-    @property
-    def presynaptic_index(self) -> int:
-        return int(self.projection._pre[self.i])
-
-    @property
-    def postsynaptic_index(self) -> int:
-        return int(self.projection._post[self.i])
-
-    def _get(self, name: str) -> float:
-        return float(self.projection._attribute(name)[self.i])
-
-    weight = property(lambda self: self._get("weight"))
-    delay = property(lambda self: self._get("delay"))
-
-    def as_tuple(self, *names: str) -> tuple:
-        return tuple(self.projection._attribute(n)[self.i] for n in names)
-
-
-class Projection(common.Projection):
-    __doc__ = common.Projection.__doc__
+class Projection(BaseProjection):
+    __doc__ = BaseProjection.__doc__
     _simulator = simulator
-    _static_synapse_class = None  # set in __init__.py (avoids an import cycle)
-
-    def __init__(self, presynaptic_population, postsynaptic_population, connector,
-                 synapse_type=None, source=None, receptor_type=None, space=Space(), label=None):
-        state = simulator.state
-        if state.running and state.sim is not None:
-            raise chip.ChipConfigError(
-                "projections must be created before run() or after reset(): the chip "
-                "configuration is written at the start of a trial")
-        common.Projection.__init__(self, presynaptic_population, postsynaptic_population,
-                                   connector, synapse_type, source, receptor_type, space, label)
-        if getattr(postsynaptic_population, "_is_source", False) or any(
-                getattr(p, "_is_source", False) for p in _populations(postsynaptic_population)):
-            raise chip.ChipConfigError("spike sources cannot be postsynaptic")
-        self._index = len(state.projections)
-        self._chunks: list[dict[str, np.ndarray]] = []
-        self._set_count = 0
-        self._weights_changed = False
-        if not self._fast_connect(connector):
-            connector.connect(self)
-        self._finalise()
-        state.projections.append(self)
-        state.structure_changed()
-
-    # -- connection collection -----------------------------------------------------------------
-    def _fast_connect(self, connector) -> bool:
-        """All-to-all / one-to-one with homogeneous synapse parameters, without PyNN's generic
-        per-cell connector loop (what ``pyNN.nest`` does with ``nest.Connect``).  Returns False
-        when the case is not covered; the generic path then runs."""
-        if type(connector) not in (AllToAllConnector, OneToOneConnector):
-            return False
-        ps = self.synapse_type.native_parameters
-        values = {}
-        for name in ps.keys():
-            lazy = ps[name]
-            base = lazy.base_value
-            if not (lazy.is_homogeneous and isinstance(base, (int, float, np.number))):
-                return False
-            values[name] = float(base)
-        n_pre, n_post = self.pre.size, self.post.size
-        if type(connector) is OneToOneConnector:
-            if n_pre != n_post:
-                return False
-            pre = post = np.arange(n_pre, dtype=np.int64)
-        else:
-            allow = connector.allow_self_connections
-            pre = np.repeat(np.arange(n_pre, dtype=np.int64), n_post)
-            post = np.tile(np.arange(n_post, dtype=np.int64), n_pre)
-            if allow is not True:
-                if allow is not False:
-                    return False  # 'NoMutual' and friends: generic path
-                same = np.asarray(self.pre.all_cells)[pre] == np.asarray(self.post.all_cells)[post]
-                pre, post = pre[~same], post[~same]
-        rec = {"pre": pre, "post": post}
-        rec.update({k: np.full(pre.size, v) for k, v in values.items()})
-        self._chunks.append(rec)
-        return True
-
-    def _convergent_connect(self, presynaptic_indices, postsynaptic_index,
-                            location_selector=None, **connection_parameters):
-        if location_selector is not None:
-            raise NotImplementedError("Spikey neurons are single-compartment")
-        pre = np.asarray(presynaptic_indices, dtype=np.int64).reshape(-1)
-        m = pre.size
-        rec = {"pre": pre, "post": np.full(m, int(postsynaptic_index), dtype=np.int64)}
-        for name, value in connection_parameters.items():
-            rec[name] = np.broadcast_to(np.asarray(value, dtype=float), (m,)).copy()
-        self._chunks.append(rec)
 
     def _finalise(self) -> None:
-        keys = set().union(*[c.keys() for c in self._chunks]) if self._chunks else set()
-        cat = {k: np.concatenate([c[k] for c in self._chunks]) for k in keys}
-        self._chunks = []
-        self._pre = cat.pop("pre", np.zeros(0, np.int64))
-        self._post = cat.pop("post", np.zeros(0, np.int64))
-        self._params = cat
-        self._w_req = cat.get("weight", np.zeros(self._pre.size)).copy()
+        cat = self._params
         self._delay = np.full(self._pre.size, chip.INTRINSIC_DELAY)
         req_d = cat.get("delay")
         if req_d is not None and req_d.size and np.any(np.abs(req_d - chip.INTRINSIC_DELAY) > 1e-9):
             logger.info("%s: synaptic delays are not configurable on Spikey; the intrinsic "
                         "delay of %g ms is realised (requested %s)", self.label,
                         chip.INTRINSIC_DELAY, np.unique(req_d)[:3])
-        self._pre_ids = np.asarray(self.pre.all_cells, dtype=np.int64)[self._pre]
-        self._post_cells = np.asarray(self.post.all_cells)[self._post]
         self._post_hw = simulator.state.hw_lookup()[np.asarray(self._post_cells, np.int64)]
         self._allocate_drivers()
         self._quantise()
@@ -183,14 +80,6 @@ class Projection(common.Projection):
         self._w_real = self._levels * self._lsb()
 
     # -- PyNN interface ------------------------------------------------------------------------
-    def __len__(self) -> int:
-        return int(self._pre.size)
-
-    def __getitem__(self, i: int) -> Connection:
-        if not -len(self) <= i < len(self):
-            raise IndexError(i)
-        return Connection(self, i % len(self))
-
     def _current_weights(self) -> np.ndarray:
         w = self._w_real.copy()
         sim = simulator.state.sim
@@ -199,32 +88,8 @@ class Projection(common.Projection):
             w[self._syn_index] = sim.weights()[0, self._syn_ids]
         return w
 
-    def _attribute(self, name: str) -> np.ndarray:
-        if name == "presynaptic_index":
-            return self._pre
-        if name == "postsynaptic_index":
-            return self._post
-        if name == "weight":
-            return self._current_weights()
-        if name == "delay":
-            return self._delay
-        if name in self._params:
-            return self._params[name]
-        raise AttributeError(f"projection has no attribute {name!r}")
-
-    def _get_attributes_as_list(self, names):
-        cols = [self._attribute(n).tolist() for n in names]  # Python scalars, as other backends
-        return [tuple(row) for row in zip(*cols)] if cols else []
-
-    def _get_attributes_as_arrays(self, names, multiple_synapses="sum"):
-        op = common.Projection.MULTI_SYNAPSE_OPERATIONS[multiple_synapses]
-        out = []
-        for name in names:
-            vals = np.full((self.pre.size, self.post.size), np.nan)
-            for i, j, v in zip(self._pre, self._post, self._attribute(name)):
-                vals[i, j] = v if np.isnan(vals[i, j]) else op(vals[i, j], v)
-            out.append(vals)
-        return out
+    def _delays(self) -> np.ndarray:
+        return self._delay
 
     def _set_attributes(self, parameter_space):
         parameter_space.evaluate(simplify=False)
@@ -339,9 +204,3 @@ class Projection(common.Projection):
                             A_plus=first("A_plus", 0.01) * scale,
                             A_minus=first("A_minus", 0.01) * scale,
                             w_min=lo * lsb, w_max=hi * lsb, lsb=lsb, lut=lut)
-
-
-def _populations(obj) -> list:
-    if hasattr(obj, "populations"):
-        return list(obj.populations)
-    return [obj.grandparent if hasattr(obj, "grandparent") else obj]

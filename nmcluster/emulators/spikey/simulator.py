@@ -18,8 +18,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
-from pyNN import common
 
+from ..common.simulator import ID, EngineState, per_cell  # noqa: F401
 from ..engine import Network, Simulation
 from . import calibration, chip
 
@@ -27,14 +27,6 @@ logger = logging.getLogger("nmcluster.emulators.spikey")
 
 name = "nmcluster.spikey"
 STATION_ENV = "MY_STAGE1_STATION"
-
-
-class ID(int, common.IDMixin):
-    """Cell ID (PyNN)."""
-
-    def __init__(self, n: int) -> None:
-        int.__init__(n)
-        common.IDMixin.__init__(self)
 
 
 @dataclass(frozen=True)
@@ -54,53 +46,24 @@ class SpikeyConfig:
     provider: Any = None
 
 
-class State(common.control.BaseState):
+class State(EngineState):
     """The emulated chip and the PyNN bookkeeping of one ``setup()`` ... ``end()`` session."""
 
-    def __init__(self) -> None:
-        super().__init__()
-        self.mpi_rank = 0
-        self.num_processes = 1
-        self.dt = 0.1
-        self.min_delay: float | str = "auto"
-        self.max_delay: float | str = "auto"
-        self.config = SpikeyConfig()
-        self.clear()
+    config_error = chip.ChipConfigError
+    logger = logger
+    platform = "Spikey"
+    speedup = chip.SPEEDUP
 
-    # -- PyNN state protocol -------------------------------------------------------------------
-    def clear(self) -> None:
-        """Forget the network (new ``setup()``)."""
-        self.recorders = set()
-        self.populations: list = []
-        self.projections: list = []
-        self.id_counter = 0
-        self.segment_counter = -1
+    def default_config(self) -> SpikeyConfig:
+        return SpikeyConfig()
+
+    def _clear_hardware(self) -> None:
         self.layout = chip.ChipLayout(order=chip.parse_permutation(self.config.permutation),
                                       offset=self.config.mapping_offset)
         self.fixed_pattern = chip.FixedPattern.for_station(
             self.config.station_no, self.config.noise, self.config.fixed_pattern_noise)
         self.provider = calibration.resolve_provider(self.config.provider)
         self.calibration_version: str | None = None
-        self.trial = -1
-        self.hardware_time = 0.0  # s of chip time, all runs of this session
-        self.emulation_time = 0.0  # s of wall time spent in the emulator kernel
-        self.last_run: dict[str, float] = {}
-        self.sim: Simulation | None = None
-        self.net: Network | None = None
-        self._structure_version = 0
-        self._built_version = -1
-        self.params_dirty = True
-        self.write_on_end = []
-        self.reset()
-
-    def reset(self) -> None:
-        """Back to t = 0; the next run is a new trial (new temporal noise)."""
-        self.running = False
-        self.t = 0.0
-        self.t_start = 0.0
-        self.segment_counter += 1
-        self.sim = None
-        self.trial += 1
 
     def hw_lookup(self) -> np.ndarray:
         """Hardware neuron of every cell ID (-1 for spike sources)."""
@@ -110,57 +73,7 @@ class State(common.control.BaseState):
                 out[int(p.first_id):int(p.last_id) + 1] = p._hw
         return out
 
-    def structure_changed(self) -> None:
-        self._structure_version += 1
-
-    def run(self, simtime: float) -> None:
-        self.run_until(self.t + simtime)
-
-    def run_until(self, tstop: float) -> None:
-        self._ensure_simulation()
-        assert self.sim is not None
-        duration = tstop - self.t
-        t0 = time.perf_counter()
-        self.sim.advance(duration)
-        wall = time.perf_counter() - t0
-        self.t = self.sim.t
-        self.running = True
-        hw = duration / 1000.0 / chip.SPEEDUP
-        self.hardware_time += hw
-        self.emulation_time += wall
-        self.last_run = {"bio_ms": duration, "hardware_s": hw, "emulator_s": wall}
-        logger.info("Spikey emulator (%s): %.1f ms biological = %.3g s on the chip (speed-up "
-                    "1e4); emulated in %.3g s", self.config.station, duration, hw, wall)
-
     # -- mapping -------------------------------------------------------------------------------
-    def _ensure_simulation(self) -> None:
-        if self.sim is None:
-            self.net, meta = self.build()
-            self.sim = self._prepare(self.net, meta, trials=1, seeds=[self._trial_seed()])
-            self._meta = meta
-            self.params_dirty = False
-            return
-        if self._built_version != self._structure_version:
-            raise chip.ChipConfigError(
-                "the network structure (populations, projections or recorded variables) changed "
-                "after run(); the chip configuration is written at the start of a trial, so "
-                "call reset() before changing it")
-        if self.params_dirty:
-            old = self.sim
-            self.net, meta = self.build()
-            new = self._prepare(self.net, meta, trials=1, seeds=[self._trial_seed()])
-            # weights set by the user win over weights learnt so far (STDP) in this trial
-            new._weights_set = any(p._weights_changed for p in self.projections)
-            for p in self.projections:
-                p._weights_changed = False
-            _transplant(old, new)
-            self.sim, self._meta = new, meta
-            self.params_dirty = False
-
-    def _trial_seed(self) -> int:
-        return int(np.random.SeedSequence([self.config.seed, 0x7E57, self.trial])
-                   .generate_state(1)[0])
-
     def build(self) -> tuple[Network, dict]:
         """Map the PyNN network onto the chip and the chip onto an engine network."""
         cfg = self.config
@@ -197,9 +110,7 @@ class State(common.control.BaseState):
         # sources
         for p in sources:
             p._engine = p._add_to_network(net)
-        self.unit_lookup = np.full(self.id_counter, -1, dtype=np.int64)
-        for p in self.populations:
-            self.unit_lookup[int(p.first_id):int(p.last_id) + 1] = p._engine
+        self.register_units()
         # channels: one per (receptor, driver fall factor, PSC shape)
         channels: dict[tuple[str, float, str], int] = {}
         e_rev_i = shared["e_rev_I"]
@@ -295,7 +206,7 @@ def _chip_params(neurons: list, strict: bool) -> dict[str, Any]:
     out: dict[str, list] = {k: [] for k in keys}
     kinds: list[str] = []
     for p in neurons:
-        par = {k: _per_cell(v, p.size) for k, v in p._parameters.items()}
+        par = {k: per_cell(v, p.size) for k, v in p._parameters.items()}
         cname = type(p.celltype).__name__
         if cname == "IF_facets_hardware1":
             g_leak = par["g_leak"]
@@ -327,37 +238,6 @@ def _chip_params(neurons: list, strict: bool) -> dict[str, Any]:
         raise chip.ChipLimitError("g_leak", "g_leak must be > 0")
     res["kind"] = kinds
     return res
-
-
-def _per_cell(value: Any, n: int) -> np.ndarray:
-    a = np.asarray(value, dtype=float)
-    if a.shape == (n,):
-        return a
-    return np.full(n, float(a)) if a.ndim == 0 else np.broadcast_to(a, (n,))
-
-
-def _transplant(old: Simulation, new: Simulation) -> None:
-    """Carry the dynamic state of a running trial into a simulation rebuilt after ``set()``."""
-    for name in ("v", "g", "h", "refr", "ring", "stp_u", "stp_x", "last_spike", "pre_avail",
-                 "post_avail", "acc_c", "acc_a", "rng", "spk_tr", "spk_step", "spk_id", "spk_n",
-                 "rec_n"):
-        a, b = getattr(old, name), getattr(new, name)
-        if a.shape != b.shape and name not in ("spk_tr", "spk_step", "spk_id"):
-            raise chip.ChipConfigError("network changed shape during a trial; call reset()")
-        setattr(new, name, a)
-    new.pois_next = np.where(np.isfinite(old.pois_next), old.pois_next, new.pois_next) \
-        if old.pois_next.shape == new.pois_next.shape else new.pois_next
-    c = new.csr
-    cur = np.empty_like(new.arr_cur)
-    for j in range(c.arr_unit.size):
-        seg = c.arr_steps[c.arr_ptr[j]:c.arr_ptr[j + 1]]
-        cur[:, j] = c.arr_ptr[j] + np.searchsorted(seg, old.step, side="left")
-    new.arr_cur = cur
-    new.step = old.step
-    new.rec_chunks = old.rec_chunks
-    plastic = c.syn_rule > 0
-    if plastic.any() and old.w.shape == new.w.shape and not getattr(new, "_weights_set", False):
-        new.w[:, plastic] = old.w[:, plastic]
 
 
 def station_from_env() -> str:

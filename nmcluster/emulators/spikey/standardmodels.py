@@ -8,14 +8,11 @@ user asked for and ``Projection.get("weight")`` what the chip realised.
 
 from __future__ import annotations
 
-from pyNN.standardmodels import build_translations, cells, synapses
+from pyNN.standardmodels import cells, synapses
 
-from . import chip
-from .simulator import state
-
-
-def _identity(*names: str):
-    return build_translations(*[(n, n) for n in names])
+from ..common.standardmodels import identity as _identity
+from ..common.standardmodels import min_delay_getter
+from . import chip, simulator
 
 
 class IF_facets_hardware1(cells.IF_facets_hardware1):
@@ -58,9 +55,7 @@ class SpikeSourceArray(cells.SpikeSourceArray):
     translations = _identity("spike_times")
 
 
-def _min_delay(self) -> float:
-    d = state.min_delay
-    return state.dt if d == "auto" else d
+_min_delay = min_delay_getter(simulator)
 
 
 class StaticSynapse(synapses.StaticSynapse):

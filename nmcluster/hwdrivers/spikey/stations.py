@@ -190,11 +190,15 @@ def to_toml(stations: Iterable[Station]) -> str:
 
 # ------------------------------------------------------------------------------------------------ status
 def calibration_version(site: "SiteConfig", station: Station) -> str:
-    """Current calibration version of a station; ``"-"`` until the calibration store exists.
+    """Current calibration version of a station in the calibration store (``"v3"``); ``"-"`` when
+    the store has none (or cannot be read)."""
+    try:
+        from nmcluster.calib.store import CalibStore, default_root
 
-    Seam for the calibration-store issue: replace the body with a lookup in ``nmcluster.calib``.
-    """
-    return "-"
+        version = CalibStore(default_root(site)).current(station.name)
+    except Exception:  # noqa: BLE001 - a status table must not fail on an unreadable store
+        return "?"
+    return f"v{version}" if version else "-"
 
 
 @dataclass(frozen=True)

@@ -215,11 +215,51 @@ class FileDefects:
         return str(self.directory)
 
 
+class CalibStoreDefects:
+    """Blacklists of the wafer's current version in the calibration store (``nmcluster.calib``: components
+    ``hicann``, ``fpga``, ``denmem/h<H>``, ``driver/h<H>``) merged with another source (the defects files)."""
+
+    def __init__(self, base: DefectSource, calib_root: Path) -> None:
+        self.base = base
+        self.calib_root = Path(calib_root)
+
+    def load(self, wafer: int) -> WaferDefects:
+        base = self.base.load(wafer)
+        path = self.calib_root / f"wafer{wafer}.h5"
+        if not path.exists():
+            return base
+        from nmcluster.calib.store import CalibStore
+
+        try:
+            bl = CalibStore(self.calib_root).read(f"wafer{wafer}").blacklist
+        except Exception as exc:  # noqa: BLE001 - an unreadable store must say so, not un-blacklist silently
+            raise ConfigError(f"cannot read the calibration store's blacklists of wafer {wafer}: {exc}") from None
+        lists = dict(base.hicanns)
+        for comp, ids in bl.items():
+            kind, _, h = comp.partition("/h")
+            if kind not in ("denmem", "driver") or not h.isdigit():
+                continue
+            old = lists.get(int(h), HicannBlacklist())
+            add = frozenset(int(i) for i in ids)
+            lists[int(h)] = HicannBlacklist(
+                denmems=old.denmems | add if kind == "denmem" else old.denmems,
+                synapse_drivers=old.synapse_drivers | add if kind == "driver" else old.synapse_drivers,
+                note=old.note or "from the calibration store")
+        return WaferDefects(
+            wafer=wafer,
+            unavailable_fpgas=base.unavailable_fpgas | frozenset(int(i) for i in bl.get("fpga", ())),
+            unavailable_hicanns=base.unavailable_hicanns | frozenset(int(i) for i in bl.get("hicann", ())),
+            hicanns=lists, source=", ".join(s for s in (base.source, str(path)) if s))
+
+    def location(self, wafer: int) -> str:
+        return self.base.location(wafer)
+
+
 def defect_source(site: "SiteConfig") -> DefectSource:
-    """The site's defect source.  (The calibration-store issue adds its source here.)"""
-    if site.hardware.defects_dir is not None:
-        return FileDefects(site.hardware.defects_dir)
-    return NoDefects()
+    """The site's defect source: the defects files (or none), plus the calibration store's blacklists."""
+    base: DefectSource = FileDefects(site.hardware.defects_dir) if site.hardware.defects_dir is not None \
+        else NoDefects()
+    return CalibStoreDefects(base, site.calib_root)
 
 
 def load_defects(site: "SiteConfig", wafer: int) -> WaferDefects:

@@ -1,0 +1,111 @@
+"""``nmcluster calib ...`` through the real CLI (local run, list/show/diff/export/import/blacklist,
+bad input -> one line, exit 2) and through the Slurm test cluster (array + afterok)."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+NM = [sys.executable, "-m", "nmcluster.cli.main"]
+
+
+def _env(tmp_path: Path, **extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if k not in ("NMCLUSTER_CALIB_VERSION", "NMCLUSTER_CALIB_FAIL_CHUNK")}
+    env.update(NMCLUSTER_CALIB_ROOT=str(tmp_path / "store"), **extra)
+    return env
+
+
+def nm(env, *args, timeout=180):
+    return subprocess.run([*NM, *args], capture_output=True, text=True, env=env, timeout=timeout)
+
+
+FAST = ("--reps", "2", "--chunks", "2")
+
+
+def test_cli_local_run_and_store_commands(tmp_path):
+    env = _env(tmp_path)
+    p = nm(env, "calib", "run", "spikey", "--station", "501", "--local", "--workers", "2", *FAST, "--json")
+    assert p.returncode == 0, p.stderr
+    out = json.loads(p.stdout)
+    assert out["version"] == 1 and out["target"] == "station501"
+    p = nm(env, "calib", "list", "--json")
+    assert json.loads(p.stdout)["targets"] == [{"target": "station501", "current": 1, "versions": 1}]
+    p = nm(env, "calib", "show", "station501", "--json")
+    info = json.loads(p.stdout)
+    assert info["version"] == 1 and info["datasets"]["neurons/g_leak_factor"]["shape"] == [384]
+    assert "driver_factor" in nm(env, "calib", "show", "501").stdout
+    p = nm(env, "calib", "blacklist", "station501", "add", "neuron", "3,10-12")
+    assert p.returncode == 0, p.stderr
+    p = nm(env, "calib", "diff", "station501", "1", "2", "--json")
+    assert json.loads(p.stdout)["blacklist"] == {"neuron": {"added": [3, 10, 11, 12], "removed": []}}
+    exp = tmp_path / "exp"
+    p = nm(env, "calib", "export", "station501", str(exp))
+    assert p.returncode == 0 and (exp / "calibTauMem_501.dat").exists()
+    p = nm(env, "calib", "import", "station501", str(exp), "--notes", "round trip")
+    assert p.returncode == 0, p.stderr
+    d = json.loads(nm(env, "calib", "diff", "station501", "1", "3", "--json").stdout)
+    assert all(s["max_abs_change"] < 1e-6 for s in d["datasets"].values())
+    p = nm(env, "calib", "list", "station501")
+    assert p.stdout.count("\n") == 3 and "* v3" in p.stdout
+    p = nm(env, "calib", "status", "--all", "--no-slurm", "--json")
+    assert json.loads(p.stdout)["runs"][0]["state"] == "committed"
+    assert "calib run spikey --station 500" in nm(env, "calib", "--help").stdout
+    assert "Examples" in nm(env, "calib", "run", "--help").stdout
+
+
+@pytest.mark.parametrize("args", [
+    ("calib", "run", "chip"),
+    ("calib", "run", "spikey"),
+    ("calib", "run", "spikey", "--station", "x7", "--local"),
+    ("calib", "run", "wafer", "--wafer", "33", "--hicann", "999", "--local"),
+    ("calib", "show", "station777"),
+    ("calib", "show", "nonsense"),
+    ("calib", "blacklist", "station500", "add", "denmem", "1"),
+    ("calib", "blacklist", "wafer33", "add", "denmem", "1"),
+    ("calib", "blacklist", "station500", "add", "neuron", "400"),
+    ("calib", "diff", "station500", "x"),
+])
+def test_cli_bad_input_one_line_exit_2(tmp_path, args):
+    p = nm(_env(tmp_path), *args)
+    assert p.returncode == 2, (p.stdout, p.stderr)
+    # ours: one line; click usage errors: usage + hint + one error line
+    assert len(p.stderr.strip().splitlines()) <= 4 and "Traceback" not in p.stderr
+
+
+def test_cli_failed_local_run_reports_and_commits_nothing(tmp_path):
+    env = _env(tmp_path, NMCLUSTER_CALIB_FAIL_CHUNK="2")
+    p = nm(env, "calib", "run", "spikey", "--station", "502", "--local", "--workers", "1", *FAST)
+    assert p.returncode == 1
+    assert "nothing committed" in p.stderr and "chunk 2 (drivers 0..255)" in p.stderr
+    assert "Traceback" not in p.stderr
+    assert "no calibrations" in nm(env, "calib", "list").stdout
+    p = nm(env, "calib", "status", "--no-slurm")
+    assert "failed" in p.stdout and "injected failure" in p.stdout
+
+
+@pytest.mark.slurm
+def test_slurm_array_and_afterok_fit(slurm_cluster, tmp_path):
+    """Real Slurm: chunks as an array, the fit as an afterok job; a failing task cancels the fit."""
+    store = tmp_path / "store"
+    env = {**os.environ, **slurm_cluster.env, "NMCLUSTER_CALIB_ROOT": str(store)}
+    env.pop("NMCLUSTER_CALIB_FAIL_CHUNK", None)
+    # 1. a failing task: nothing committed, clear report
+    bad = {**env, "NMCLUSTER_CALIB_FAIL_CHUNK": "0"}
+    p = nm(bad, "calib", "run", "spikey", "--station", "500", *FAST, "--wait", "--json", timeout=300)
+    assert p.returncode == 1, p.stdout + p.stderr
+    assert "nothing committed" in p.stderr and "chunk 0" in p.stderr
+    st = json.loads(nm(env, "calib", "status", "--json").stdout)["runs"][0]
+    assert st["state"] == "failed" and st["fit"]["state"] in ("cancelled", "pending")
+    # 2. the same command again resumes: only chunk 0 is submitted, the fit commits version 1
+    p = nm(env, "calib", "run", "spikey", "--station", "500", *FAST, "--wait", "--json", timeout=300)
+    assert p.returncode == 0, p.stdout + p.stderr
+    out = json.loads(p.stdout)
+    assert out["resumed"] and list(out["tasks"]) == ["0"] and out["version"] == 1
+    assert "_" in out["tasks"]["0"]  # an array task id
+    ver = json.loads(nm(env, "calib", "show", "station500", "--json").stdout)
+    assert ver["slurm_job_id"] == out["fit_id"]
