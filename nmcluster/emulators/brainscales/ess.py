@@ -110,6 +110,54 @@ def pass_links(times: np.ndarray, links: np.ndarray, rate: float, burst: float,
     return ok
 
 
+@njit(cache=True)
+def _two_buckets(t, group, r1, b1, r2, b2):
+    n = t.shape[0]
+    ok1 = np.zeros(n, dtype=np.bool_)
+    ok2 = np.zeros(n, dtype=np.bool_)
+    g_max = 0
+    for i in range(n):
+        if group[i] > g_max:
+            g_max = group[i]
+    k1 = np.full(g_max + 1, b1)
+    k2 = np.full(g_max + 1, b2)
+    l1 = np.full(g_max + 1, -np.inf)
+    l2 = np.full(g_max + 1, -np.inf)
+    for i in range(n):
+        g = group[i]
+        if l1[g] > -np.inf:
+            k1[g] = min(b1, k1[g] + (t[i] - l1[g]) * r1)
+        l1[g] = t[i]
+        if k1[g] < 1.0:
+            continue
+        k1[g] -= 1.0
+        ok1[i] = True
+        if l2[g] > -np.inf:
+            k2[g] = min(b2, k2[g] + (t[i] - l2[g]) * r2)
+        l2[g] = t[i]
+        if k2[g] >= 1.0:
+            k2[g] -= 1.0
+            ok2[i] = True
+    return ok1, ok2
+
+
+def playback_and_downlink(times: np.ndarray, fpga: np.ndarray, bw: Bandwidth,
+                          speedup: float) -> tuple[np.ndarray, np.ndarray]:
+    """(played, delivered) per input event: FPGA playback, then the Layer-2 downlink."""
+    if times.size == 0:
+        return np.zeros(0, dtype=bool), np.zeros(0, dtype=bool)
+    order = np.argsort(times, kind="stable")
+    p_s, d_s = _two_buckets(np.ascontiguousarray(times[order]),
+                            np.ascontiguousarray(fpga[order], dtype=np.int64),
+                            per_ms(bw.playback_rate, speedup), float(bw.playback_burst),
+                            per_ms(bw.l2_down_rate, speedup), float(bw.l2_down_burst))
+    played = np.zeros(times.size, dtype=bool)
+    delivered = np.zeros(times.size, dtype=bool)
+    played[order] = p_s
+    delivered[order] = d_s
+    return played, delivered
+
+
 def distort(weights: np.ndarray, sigma: float, rng: np.random.Generator) -> np.ndarray:
     """N(w, (sigma w)^2), clipped at 0."""
     if sigma <= 0:

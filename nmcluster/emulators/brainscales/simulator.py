@@ -120,37 +120,31 @@ class State(EngineState):
                                           / BLOCK_MS) * BLOCK_MS)
         self._horizon = horizon
         src_t, src_unit, src_fpga = [], [], []
+        n_src = sum(p.size for p in sources)
+        src_idx = np.arange(n_src)
+        src_bus = EXT_BUS + src_idx // mcfg.sources_per_bus  # per source, creation order
+        src_fpga_of = (np.array(fpgas, dtype=np.int64)[(src_bus - EXT_BUS) % len(fpgas)]
+                       if fpgas else np.zeros(n_src, np.int64))
         gidx = 0
-        src_bus: dict[int, np.ndarray] = {}
         for k, p in enumerate(sources):
             trains = self._trains(p, k, horizon)
-            idx = np.arange(gidx, gidx + p.size)
-            gidx += p.size
-            bus = EXT_BUS + idx // mcfg.sources_per_bus
-            src_bus[id(p)] = np.stack([bus, idx])
-            f = np.array([fpgas[(b - EXT_BUS) % len(fpgas)] for b in bus]) if fpgas else \
-                np.zeros(p.size, np.int64)
             for i, tr in enumerate(trains):
                 src_t.append(tr)
-                src_unit.append(np.full(tr.size, i + (gidx - p.size)))
-                src_fpga.append(np.full(tr.size, f[i]))
-            p._trains = trains
+                src_unit.append(np.full(tr.size, gidx + i))
+            gidx += p.size
         t_all = np.concatenate(src_t) if src_t else np.zeros(0)
         u_all = np.concatenate(src_unit).astype(np.int64) if src_unit else np.zeros(0, np.int64)
-        f_all = np.concatenate(src_fpga).astype(np.int64) if src_fpga else np.zeros(0, np.int64)
+        f_all = src_fpga_of[u_all]
         bw = cfg.ess.bandwidth
-        played = ess_mod.pass_links(t_all, f_all, bw.playback_rate, bw.playback_burst, cfg.speedup)
-        delivered = np.zeros_like(played)
-        delivered[played] = ess_mod.pass_links(t_all[played], f_all[played], bw.l2_down_rate,
-                                           bw.l2_down_burst, cfg.speedup)
+        played, delivered = ess_mod.playback_and_downlink(t_all, f_all, bw, cfg.speedup)
+        # events are in (source, time) order already: split per source
+        t_d = t_all[delivered]
+        bounds = np.searchsorted(u_all[delivered], np.arange(n_src + 1))
         gidx = 0
         for p in sources:
-            units = []
-            for i in range(p.size):
-                sel = (u_all == gidx + i) & delivered
-                units.append(np.sort(t_all[sel]))
+            p._engine = net.add_spike_array(
+                [t_d[bounds[gidx + i]:bounds[gidx + i + 1]] for i in range(p.size)])
             gidx += p.size
-            p._engine = net.add_spike_array(units)
         self.register_units()
         # synapses: collect all projections, route, account for loss
         pre_bus, pre_addr, rec, post, owner = [], [], [], [], []
@@ -163,11 +157,9 @@ class State(EngineState):
             b[is_nrn] = placement.bus[pu[is_nrn]]
             a[is_nrn] = placement.column[pu[is_nrn]]
             if (~is_nrn).any():
-                cell_pop = [c.parent for c in np.asarray(prj.pre.all_cells)[prj._pre[~is_nrn]]]
-                for j, (i, pop) in enumerate(zip(np.nonzero(~is_nrn)[0], cell_pop)):
-                    info = src_bus[id(pop)]
-                    local = int(prj._pre_ids[i] - int(pop.first_id))
-                    b[i], a[i] = info[0, local], info[1, local]
+                su = pu[~is_nrn] - n  # sources are units n.. in creation order
+                b[~is_nrn] = src_bus[su]
+                a[~is_nrn] = src_idx[su]
             pre_bus.append(b)
             pre_addr.append(a)
             rec.append(np.full(m, 0 if prj.receptor_type == "excitatory" else 1))
@@ -228,15 +220,24 @@ class State(EngineState):
         if not isinstance(p.celltype, std_cells.SpikeSourcePoisson):
             return p.source_trains()
         rate, start, stop = p.poisson_params()
-        trains: list[list[np.ndarray]] = [[] for _ in range(p.size)]
+        chunks = []
         for b in range(int(horizon // BLOCK_MS)):
             rng = np.random.default_rng([self.config.seed, 0x501, self.trial, k, b])
             lo = b * BLOCK_MS
             cnt = rng.poisson(rate * BLOCK_MS / 1000.0)
-            for i in range(p.size):
-                t = np.sort(rng.uniform(lo, lo + BLOCK_MS, cnt[i]))
-                trains[i].append(t[(t >= start[i]) & (t < stop[i])])
-        return [np.concatenate(t) if t else np.zeros(0) for t in trains]
+            unit = np.repeat(np.arange(p.size), cnt)
+            # one sort of (source, time) keys instead of one sort per source
+            key = np.sort(unit * BLOCK_MS + rng.uniform(0.0, BLOCK_MS, unit.size))
+            unit = (key // BLOCK_MS).astype(np.int64)
+            t = lo + (key - unit * BLOCK_MS)
+            keep = (t >= start[unit]) & (t < stop[unit])
+            chunks.append((unit[keep], t[keep]))
+        units = np.concatenate([c[0] for c in chunks])
+        times = np.concatenate([c[1] for c in chunks])
+        order = np.argsort(units, kind="stable")  # blocks are in time order: stays sorted
+        units, times = units[order], times[order]
+        bounds = np.searchsorted(units, np.arange(p.size + 1))
+        return [times[bounds[i]:bounds[i + 1]] for i in range(p.size)]
 
     # -- ESS pulse statistics ------------------------------------------------------------------
     def _recorded_units(self) -> np.ndarray:

@@ -36,6 +36,8 @@ from typing import Any
 
 import numpy as np
 
+from nmcluster.errors import UserInputError
+
 from nmcluster.hwdrivers.wafer import geometry
 from nmcluster.hwdrivers.wafer.defects import (N_DENMEMS, N_SYNAPSE_DRIVERS, WaferDefects,
                                                defects_file, load_defects_file)
@@ -45,7 +47,7 @@ ROWS_PER_DRIVER = 2
 DEFAULT_WAFER = 33
 
 
-class WaferConfigError(RuntimeError):
+class WaferConfigError(UserInputError):
     """The network cannot be configured on the (emulated) wafer as requested."""
 
 

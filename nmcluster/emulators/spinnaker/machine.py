@@ -20,6 +20,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from nmcluster.errors import UserInputError
+
 from nmcluster.hwdrivers.spinnaker.boards import APP_CORES_PER_CHIP, LARGE_BOARD_CHIPS
 
 MAX_NEURONS_PER_CORE = 255
@@ -28,7 +30,7 @@ MAX_DELAY_STEPS = 144  # 16 on the core x 8 delay stages of an extension core + 
 WEIGHT_BITS = 16
 
 
-class SpinnakerConfigError(RuntimeError):
+class SpinnakerConfigError(UserInputError):
     """The network cannot be configured on SpiNNaker as requested."""
 
 
