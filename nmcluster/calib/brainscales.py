@@ -1,20 +1,10 @@
 """BrainScaleS calibration: per-denmem V_t, E_l and g_leak transformations (calibtic-like) with
 blacklisting of denmems whose fit fails (redman-like).
 
-NOTE: written while the wafer emulator (``nmcluster.emulators.brainscales``) was still being built,
-so the measurements run on the shared engine directly against the *emulated HICANN neuron* below;
-when the wafer emulator exists, its chip model should supply the fixed pattern instead of
-:class:`EmulatedHicann` (one class to replace; the steps, fits and store layout stay).
-
-Emulated HICANN neuron (per wafer and HICANN, seeded; 512 denmems; parameters are 10-bit
-floating-gate DAC values 0..1023; values in biological mV / nS):
-
-* ``E_l(dac) = -90 + 60 * s_E * dac / 1023 + o_E`` (s_E ~ logN(0, 0.1), o_E ~ N(0, 3 mV));
-* ``V_t(dac)``: same form with its own s_V, o_V;
-* ``g_leak(dac) = g_max * (dac / 1023) ** p`` nS (g_max ~ 60 * logN(0, 0.2), p ~ N(1.3, 0.1));
-* 2 % of denmems have a stuck leak (g_leak ~ 0.05 nS whatever the DAC) and 1 % a stuck threshold
-  (fires at every DAC value): their fits fail and they are blacklisted.
-* temporal noise per trial: 2 % on g_leak, 0.3 mV on V_t and E_l.
+The measured circuits are the wafer emulator's chip model (:mod:`nmcluster.emulators.brainscales.chip`,
+per wafer and HICANN seeded fixed pattern of 512 denmems; the model is documented there), so the
+transformations fitted here are exactly what the emulator's mapping applies when a job runs.
+Temporal noise per trial: 2 % on g_leak, 0.3 mV on V_t and E_l.
 
 Measurements (one chunk = a range of denmems of one HICANN, all in one batched pass per step):
 ``E_l`` - spike mechanism off (threshold far away), resting membrane for 5 E_l DAC values; ``V_t`` -
@@ -36,11 +26,13 @@ from typing import Any
 
 import numpy as np
 
-N_DENMEMS = 512
-CM = 0.2  # nF per denmem (emulated)
+from nmcluster.emulators.brainscales import chip
+
+N_DENMEMS = chip.N_DENMEMS
+CM = chip.CM  # nF per denmem (emulated)
 DACS = np.array([100, 300, 500, 700, 900])
-VT_DACS = np.array([100, 220, 340, 460, 580])
-PARAMS = ("E_l", "V_t", "g_leak")
+VT_DACS = DACS  # thresholds up to about -37 mV (PyNN's default IF_cond_exp threshold is -50 mV)
+PARAMS = chip.PARAMS
 
 
 @dataclass
@@ -50,32 +42,6 @@ class MeasureParams:
 
     def to_dict(self) -> dict[str, Any]:
         return dict(self.__dict__)
-
-
-@dataclass
-class EmulatedHicann:
-    wafer: int
-    hicann: int
-
-    def __post_init__(self) -> None:
-        rng = np.random.default_rng([0xB55, self.wafer, self.hicann])
-        n = N_DENMEMS
-        self.s_E, self.o_E = np.exp(rng.normal(0, 0.1, n)), rng.normal(0, 3.0, n)
-        self.s_V, self.o_V = np.exp(rng.normal(0, 0.1, n)), rng.normal(0, 3.0, n)
-        self.g_max, self.p = 60.0 * np.exp(rng.normal(0, 0.2, n)), rng.normal(1.3, 0.1, n)
-        self.stuck_leak = rng.random(n) < 0.02
-        self.stuck_vt = rng.random(n) < 0.01
-
-    def E_l(self, dac, ids):
-        return -90.0 + 60.0 * self.s_E[ids] * np.asarray(dac)[..., None] / 1023 + self.o_E[ids]
-
-    def V_t(self, dac, ids):
-        v = -90.0 + 60.0 * self.s_V[ids] * np.asarray(dac)[..., None] / 1023 + self.o_V[ids]
-        return np.where(self.stuck_vt[ids], -120.0, v)
-
-    def g_leak(self, dac, ids):
-        g = self.g_max[ids] * (np.asarray(dac)[..., None] / 1023.0) ** self.p[ids]
-        return np.where(self.stuck_leak[ids], 0.05, g)
 
 
 def _net(n: int):
@@ -88,7 +54,7 @@ def _net(n: int):
 
 
 def measure_denmems(wafer: int, hicann: int, ids: np.ndarray, p: MeasureParams) -> dict[str, np.ndarray]:
-    chipm = EmulatedHicann(wafer, hicann)
+    chipm = chip.hicann_chip(wafer, hicann)
     n, R = ids.size, p.reps
     rng = np.random.default_rng([p.seed, wafer, hicann, int(ids[0])])
     d = np.repeat(DACS, R)  # (T,)

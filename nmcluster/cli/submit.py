@@ -22,12 +22,17 @@ from nmcluster.cli.common import (build_hardware_config, echo_json, environment,
 @click.option("--array", "array", type=int, default=None, metavar="N",
               help="A sweep of N jobs (one Slurm job array); {task} in the command becomes 0..N-1. "
                    "Prints one job id per task.")
+@click.option("--size-from-script", is_flag=True,
+              help='SpiNNaker: derive the boards from the script before queueing (BOARDS "auto"): its network is '
+                   "built once on the emulator in partition-only mode and the job asks for the chips its "
+                   "partitioning report needs.")
 @click.option("--code-label", default=None, hidden=True,
               help="What the job record shows as its code (remote submits: the name on the user's machine).")
 @click.option("--input-label", "input_labels", multiple=True, hidden=True,
               help="What the job record shows for each input, in order (remote submits).")
 def submit(partition, station, wafer, hicann, fpga, reticle, boards, hw_config, local, mode, slurm_opts,
-           code, command, inputs, tags, collab_id, wait, as_json, array, code_label, input_labels) -> int:
+           code, command, inputs, tags, collab_id, wait, as_json, array, size_from_script, code_label,
+           input_labels) -> int:
     """Queue CODE (a script, folder, git URL or .zip/.tar.gz archive) as a job; prints its id.
 
     The code is copied into the job's own directory now, so later edits never change a queued job.
@@ -38,6 +43,7 @@ def submit(partition, station, wafer, hicann, fpga, reticle, boards, hw_config, 
           --input data/stim.npy --config '{"STATION": "station500"}' --tag test
       nmcluster submit https://host/repo.git -p wafer --config @hw.json
       nmcluster submit experiment.py -p spinnaker --boards 1 --wait
+      nmcluster submit experiment.py -p spinnaker --size-from-script   # boards from the network's size
       nmcluster submit ./sweep/ -p spikey --command "main.py --seed {task} {system}" --array 100
       nmcluster --host alice@frontend submit ./my_experiment/ -p spikey   # from a laptop, over SSH
     """
@@ -46,6 +52,12 @@ def submit(partition, station, wafer, hicann, fpga, reticle, boards, hw_config, 
     env = environment()
     kind = resolve_partition(partition, env)
     config = build_hardware_config(kind, hw_config, station, wafer, hicann, fpga, reticle, boards, env)
+    if size_from_script:
+        from nmcluster.errors import UserInputError
+
+        if kind != "spinnaker" or boards is not None:
+            raise UserInputError("--size-from-script sizes SpiNNaker jobs (-p spinnaker) and replaces --boards")
+        config["BOARDS"] = "auto"
     spec = JobSpec.create(code=code, platform=kind, command=command, inputs=inputs, hardware_config=config,
                           tags=tags, collab_id=collab_id)
     with make_service(local) as service:

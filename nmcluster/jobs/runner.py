@@ -157,6 +157,30 @@ def pin_calibration(request: ResourceRequest, env: dict[str, str], note=None) ->
     return version
 
 
+def job_defects(request: ResourceRequest, env: dict[str, str], job_dir: Path, version: int | None,
+                note=None) -> None:
+    """Wafer/ESS jobs: write the job's defects (site defects files + the calibration store's blacklists of
+    the pinned ``version``) to ``<job_dir>/defects/wafer<W>.json`` and point ``SLURM_DEFECTS_PATH`` there,
+    so the job (and the wafer emulator) skip what the store blacklists.  On failure the partition's
+    ``SLURM_DEFECTS_PATH`` stays, and the log says why."""
+    if request.kind not in ("wafer", "ess") or not (env.get("NMCLUSTER_WAFER") or "").isdigit():
+        return
+    try:
+        from nmcluster.calib.store import default_root
+        from nmcluster.config import load_config
+        from nmcluster.hwdrivers.wafer.defects import job_defects_dir
+
+        site = load_config(env=env)
+        path = job_defects_dir(site, int(env["NMCLUSTER_WAFER"]), job_dir / "defects",
+                               calib_root=default_root(site, env), version=version)
+    except Exception as exc:  # noqa: BLE001 - say so, keep the site's defects
+        if note is not None:
+            note(f"cannot write the job's defects file, SLURM_DEFECTS_PATH stays "
+                 f"{env.get('SLURM_DEFECTS_PATH') or 'unset'}: {exc}")
+        return
+    env["SLURM_DEFECTS_PATH"] = str(path)
+
+
 def _files(work: Path) -> dict[str, tuple[int, int]]:
     out: dict[str, tuple[int, int]] = {}
     for root, dirs, names in os.walk(work):
@@ -229,6 +253,7 @@ def run_batch(job_dir: Path) -> int:
             env = job_environment(request, choice, os.environ, str(job["id"]))
             env.update(runtime_environment(request, env))
             calib_version = pin_calibration(request, env, note)
+            job_defects(request, env, job_dir, calib_version, note)
             state = {"state": "running", "start": time.time(), "host": result["host"], "pid": os.getpid(),
                      "slurm_job_id": os.environ.get("SLURM_JOB_ID", "")}
             if calib_version is not None:

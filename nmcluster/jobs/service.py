@@ -200,6 +200,7 @@ class JobService:
         directory but records the names the user gave on their own machine)."""
         if input_labels is not None and len(input_labels) != len(spec.inputs):
             raise UserInputError(f"{len(input_labels)} input labels for {len(spec.inputs)} inputs")
+        spec = self.size_from_script(spec)
         request, executor = self._check_submission(spec, mode, slurm_options)
         from nmcluster.jobs.staging import stage_code
 
@@ -241,6 +242,20 @@ class JobService:
                 raise _storage_or_staging_error(exc, root) from None
             raise
         return self.store.get(job_id)
+
+    def size_from_script(self, spec: JobSpec) -> JobSpec:
+        """A SpiNNaker job with ``BOARDS: "auto"``: run the script's network construction on the emulator
+        in partition-only mode and ask for what its partitioning report needs (see
+        :func:`nmcluster.partitions.spinnaker.sized_hardware_config`); other specs are returned as they are."""
+        from nmcluster.partitions.spinnaker import sized_hardware_config, wants_sizing
+
+        if spec.platform != "spinnaker" or not wants_sizing(spec.hardware_config):
+            return spec
+        import dataclasses
+
+        hw, _report = sized_hardware_config(self.site, spec.code, spec.command, spec.inputs, spec.hardware_config,
+                                            self.env)
+        return dataclasses.replace(spec, hardware_config=hw)
 
     def _check_submission(self, spec: JobSpec, mode: str, slurm_options: Sequence[str]):
         """Everything that can reject a submission before anything is written."""
@@ -313,6 +328,7 @@ class JobService:
         directory of the sweep is removed again and what was queued is cancelled."""
         if isinstance(count, bool) or not isinstance(count, int) or not 1 <= count <= MAX_ARRAY_TASKS:
             raise UserInputError(f"--array takes a number of tasks from 1 to {MAX_ARRAY_TASKS}, got {count!r}")
+        spec = self.size_from_script(spec)
         request, executor = self._check_submission(spec, mode, slurm_options)
         from nmcluster.jobs.staging import stage_code
 

@@ -5,25 +5,115 @@ SpiNNaker emulator's partitioning report) are turned into boards of the site's i
 :mod:`nmcluster.hwdrivers.spinnaker.boards`; with a spalloc server configured spalloc arbitrates the
 boards, otherwise the partition's board licence does (``--licenses=spinnaker_board:N``).  The job sees
 ``NMCLUSTER_SPINNAKER_BOARDS`` (and ``NMCLUSTER_SPALLOC_SERVER`` with spalloc).
+
+``{"BOARDS": "auto"}`` (``nmcluster submit ... -p spinnaker --size-from-script``) sizes the job from the
+script before it is queued (:func:`sized_hardware_config`, called by the job service at submit time): a
+snapshot of the code runs once on the frontend with ``{system}`` = the SpiNNaker emulator in
+"partition only" mode (``$NMCLUSTER_SPINNAKER_PARTITION_ONLY``: the network is built, its partitioning
+report written at the first ``run()``, and the script exits without simulating); the report's chips
+become the request (``CHIPS``), and a network larger than the site's boards is refused (exit code 2).
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import json
+import os
+import subprocess
+import tempfile
+from collections.abc import Mapping, Sequence
+from pathlib import Path
 from typing import Any
 
+from nmcluster.errors import HardwareConfigError, UserInputError
 from nmcluster.partitions.base import Partition, int_value
+
+AUTO = "auto"
+SIZING_BACKEND = "nmcluster.spinnaker"
+PARTITION_ONLY_ENV = "NMCLUSTER_SPINNAKER_PARTITION_ONLY"  # honoured by pyNN.nmcluster.spinnaker
+SIZING_TIMEOUT_ENV = "NMCLUSTER_SIZING_TIMEOUT"  # seconds the sizing run may take (default 300)
+
+
+def wants_sizing(hw: Mapping[str, Any]) -> bool:
+    """Does the hardware config ask for the board count to be derived from the script?"""
+    value = hw.get("BOARDS")
+    return isinstance(value, str) and value.strip().lower() == AUTO
+
+
+def size_from_script(code: str, command: str, inputs: Sequence[str] = (), env: Mapping[str, str] | None = None,
+                     timeout: float | None = None) -> dict[str, Any]:
+    """Run the script's network construction on the SpiNNaker emulator in partition-only mode (on a
+    temporary snapshot of the code and inputs) and return its partitioning report."""
+    from nmcluster.jobs.runner import build_argv
+    from nmcluster.jobs.spec import split_command
+    from nmcluster.jobs.staging import stage_code
+
+    env = dict(os.environ if env is None else env)
+    if timeout is None:
+        timeout = float(env.get(SIZING_TIMEOUT_ENV, "") or 300)
+    with tempfile.TemporaryDirectory(prefix="nmcluster-sizing-") as tmp:
+        staged = stage_code(code, command, Path(tmp) / "work", tuple(inputs))
+        argv = build_argv(split_command(staged.command.replace("{task}", "0")), SIZING_BACKEND)
+        report = Path(tmp) / "partitioning.json"
+        env.update({PARTITION_ONLY_ENV: str(report), "NMCLUSTER_BACKEND": SIZING_BACKEND,
+                    "NMCLUSTER_EMULATED": "1"})
+        try:
+            proc = subprocess.run(argv, cwd=Path(tmp) / "work", env=env, stdin=subprocess.DEVNULL,
+                                  capture_output=True, text=True, timeout=timeout)
+        except subprocess.TimeoutExpired:
+            raise UserInputError(f"sizing the job from the script: it did not reach run() within {timeout:g} s "
+                                 f"(${SIZING_TIMEOUT_ENV} raises the limit)") from None
+        except OSError as exc:
+            raise UserInputError(f"sizing the job from the script: cannot run {argv[0]}: {exc.strerror}") from None
+        if not report.is_file():
+            lines = [ln for ln in (proc.stderr or "").splitlines() if ln.strip()]
+            if proc.returncode != 0:
+                raise UserInputError(f"sizing the job from the script failed (exit code {proc.returncode})"
+                                     + (f": {lines[-1].strip()}" if lines else ""))
+            raise UserInputError("sizing the job from the script: it ended without calling run() on "
+                                 "{system} (pyNN.nmcluster.spinnaker), so there is no partitioning report; "
+                                 "give BOARDS, CHIPS or CORES instead")
+        try:
+            return json.loads(report.read_text())
+        except ValueError as exc:
+            raise UserInputError(f"sizing the job from the script: unreadable partitioning report: {exc}") from None
+
+
+def sized_hardware_config(site, code: str, command: str, inputs: Sequence[str], hw: Mapping[str, Any],
+                          env: Mapping[str, str] | None = None) -> tuple[dict[str, Any], dict[str, Any]]:
+    """``hw`` with ``BOARDS: "auto"`` replaced by what the script's network needs (``CHIPS`` from the
+    partitioning report), and the report.  Refused (HardwareConfigError, exit code 2) when the network
+    needs more boards than the site has."""
+    from nmcluster.hwdrivers.spinnaker.boards import boards_for_report, need_from_report
+
+    others = sorted(k for k in ("CHIPS", "CORES") if k in hw)
+    if others:
+        raise HardwareConfigError(f'spinnaker hardware config: BOARDS "auto" sizes the job from the script; '
+                                  f"do not give {' and '.join(others)} too")
+    report = size_from_script(code, command, inputs, env)
+    try:
+        need = need_from_report(report)
+        boards_for_report(site.boards, report)
+    except HardwareConfigError as exc:
+        what = (f"{report.get('cores')} cores on {report.get('chips')} chips, {report.get('boards')} board(s)"
+                if isinstance(report, Mapping) else "?")
+        raise HardwareConfigError(f"the script's network needs {what}: {exc}") from None
+    out = {k: v for k, v in hw.items() if k != "BOARDS"}
+    out.update(need)
+    return out, report
 
 
 class SpinnakerPartition(Partition):
     kind = "spinnaker"
-    SCHEMA = {"BOARDS": "integer >= 1", "CHIPS": "integer >= 1 (machine size)",
-              "CORES": "integer >= 1 (application cores needed)"}
+    SCHEMA = {"BOARDS": 'integer >= 1, or "auto" (sized from the script at submit time)',
+              "CHIPS": "integer >= 1 (machine size)", "CORES": "integer >= 1 (application cores needed)"}
 
     def resolve(self, hw: Mapping[str, Any]):
         from nmcluster.hwdrivers.spinnaker import allocation
         from nmcluster.hwdrivers.spinnaker.boards import select_boards
 
+        if wants_sizing(hw):
+            raise HardwareConfigError('spinnaker hardware config: BOARDS "auto" is resolved when the job is '
+                                      "submitted (nmcluster submit --size-from-script); give a number here")
         values = {k.lower(): int_value(self.kind, k, hw[k]) for k in ("BOARDS", "CHIPS", "CORES") if k in hw}
         req = select_boards(self.site.boards, **values)
         names = [b.name for b in req.boards]

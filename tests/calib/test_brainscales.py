@@ -8,6 +8,7 @@ import pytest
 from nmcluster.calib import brainscales as B
 from nmcluster.calib import formats, runs
 from nmcluster.calib.store import CalibStore
+from nmcluster.emulators.brainscales import chip
 
 
 @pytest.fixture(scope="module")
@@ -20,7 +21,7 @@ def wafer_cal(tmp_path_factory):
 
 def test_transformations_homogenise_denmems_and_failed_fits_are_blacklisted(wafer_cal):
     _, cal = wafer_cal
-    chipm = B.EmulatedHicann(33, 367)
+    chipm = chip.HicannChip(33, 367)  # the wafer emulator's own chip model
     stuck = set(np.nonzero(chipm.stuck_leak | chipm.stuck_vt)[0])
     bl = set(int(i) for i in cal.blacklist["denmem/h367"])
     assert stuck <= bl and len(bl) < 40

@@ -5,6 +5,8 @@ slurm-conf without their licences."""
 from __future__ import annotations
 
 import json
+import tomllib
+from pathlib import Path
 
 import pytest
 
@@ -150,7 +152,15 @@ def test_defect_rejection_through_the_cli(hw_site, defects_dir, experiment):
     assert rec["status"] == "finished", site.cli("log", str(job)).stdout
     out = site.root / "res"
     site.cli("results", str(job), "-o", str(out), check=True)
-    assert json.loads((out / "result.json").read_text())["defects"] == str(defects_dir)
+    # the runner points SLURM_DEFECTS_PATH at the job's own copy (site files + calibration store blacklists)
+    seen = json.loads((out / "result.json").read_text())["defects"]
+    assert seen == str(site.job_root / str(job) / "defects")
+    from nmcluster.hwdrivers.wafer.defects import load_defects_file, parse_defects
+
+    copy = load_defects_file(Path(seen) / "wafer33.json", 33)
+    orig = parse_defects(tomllib.loads(DEFECTS_33), 33)
+    assert (copy.unavailable_fpgas, copy.unavailable_hicanns) == (orig.unavailable_fpgas, orig.unavailable_hicanns)
+    assert {h: b.denmems for h, b in copy.hicanns.items()} == {h: b.denmems for h, b in orig.hicanns.items()}
     slurm = site.cli("admin", "slurm-conf", "--node", "h1", "--only", "slurm", check=True).stdout
     licences = [line for line in slurm.splitlines() if line.startswith("Licenses=")][0]
     assert "W33F3:" not in licences and "W33F2:1" in licences

@@ -34,7 +34,8 @@ def setup(timestep: float = 0.1, min_delay: float | str = DEFAULT_MIN_DELAY,
     WaferDefects`).  ESS: ``ess_config`` (:class:`~.ess.ESSConfig`) or the keywords
     ``enable_weight_distortion``, ``weight_distortion``, ``pulse_statistics_file``,
     ``bandwidth`` (:class:`~.ess.Bandwidth`).  Emulator: ``speedup`` (1e3..1e5, default 1e4),
-    ``seed``, ``calibrationProvider``.
+    ``seed``, ``calibrationProvider`` (default: the calibration store's ``wafer<W>``, version pinned by
+    ``$NMCLUSTER_CALIB_VERSION``; :class:`~.calibration.NoCalibration` for the raw circuits).
     """
     common.setup(timestep, min_delay, **extra_params)
     unknown = sorted(k for k in extra_params if k not in _KNOWN)

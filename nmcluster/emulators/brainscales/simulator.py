@@ -1,8 +1,10 @@
 """Simulator state of the BrainScaleS wafer emulator (``pyNN.nmcluster.brainscales``).
 
 At the first ``run()`` the network is mapped onto the allocated HICANNs (:mod:`.wafer`:
-placement with ``neuron_size`` denmems per neuron, synapse drivers, synapse loss), parameters go
-through the calibration seam (:mod:`.calibration`), input spikes through the ESS bandwidth model
+placement with ``neuron_size`` denmems per neuron, skipping denmems blacklisted by the defects or the
+calibration; synapse drivers, synapse loss), parameters go through the calibration seam
+(:mod:`.calibration`: the store's calibtic-like transformations, else nominal DAC values) onto the
+emulated circuits' fixed pattern (:mod:`.chip`), input spikes through the ESS bandwidth model
 (:mod:`.ess`), and the result becomes an AdEx :class:`nmcluster.emulators.engine.Network`
 (IF_cond_exp neurons are AdEx neurons with ``a = b = delta_T = 0``, as on the wafer).
 """
@@ -94,7 +96,8 @@ class State(EngineState):
         mcfg = cfg.mapping
         neurons = [p for p in self.populations if not p._is_source]
         sources = [p for p in self.populations if p._is_source]
-        defects = self.defects()
+        provider = calibration.resolve_provider(cfg.provider)
+        defects = _with_blacklists(self.defects(), calibration.blacklists(provider, cfg.wafer, cfg.hicanns))
         manual = dict(mcfg.manual)
         if cfg.marocco is not None:
             manual.update(cfg.marocco.manual_placement.placements)
@@ -106,9 +109,7 @@ class State(EngineState):
             p._engine = np.arange(off, off + p.size)
             off += p.size
         params = _adex_params(neurons)
-        provider = calibration.resolve_provider(cfg.provider)
-        params, self.calibration_version = calibration.apply(provider, cfg.wafer,
-                                                             placement.hicann, params)
+        params, self.calibration_version = calibration.apply(provider, cfg.wafer, placement, params)
         net = Network(n, dt=self.dt, model="adex")
         net.set_params(**{k: v for k, v in params.items() if k in net.params})
         exc = net.add_channel("exp", 0, params["tau_syn_E"], params["e_rev_E"])
@@ -289,6 +290,21 @@ class State(EngineState):
         out["l1_neuron_sent"] = int(t.size)
         out["l1_neuron_lost"] = int((~l1).sum())
         return out
+
+
+def _with_blacklists(defects: WaferDefects, extra: dict[int, frozenset[int]]) -> WaferDefects:
+    """``defects`` plus the calibration's denmem blacklists (the mapping skips both)."""
+    if not extra:
+        return defects
+    from dataclasses import replace
+
+    from nmcluster.hwdrivers.wafer.defects import HicannBlacklist
+
+    lists = dict(defects.hicanns)
+    for h, ids in extra.items():
+        old = lists.get(h, HicannBlacklist())
+        lists[h] = replace(old, denmems=old.denmems | ids)
+    return replace(defects, hicanns=lists)
 
 
 def _adex_params(neurons: list) -> dict[str, np.ndarray]:

@@ -3,7 +3,9 @@
 At the first ``run()`` the network is partitioned (:mod:`.machine`: slices of <= 255 neurons per
 core, report of cores/chips/boards), weights become 16-bit integers with one scale per target,
 delays whole steps in 1..144, and the result an engine network integrated in s16.15 fixed point
-(``setup(fixed_point=False)`` switches that off for comparison).  One network uses one neuron
+(``setup(fixed_point=False)`` switches that off for comparison).  With
+``$NMCLUSTER_SPINNAKER_PARTITION_ONLY=<path>`` the first ``run()`` only writes the partitioning
+report to ``<path>`` and exits the script (status 0) without simulating.  One network uses one neuron
 model family (LIF current, LIF conductance, Izhikevich current or conductance): the engine
 integrates one family per network.
 """
@@ -12,6 +14,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -26,6 +29,9 @@ from . import machine
 logger = logging.getLogger("nmcluster.emulators.spinnaker")
 
 name = "nmcluster.spinnaker"
+#: "partition only" mode: at the first run() write the partitioning report (JSON) to this path and exit
+#: without simulating (``nmcluster submit -p spinnaker --size-from-script`` uses it to size the job)
+PARTITION_ONLY_ENV = "NMCLUSTER_SPINNAKER_PARTITION_ONLY"
 
 
 @dataclass(frozen=True)
@@ -55,6 +61,15 @@ class State(EngineState):
         self.per_type: dict[str, int] = {}
         self.report: dict | None = None
         self.weight_scales: dict[tuple[str, str], float] = {}
+
+    def run_until(self, tstop: float) -> None:
+        path = os.environ.get(PARTITION_ONLY_ENV, "")
+        if path:  # sizing before queueing: the report is all that is wanted
+            rep = self.write_partitioning_report(path)
+            logger.info("SpiNNaker partition-only mode: %d cores on %d chip(s), %d board(s); report in "
+                        "%s; not simulating", rep["cores"], rep["chips"], rep["boards"], path)
+            raise SystemExit(0)
+        super().run_until(tstop)
 
     def _after_run(self, duration: float) -> None:
         if self.config.real_time:

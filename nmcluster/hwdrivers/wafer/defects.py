@@ -7,7 +7,9 @@ Two kinds, with different consequences:
   creates no licence for an unavailable FPGA.
 * **blacklists** per HICANN — denmems (neuron circuits 0..511) and synapse drivers (0..223) that failed
   calibration: jobs still run, the mapping (and the emulator) must not place anything there.  The job
-  finds them through ``SLURM_DEFECTS_PATH`` like at the original site.
+  finds them through ``SLURM_DEFECTS_PATH`` like at the original site: a batch job's runner writes the
+  job's own ``<job dir>/defects/wafer<W>.json`` (the defects files merged with the calibration store's
+  blacklists of the version the job is pinned to, :func:`job_defects_dir`) and points it there.
 
 Until the calibration store keeps defects with the calibration data, they are read from one file per
 wafer in the site's ``[hardware] defects_dir``: ``wafer<W>.toml`` (or ``wafer<W>.json`` with the same
@@ -219,9 +221,10 @@ class CalibStoreDefects:
     """Blacklists of the wafer's current version in the calibration store (``nmcluster.calib``: components
     ``hicann``, ``fpga``, ``denmem/h<H>``, ``driver/h<H>``) merged with another source (the defects files)."""
 
-    def __init__(self, base: DefectSource, calib_root: Path) -> None:
+    def __init__(self, base: DefectSource, calib_root: Path, version: int | None = None) -> None:
         self.base = base
         self.calib_root = Path(calib_root)
+        self.version = version  # None: the current version
 
     def load(self, wafer: int) -> WaferDefects:
         base = self.base.load(wafer)
@@ -231,7 +234,7 @@ class CalibStoreDefects:
         from nmcluster.calib.store import CalibStore
 
         try:
-            bl = CalibStore(self.calib_root).read(f"wafer{wafer}").blacklist
+            bl = CalibStore(self.calib_root).read(f"wafer{wafer}", self.version).blacklist
         except Exception as exc:  # noqa: BLE001 - an unreadable store must say so, not un-blacklist silently
             raise ConfigError(f"cannot read the calibration store's blacklists of wafer {wafer}: {exc}") from None
         lists = dict(base.hicanns)
@@ -260,6 +263,33 @@ def defect_source(site: "SiteConfig") -> DefectSource:
     base: DefectSource = FileDefects(site.hardware.defects_dir) if site.hardware.defects_dir is not None \
         else NoDefects()
     return CalibStoreDefects(base, site.calib_root)
+
+
+def write_defects_dir(defects: WaferDefects, directory: Path | str) -> Path:
+    """Write ``defects`` as ``<directory>/wafer<W>.json`` (the defects-file format above), so that a job
+    reading ``SLURM_DEFECTS_PATH=<directory>`` sees them; returns the directory."""
+    directory = Path(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    data = defects.to_dict()
+    data.pop("source", None)
+    if defects.source:
+        for entry in data["hicanns"].values():
+            entry.setdefault("note", f"from {defects.source}")
+    tmp = directory / f".wafer{defects.wafer}.json.tmp"
+    tmp.write_text(json.dumps(data, indent=1, sort_keys=True))
+    tmp.replace(directory / f"wafer{defects.wafer}.json")
+    return directory
+
+
+def job_defects_dir(site: "SiteConfig", wafer: int, directory: Path | str, calib_root: Path | None = None,
+                    version: int | None = None) -> Path:
+    """The job's own defects directory: the site's defects files merged with the calibration store's
+    blacklists of ``version`` (None: current) of the wafer, written to ``directory`` (the job runner points
+    ``SLURM_DEFECTS_PATH`` at it)."""
+    base: DefectSource = FileDefects(site.hardware.defects_dir) if site.hardware.defects_dir is not None \
+        else NoDefects()
+    source = CalibStoreDefects(base, calib_root if calib_root is not None else site.calib_root, version)
+    return write_defects_dir(source.load(wafer), directory)
 
 
 def load_defects(site: "SiteConfig", wafer: int) -> WaferDefects:
