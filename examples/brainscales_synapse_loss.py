@@ -2,7 +2,8 @@
 
 50 neurons of 4 denmems and 50 Poisson sources, FixedProbability(0.5) stimulus and recurrent
 projections, synapse-driver chains of at most 5: the mapping loses synapses; the script prints
-the mapping statistics and checks that per-projection losses add up.
+the mapping statistics and checks that per-projection losses add up.  Writes the spikes to
+``synapse_loss.pkl`` (``write_data``) and, with matplotlib, their raster plot.
 
     python examples/brainscales_synapse_loss.py nmcluster.brainscales
     nmcluster run --local -p BrainScaleS-ESS -- python examples/brainscales_synapse_loss.py {system}
@@ -24,7 +25,7 @@ marocco.continue_despite_synapse_loss = True
 marocco.ess_config.pulse_statistics_file = "pulse_stats.py"
 pynn.setup(marocco=marocco)
 
-neuron = pynn.Population(50, pynn.IF_cond_exp())
+neuron = pynn.Population(50, pynn.IF_cond_exp(), label="neurons")
 source = pynn.Population(50, pynn.SpikeSourcePoisson(rate=2.0))
 connector = pynn.FixedProbabilityConnector(p_connect=0.5, allow_self_connections=True,
                                            rng=pynn.NumpyRNG(seed=1))
@@ -49,4 +50,14 @@ assert lost == marocco.stats.getSynapseLoss()
 result = dict(marocco.stats.to_dict(), backend=backend, hicanns_allocated=len(
     pynn.simulator.state.config.hicanns), pulse_statistics=pynn.pulse_statistics())
 json.dump(result, open("mapping_stats.json", "w"), indent=1)
+neuron.write_data("synapse_loss.pkl", annotations={"script": "brainscales_synapse_loss",
+                                                  "backend": backend})
 pynn.end()
+
+try:
+    from nmcluster.plotting import example_figures
+except ImportError:  # PyNN without nmcluster: the data file is the result
+    example_figures = None
+if example_figures is not None:
+    for png in example_figures("synapse_loss.pkl"):
+        print(f"plot: {png}")

@@ -1,7 +1,9 @@
 """A small balanced network (IF_curr_exp, Poisson drive) on the SpiNNaker emulator.
 
 Prints the partitioning report (cores, chips, boards: what the spinnaker partition requests)
-and the mean firing rate; writes both to ``spinnaker_result.json``.
+and the mean firing rate; writes both to ``spinnaker_result.json``, the excitatory
+spikes to ``spinnaker_balanced.pkl`` (``write_data``) and, with matplotlib, their
+raster plot.
 
     python examples/spinnaker_balanced.py nmcluster.spinnaker
     nmcluster run --local -p spinnaker -- python examples/spinnaker_balanced.py {system}
@@ -37,4 +39,14 @@ if backend == "nmcluster.spinnaker":
     print("partitioning:", {k: out["partitioning"][k] for k in ("cores", "chips", "boards")})
 print(f"mean excitatory rate: {rate:.2f} Hz")
 json.dump(out, open("spinnaker_result.json", "w"), indent=1)
+exc.write_data("spinnaker_balanced.pkl",
+               annotations={"script": "spinnaker_balanced", "backend": backend})
 sim.end()
+
+try:
+    from nmcluster.plotting import example_figures
+except ImportError:  # PyNN without nmcluster: the data file is the result
+    example_figures = None
+if example_figures is not None:
+    for png in example_figures("spinnaker_balanced.pkl"):
+        print(f"plot: {png}")

@@ -29,6 +29,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
               "Calibration runs (Slurm array + fit) and the versioned calibration store."),
     "stations": ("nmcluster.cli.stations:stations",
                  "Show the Spikey stations: attached, permissions, in use by, calibration (--json)."),
+    "plot": ("nmcluster.cli.plot:plot",
+             "Raster plot or membrane trace (PNG) of a neo data file or of a job's outputs."),
 }
 
 #: commands that work on a remote frontend with --host (``run`` explains why it does not)

@@ -258,9 +258,9 @@ def test_nest_script_runs_unmodified_and_matches_nest(tmp_path):
     assert abs(totals["nmcluster.spikey"] - totals["nest"]) <= 0.1 * totals["nest"], totals
 
 
-def test_examples_run_with_emulator():
-    for name in ("synfire_chain.py", "spikey_poisson.py"):
+def test_examples_run_with_emulator(tmp_path):
+    for name in ("synfire_chain.py", "spikey_poisson.py"):  # they write data (and plots) into cwd
         out = subprocess.run([sys.executable, str(REPO / "examples" / name), "nmcluster.spikey"],
-                             capture_output=True, text=True, timeout=120)
+                             capture_output=True, text=True, timeout=120, cwd=tmp_path)
         assert out.returncode == 0, out.stderr[-2000:]
         assert "nmcluster.spikey" in out.stdout
