@@ -202,6 +202,48 @@ def lut_sweep(tr, step, sweep_rows, sweep_phase, sweep_period, indptr, syn_rule,
                 acc_a[tr, k] = 0.0
 
 
+CAL_W = 256  # buckets (steps) of the Poisson calendar queue; a power of two
+
+
+@njit(cache=True, inline="always")
+def _cal_step(nt, dt, first):
+    """The step whose end ``(s + 1) * dt`` first exceeds ``nt`` (at least ``first``)."""
+    x = nt / dt
+    if x > 4e18:  # far future: any bucket will do, it is re-filed every lap
+        return first
+    s = int(x)
+    if nt >= (s + 1) * dt:
+        s += 1
+    elif s > 0 and nt < s * dt:
+        s -= 1
+    return s if s > first else first
+
+
+@njit(cache=True)
+def _sort_small(a, n):
+    """Sort ``a[:n]`` in place (insertion sort; the popped buckets are short)."""
+    if n > 48:
+        a[:n] = np.sort(a[:n])
+        return
+    for i in range(1, n):
+        x = a[i]
+        j = i - 1
+        while j >= 0 and a[j] > x:
+            a[j + 1] = a[j]
+            j -= 1
+        a[j + 1] = x
+
+
+@njit(cache=True, inline="always")
+def _ctz8(word):
+    """Index of the lowest non-zero byte of a non-zero ``word``."""
+    k = 0
+    while (word & np.uint64(0xFF)) == 0:
+        word >>= np.uint64(8)
+        k += 1
+    return k
+
+
 # --- LIF kernel ----------------------------------------------------------------------------------
 
 
@@ -265,23 +307,65 @@ def run_lif(step0, nsteps, dt, conductance, n_neurons,
     gt = scratch[0]
     num = scratch[1]
     fused = 0
-    if model_kind == MODEL_LIF and conductance and not fixed_point and K <= 2 and K > 0:
+    if (model_kind == MODEL_LIF and conductance and not fixed_point and not any_noise
+            and K <= 2 and K > 0):
         fused = K
         for k in range(K):
             if ch_alpha[k]:
                 fused = 0
+    # spike flags of the fused loops, scanned 8 neurons at a time
+    flags = np.zeros(((TN + 7) // 8) * 8, dtype=np.uint8)
+    fwords = flags.view(np.uint64)
+    # calendar queue of the Poisson sources (rebuilt from pois_next on every call, so callers may
+    # edit pois_next between calls): each source with a finite next event time sits in the
+    # bucket of that event's step (mod CAL_W) in a linked list; a step pops its bucket, re-files
+    # entries that belong to a later lap and emits the others in source order, so the random
+    # draws, the queue and hence the results are exactly those of scanning every source.
+    cal_head = np.full((T, CAL_W), -1, dtype=np.int64)
+    cal_next = np.full((T, max(n_pois, 1)), -1, dtype=np.int64)
+    cal_pop = np.zeros(max(n_pois, 1), dtype=np.int64)
+    for tr in range(T):
+        for j in range(n_pois - 1, -1, -1):
+            nt = pois_next[tr, j]
+            if nt < np.inf:
+                b = _cal_step(nt, dt, step0) & (CAL_W - 1)
+                cal_next[tr, j] = cal_head[tr, b]
+                cal_head[tr, b] = j
+    slot = step0 % D
+    nspk = 0
     for it in range(nsteps):
         step = step0 + it
         if rec_spikes and spk_n[0] + TN > cap:
             return it
-        slot = step % D
+        if it > 0:
+            slot += 1
+            if slot == D:
+                slot = 0
         t_end = (step + 1) * dt
         for phase in range(2):
             qn = 0
             if phase == 0:
                 # 1. external sources emit (delivered >= 1 step later through the ring)
+                cb = step & (CAL_W - 1)
                 for tr in range(T):
-                    for j in range(n_pois):
+                    # pop this step's bucket; entries of a later lap go straight back
+                    npop = 0
+                    j = cal_head[tr, cb]
+                    cal_head[tr, cb] = -1
+                    while j >= 0:
+                        jn = cal_next[tr, j]
+                        if pois_next[tr, j] < t_end:
+                            cal_pop[npop] = j
+                            npop += 1
+                        else:
+                            b = _cal_step(pois_next[tr, j], dt, step + 1) & (CAL_W - 1)
+                            cal_next[tr, j] = cal_head[tr, b]
+                            cal_head[tr, b] = j
+                        j = jn
+                    if npop > 1:
+                        _sort_small(cal_pop, npop)
+                    for pi in range(npop):
+                        j = cal_pop[pi]
                         nt = pois_next[tr, j]
                         while nt < t_end and qn < qcap:
                             q_tr[qn] = tr
@@ -291,6 +375,10 @@ def run_lif(step0, nsteps, dt, conductance, n_neurons,
                             if nt >= pois_stop[j]:
                                 nt = np.inf
                         pois_next[tr, j] = nt
+                        if nt < np.inf:
+                            b = _cal_step(nt, dt, step + 1) & (CAL_W - 1)
+                            cal_next[tr, j] = cal_head[tr, b]
+                            cal_head[tr, b] = j
                     for j in range(n_arr):
                         c = arr_cur[tr, j]
                         end = arr_ptr[j + 1]
@@ -315,6 +403,7 @@ def run_lif(step0, nsteps, dt, conductance, n_neurons,
                     e1 = ch_erev[1]
                     d0 = ch_decay[0]
                     d1 = ch_decay[1]
+                    nspk = 0
                     for i in range(TN):
                         a0 = g0[i] + r0[i]
                         a1 = g1[i] + r1[i]
@@ -323,7 +412,12 @@ def run_lif(step0, nsteps, dt, conductance, n_neurons,
                         gtot = g_leak[i] + a0 + a1
                         vinf = (gl_el[i] + a0 * e0[i] + a1 * e1[i]) / gtot
                         vm = vinf + (v[i] - vinf) * exp_neg(gtot * dt_cm[i])
-                        v[i] = v_reset[i] if refr[i] > 0 else vm
+                        rf = refr[i]
+                        spk = rf <= 0 and vm >= v_thresh[i]
+                        v[i] = v_reset[i] if (rf > 0 or spk) else vm
+                        refr[i] = ref_steps[i] if spk else (rf - 1 if rf > 0 else rf)
+                        flags[i] = spk
+                        nspk += spk
                         x0 = a0 * d0[i]
                         x1 = a1 * d1[i]
                         g0[i] = x0 if abs(x0) > 1e-30 else 0.0
@@ -333,13 +427,19 @@ def run_lif(step0, nsteps, dt, conductance, n_neurons,
                     g0 = g[0]
                     e0 = ch_erev[0]
                     d0 = ch_decay[0]
+                    nspk = 0
                     for i in range(TN):
                         a0 = g0[i] + r0[i]
                         r0[i] = 0.0
                         gtot = g_leak[i] + a0
                         vinf = (gl_el[i] + a0 * e0[i]) / gtot
                         vm = vinf + (v[i] - vinf) * exp_neg(gtot * dt_cm[i])
-                        v[i] = v_reset[i] if refr[i] > 0 else vm
+                        rf = refr[i]
+                        spk = rf <= 0 and vm >= v_thresh[i]
+                        v[i] = v_reset[i] if (rf > 0 or spk) else vm
+                        refr[i] = ref_steps[i] if spk else (rf - 1 if rf > 0 else rf)
+                        flags[i] = spk
+                        nspk += spk
                         x0 = a0 * d0[i]
                         g0[i] = x0 if abs(x0) > 1e-30 else 0.0
                 else:
@@ -436,15 +536,38 @@ def run_lif(step0, nsteps, dt, conductance, n_neurons,
                                    FIX_MAX)
                         xstate[i] = min(max(math.floor(xstate[i] * FIX_SCALE + 0.5) / FIX_SCALE,
                                             -FIX_MAX), FIX_MAX)
-                # 4. threshold and refractory bookkeeping (scalar; spikes are rare)
-                for i in range(TN):
-                    if refr[i] > 0:
-                        refr[i] -= 1
-                    elif v[i] >= v_thresh[i]:
+                # 4. threshold and refractory bookkeeping: the fused loops did it branch-free and
+                # flagged the spikes (found 8 at a time); otherwise a scalar pass
+                if fused != 0:
+                    nscan = (TN + 7) // 8 if nspk > 0 else 0
+                else:
+                    nscan = TN
+                for wi in range(nscan):
+                    if fused != 0:
+                        word = fwords[wi]
+                        if word == 0:
+                            continue
+                        i = 8 * wi - 1
+                    else:
+                        word = _ONE
+                        i = wi - 1
+                    while word != 0:
+                        # next flagged byte (flags are 0/1, little-endian within the word)
+                        nz = _ctz8(word)
+                        i += nz + 1
+                        word = (word >> np.uint64(8 * nz)) >> np.uint64(8)
+                        if fused != 0:
+                            flags[i] = 0
+                        elif refr[i] > 0:
+                            refr[i] -= 1
+                            continue
+                        elif v[i] >= v_thresh[i]:
+                            v[i] = v_reset[i]
+                            refr[i] = ref_steps[i]
+                        else:
+                            continue
                         tr = i // N
                         n = i - tr * N
-                        v[i] = v_reset[i]
-                        refr[i] = ref_steps[i]
                         if model_kind != MODEL_LIF:
                             xstate[i] += xpar[XP_INCR, i]
                         if rec_spikes:
@@ -486,7 +609,10 @@ def run_lif(step0, nsteps, dt, conductance, n_neurons,
                         _stdp_pre(tr, k, step, dt, last_spike[tr, post[k]], syn_rule, rule_par,
                                   w, pre_avail, post_avail, acc_c, acc_a)
                     if eff != 0.0:
-                        ring[(step + delay[k]) % D, chan[k], base + post[k]] += eff
+                        rs = slot + delay[k]  # delay < D
+                        if rs >= D:
+                            rs -= D
+                        ring[rs, chan[k], base + post[k]] += eff
                 last_spike[tr, unit] = step
         # 5. synaptic traces decay (alpha: g <- P (g + dt h), h <- P h); fused paths did it
         for k in range(K if fused == 0 else 0):
