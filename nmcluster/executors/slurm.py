@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import shlex
+import sys
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -49,6 +50,15 @@ def map_state(info: SlurmJobInfo) -> Observation:
     elif status == "submitted" and info.reason and info.reason != "None":
         reason = info.reason
     return Observation(status, reason, info.exit_code, info.start_time, info.end_time, state)
+
+
+def _names_other_job(name: str, record_id: int) -> bool:
+    """Is ``name`` the job name nmcluster gives another record's job (``nmc-<id>``, arrays
+    ``nmc-<first>-<last>``)?  A name the user chose (``--slurm-opt=--job-name``) says nothing."""
+    import re
+
+    m = re.fullmatch(r"nmc-(\d+)(?:-(\d+))?", name or "")
+    return bool(m) and not int(m.group(1)) <= record_id <= int(m.group(2) or m.group(1))
 
 
 def _read(path: Path) -> dict | None:
@@ -117,6 +127,13 @@ class SlurmExecutor:
         infos = self.cli.jobs([r.external_id for r in pending])
         for rec in pending:
             info = infos.get(rec.external_id)
+            if info is not None and (_names_other_job(info.name, rec.id) or info.submit_time is not None and
+                                     info.submit_time + 2 < rec.timestamp_submission):
+                # an older job with the same id: a slurmctld restored from state saved before our sbatch
+                # hands the id out again (measured after a slurmctld SIGKILL); it says nothing about ours
+                out[rec.id] = Observation("error", f"Slurm lost this job (slurmctld restarted from older state; "
+                                                   f"job id {rec.external_id} now belongs to another job)")
+                continue
             if info is None:
                 # Slurm forgot the job (MinJobAge) and the job-completion file does not know it either.
                 out[rec.id] = Observation("error", "Slurm no longer knows this job and it left no result")
@@ -150,14 +167,17 @@ class SlurmExecutor:
 
         self.cli.check()  # srun itself would retry a dead controller for MessageTimeout seconds
         env = self.env
-        from nmcluster.partitions import get_partition
-
-        if mode == "auto" and not any(SYSTEM_RE.search(a) for a in command) \
-                and not get_partition(request.kind, self.site).needs_runtime_environment(request):
+        if mode == "auto" and not any(SYSTEM_RE.search(a) for a in command):
             # Nothing to decide on the node: srun the command itself with the hardware environment
-            # (srun propagates its own environment), saving a Python start per job.
+            # (srun propagates its own environment), saving the job runner's Python start.  Only an
+            # "any station" request needs a tiny helper that names the station Slurm picked.
+            from nmcluster.partitions import get_partition
+
             inner = build_argv(command, None)
             env = job_environment(request, None, self.env)
+            partition = get_partition(request.kind, self.site)
+            if partition.needs_runtime_environment(request):
+                inner = [sys.executable, "-m", partition.RUNTIME_HELPER, "--", *inner]
         else:
             inner = runner_argv("exec", "--request", json.dumps(request.to_dict()), "--mode", mode, "--",
                                 *command)

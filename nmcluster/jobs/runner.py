@@ -222,6 +222,19 @@ def run_batch(job_dir: Path) -> int:
     request = ResourceRequest.from_dict(job["request"])
     work = job_dir / WORK_DIR
     log_path = job_dir / LOG_FILE
+    try:
+        done = json.loads((job_dir / RESULT_FILE).read_text())
+    except (OSError, ValueError):
+        done = None
+    if done is not None:
+        # This job already ran to its end and its record may be final: never run it a second time
+        # (slurmctld restarted from state saved before the job ended re-queues it; measured after a
+        # slurmctld SIGKILL).  A job whose first run died without a result (node failure) does run again.
+        with open(log_path, "a") as log:
+            log.write(f"[nmcluster {time.strftime('%Y-%m-%d %H:%M:%S')}] started again "
+                      f"(Slurm job {os.environ.get('SLURM_JOB_ID', '?')}) although it already ended "
+                      f"({done.get('state')}); not running it twice\n")
+        return 0
     started = time.time()
     result: dict[str, Any] = {"start": started, "host": socket.gethostname()}
     lock_fds: list[int] = []

@@ -170,8 +170,12 @@ class Partition(ABC):
         """Environment only known once the job runs (e.g. which of several stations Slurm picked)."""
         return {}
 
+    #: module run as ``python -m MODULE -- COMMAND`` inside an allocation to complete the environment
+    #: cheaply when the full job runner is not needed (see :meth:`needs_runtime_environment`)
+    RUNTIME_HELPER = ""
+
     def needs_runtime_environment(self, request: ResourceRequest) -> bool:
-        """Must the job runner complete the environment inside the allocation?"""
+        """Must the environment be completed inside the allocation (runner or RUNTIME_HELPER)?"""
         return False
 
     def check_slurm_options(self, options: Sequence[str]) -> None:

@@ -58,6 +58,8 @@ class SpikeyPartition(Partition):
 
         return request_presence(self.site, request.hardware_config)
 
+    RUNTIME_HELPER = "nmcluster.hwdrivers.spikey.allocated"
+
     def needs_runtime_environment(self, request):
         return "MY_STAGE1_STATION" not in request.environment
 
@@ -68,11 +70,10 @@ class SpikeyPartition(Partition):
             return {}
         job_id = env.get("SLURM_JOB_ID")
         if job_id:
-            from nmcluster.executors.slurmcli import SlurmCLI
-            from nmcluster.hwdrivers.spikey.stations import parse_scontrol_jobs
+            from nmcluster.hwdrivers.spikey.allocated import allocated_station
 
-            numbers = sorted(parse_scontrol_jobs(SlurmCLI(env=env).show_jobs_detail(job_id)))
-            return {"MY_STAGE1_STATION": f"station{numbers[0]}"} if numbers else {}
+            station = allocated_station(job_id, dict(env))
+            return {"MY_STAGE1_STATION": station} if station else {}
         presence = self.hardware_present(request, env)
         station = dict(getattr(presence, "details", {}) or {}).get("station")
         return {"MY_STAGE1_STATION": str(station)} if presence and station else {}

@@ -291,21 +291,7 @@ def station_status(site: "SiteConfig", in_use: Mapping[int, str] | None = None,
 
 
 # ------------------------------------------------------------------------------------------------ users
-_GRES_ENTRY = re.compile(r"^(?:gres[:/])?station:s(\d+)(?::(\d+))?(?:\((?:CNT:(\d+)|IDX:[^)]*)\))?$")
-
-
-def _stations_in(value: str) -> set[int]:
-    """Stations with a non-zero count in a GRES list such as ``station:s500(CNT:1)``,
-    ``station:s500:1(IDX:0)`` or ``station:s500:1,station:s501:0`` (Slurm lists the zero counts too)."""
-    found: set[int] = set()
-    for entry in value.split(","):
-        m = _GRES_ENTRY.match(entry.strip())
-        if not m:
-            continue
-        count = m.group(2) or m.group(3)
-        if count is None or int(count) > 0:
-            found.add(int(m.group(1)))
-    return found
+from nmcluster.hwdrivers.spikey.allocated import stations_in as _stations_in  # noqa: E402
 
 
 def parse_scontrol_jobs(text: str) -> dict[int, str]:
