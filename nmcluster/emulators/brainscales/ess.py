@@ -17,9 +17,22 @@ lost where bandwidth is limited.  The emulator reproduces both:
      (``l2_down_lost`` of ``l2_down_sent``) and reach none of their targets;
   3. Layer-2 uplink: recorded neuron spikes beyond ``l2_up_rate`` per FPGA are **not recorded**
      (``l2_up_lost`` of ``l2_up_sent``) but did reach their targets;
-  4. Layer-1: neuron spikes beyond ``l1_rate`` per HICANN output are counted as
-     ``l1_neuron_lost`` of ``l1_neuron_sent`` (synchronous bursts on one HICANN).  The emulator
-     counts these but still delivers them (the engine has no per-bus arbitration).
+  4. Layer-1: neuron spikes beyond ``l1_rate`` per HICANN output (the neurons of one HICANN
+     share its merger tree and output bus) are **lost during the run**: they reach none of their
+     targets (no PSP, no STP and no presynaptic STDP at the targets' synapses) and are counted
+     as ``l1_neuron_lost`` of ``l1_neuron_sent``.  The bucket sits in the engine's spike
+     delivery (:meth:`nmcluster.emulators.engine.Network.set_spike_gate`), one per HICANN and
+     trial, so batched and single trials lose the same spikes and a run split into several
+     ``run()`` calls loses what one call would.  A lost spike still counts as a spike of its
+     neuron (membrane reset, the neuron's own postsynaptic STDP) and is recorded unless the
+     uplink drops it (``l1_neuron_sent`` = ``l2_up_sent`` when every neuron is recorded).
+     ``l1_rate=math.inf`` switches the Layer-1 model off (no gate, nothing lost).
+
+Every bucket starts full (``burst`` events) at t = 0 of a trial and refills continuously; an
+event passes if at least one token is left, taking it.  Events of one link are served in time
+order (equal times: input source / neuron index order).  Only the spikes of the current trial
+up to the current time are counted (``pulse_statistics()`` after each ``run()``).  Losses 1-2
+apply to external input only, 3-4 to neuron spikes only.
 
 The statistics are the dict with SPEC.md's eight keys; with ``pulse_statistics_file`` set they are
 written after every run as a Python file defining ``pulse_statistics = {...}``.
@@ -39,7 +52,26 @@ PULSE_KEYS = ("l2_down_before_sim", "l2_down_dropped_before_sim", "l2_down_sent"
 @dataclass(frozen=True)
 class Bandwidth:
     """Link capacities in events per second of hardware time, and buffer depths in events
-    (*inferred* defaults; configure with ``setup(bandwidth=Bandwidth(...))``)."""
+    (*inferred* defaults; configure with ``setup(bandwidth=Bandwidth(...))``).
+
+    A link with rate ``r`` (hardware events/s) at speed-up ``s`` carries ``r / s`` biological
+    events per second (:func:`per_ms`: ``r / s / 1000`` per biological ms); ``*_burst`` is the
+    depth of its token bucket (events it passes back to back after an idle period).
+
+    ``playback_rate`` / ``playback_burst``
+        FPGA spike playback, per FPGA: input spikes above it are dropped before the run.
+    ``l2_down_rate`` / ``l2_down_burst``
+        Layer-2 downlink FPGA -> wafer, per FPGA: input spikes above it are lost in the run.
+    ``l2_up_rate`` / ``l2_up_burst``
+        Layer-2 uplink wafer -> FPGA, per FPGA: recorded neuron spikes above it are missing
+        from the recording (applied when the spikes are read out; the network is unaffected).
+    ``l1_rate`` / ``l1_burst``
+        Layer-1 output of one HICANN (all its neurons): neuron spikes above it reach none of
+        their targets (they are still recorded).  ``math.inf`` disables the Layer-1 model.
+
+    All values must be > 0 (``inf`` allowed).  Defaults at speed-up 10^4: playback 2500,
+    downlink/uplink 2000, Layer-1 5000 biological events/s.
+    """
 
     playback_rate: float = 2.5e7  # FPGA playback of input spikes, per FPGA
     playback_burst: float = 64.0
@@ -47,7 +79,7 @@ class Bandwidth:
     l2_down_burst: float = 32.0
     l2_up_rate: float = 2.0e7  # wafer -> FPGA (recording), per FPGA
     l2_up_burst: float = 256.0
-    l1_rate: float = 5.0e7  # neuron spikes out of one HICANN (Layer-1 merger)
+    l1_rate: float = 5.0e7  # neuron spikes out of one HICANN (Layer-1 merger); inf: off
     l1_burst: float = 8.0
 
     def __post_init__(self) -> None:

@@ -272,7 +272,10 @@ def run_lif(step0, nsteps, dt, conductance, n_neurons,
             rng, q_tr, q_unit,
             # recording
             rec_spikes, spk_tr, spk_step, spk_id, spk_n,
-            rec_idx, rec_var, rec_every, rec_buf, rec_n):
+            rec_idx, rec_var, rec_every, rec_buf, rec_n,
+            # spike gate (link bandwidth): on?, group per neuron (N,) (-1: ungated), tokens per
+            # ms, bucket depth; per (trial, group): tokens, time of the last spike, spikes lost
+            gate_on, gate_group, gate_rate, gate_burst, gate_tok, gate_last, gate_lost):
     """Advance all trials by up to ``nsteps`` steps starting at absolute step ``step0``.
 
     Trials are flattened into the neuron axis (index ``tr * N + n``), so each per-step update is
@@ -293,6 +296,13 @@ def run_lif(step0, nsteps, dt, conductance, n_neurons,
     Tsodyks-Markram short-term plasticity follows NEST's ``tsodyks2_synapse`` update order, so
     depressing (``tau_facil == 0``) and facilitating (``tau_rec == 0``) synapses match the
     reference model at spike times.  STDP pairs use the emission time of the pre spike.
+
+    Spike gate (off unless ``gate_on``; then one branch per neuron spike): each neuron spike
+    passes a token bucket of its group (a link shared by the group's neurons, per trial) that
+    refills ``gate_rate`` tokens per ms up to ``gate_burst``, in emission order (step, then
+    neuron index), with the spike time ``(step + 1) * dt``.  A spike that finds less than one
+    token is recorded and drives the neuron's own STDP (post side) but reaches none of its
+    targets (no delivery, no STP/STDP pre side), and is counted in ``gate_lost``.
     """
     N = n_neurons
     TN = v.shape[0]
@@ -580,6 +590,19 @@ def run_lif(step0, nsteps, dt, conductance, n_neurons,
                             _stdp_post(tr, in_syn[q], step, dt, last_spike[tr, in_pre[q]],
                                        syn_rule, rule_par, w, pre_avail, post_avail, acc_c,
                                        acc_a)
+                        if gate_on:
+                            gg = gate_group[n]
+                            if gg >= 0:
+                                tnow = (step + 1) * dt
+                                if gate_last[tr, gg] > -np.inf:
+                                    gate_tok[tr, gg] = min(gate_burst, gate_tok[tr, gg] + (
+                                        tnow - gate_last[tr, gg]) * gate_rate)
+                                gate_last[tr, gg] = tnow
+                                if gate_tok[tr, gg] >= 1.0:
+                                    gate_tok[tr, gg] -= 1.0
+                                else:
+                                    gate_lost[tr, gg] += 1
+                                    continue
                         q_tr[qn] = tr  # qcap >= TN: neurons never overflow the queue
                         q_unit[qn] = n
                         qn += 1

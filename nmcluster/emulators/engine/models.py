@@ -64,6 +64,8 @@ def _invoke_lif(sim: "Simulation", step0: int, nsteps: int) -> int:
         sim.rng, sim.q_tr, sim.q_unit,
         sim.record_spikes, sim.spk_tr, sim.spk_step, sim.spk_id, sim.spk_n,
         c.rec_idx, c.rec_var, sim.rec_every, sim.rec_buf, sim.rec_n,
+        c.gate_group.size > 0, c.gate_group, c.gate_rate, c.gate_burst, sim.gate_tok,
+        sim.gate_last, sim.gate_lost,
     ))
 
 

@@ -94,6 +94,10 @@ class CompiledNetwork:
     rec_var: np.ndarray
     max_delay_steps: int
     order: np.ndarray  # insertion synapse id -> CSR position
+    gate_group: np.ndarray  # (N,) link group of each neuron, -1 ungated; empty: no gate
+    gate_rate: float  # tokens per ms
+    gate_burst: float  # bucket depth
+    n_gates: int
 
 
 def _bcast(value, m: int, dtype) -> np.ndarray:
@@ -145,6 +149,7 @@ class Network:
         self.record_spikes = True
         self.rec: list[tuple[int, int]] = []  # (var, neuron): var -1 = v, g >= 0 channel group
         self.rec_every = 1
+        self._gate: tuple[np.ndarray, float, float] | None = None
         self._compiled: CompiledNetwork | None = None
 
     # -- building ------------------------------------------------------------------------------
@@ -336,6 +341,29 @@ class Network:
         self.rec_every = max(1, int(every))
         self._compiled = None
 
+    def set_spike_gate(self, group: ArrayLike | None, rate: float = np.inf,
+                       burst: float = 1.0) -> None:
+        """Limit the spikes neurons send to their targets by a shared link's bandwidth.
+
+        ``group`` gives each neuron's link (an int >= 0; -1: not limited); the neurons of one
+        group share a token bucket per trial that refills ``rate`` tokens per ms (biological
+        time) up to ``burst`` tokens and starts full.  A neuron spike takes a token; one that
+        finds less than a token is *lost*: it is still recorded (and drives the neuron's own
+        STDP), but reaches none of the neuron's targets.  :meth:`Simulation.lost_spikes` counts
+        the losses.  ``group=None`` removes the gate (the default: no branch in the kernel, results
+        bit-identical to a network without this call).  External sources are never gated.
+        """
+        if group is None:
+            self._gate = None
+        else:
+            g = np.asarray(group, dtype=np.int64).reshape(-1)
+            if g.size != self.n:
+                raise ValueError(f"spike gate: expected {self.n} groups, got {g.size}")
+            if not rate > 0 or not burst > 0:
+                raise ValueError("spike gate: rate and burst must be > 0")
+            self._gate = (g.copy(), float(rate), float(burst))
+        self._compiled = None
+
     # -- compile -------------------------------------------------------------------------------
     def compile(self) -> CompiledNetwork:
         """Sort synapses into CSR by presynaptic unit and freeze all kernel-side arrays."""
@@ -399,6 +427,11 @@ class Network:
             rec_idx=np.array([n for _, n in self.rec], dtype=i64),
             rec_var=np.array([v for v, _ in self.rec], dtype=i64),
             max_delay_steps=max_d, order=pos,
+            gate_group=self._gate[0] if self._gate is not None else np.zeros(0, i64),
+            gate_rate=self._gate[1] if self._gate is not None else 0.0,
+            gate_burst=self._gate[2] if self._gate is not None else 0.0,
+            n_gates=(int(self._gate[0].max()) + 1 if self._gate is not None and self._gate[0].size
+                     else 0),
         )
         return self._compiled
 
@@ -513,6 +546,11 @@ class Simulation:
                     t = c.pois_start[j] - math.log(u) / r
                     self.pois_next[tr, j] = t if t < c.pois_stop[j] else np.inf
         self.arr_cur = np.tile(c.arr_ptr[:-1], (T, 1)).astype(np.int64)
+        # spike gate state per (trial, link group): tokens, last spike time (ms), spikes lost
+        G = max(c.n_gates, 1)
+        self.gate_tok = np.full((T, G), c.gate_burst)
+        self.gate_last = np.full((T, G), -np.inf)
+        self.gate_lost = np.zeros((T, G), dtype=np.int64)
         # spike queue of one step: every neuron, plus generous room for source events (a source
         # with rate r emits Poisson(r dt) per step; more than the room waits one step)
         lam = float(self.pois_rate.max()) * self.dt if self.pois_rate.size else 0.0
@@ -630,6 +668,10 @@ class Simulation:
         flat = self.spk_tr[:n] * self.net.n + self.spk_id[:n]
         return np.bincount(flat, minlength=self.trials * self.net.n).reshape(self.trials,
                                                                              self.net.n)
+
+    def lost_spikes(self) -> np.ndarray:
+        """Neuron spikes withheld by the spike gate so far, per (trial, link group)."""
+        return self.gate_lost[:, : self.csr.n_gates].copy()
 
     def analog(self) -> np.ndarray:
         """Analog recordings, shape ``(T, n_samples, R)``; sample 0 is the initial state."""
