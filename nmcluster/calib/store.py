@@ -444,23 +444,20 @@ def parse_ids(text: str) -> list[int]:
     return out
 
 
-# -- the Spikey emulator's provider -----------------------------------------------------------------
-class StoreProvider:
-    """Calibration provider backed by the store (the Spikey emulator's default when the store has a
-    file for the station): the version pinned by ``$NMCLUSTER_CALIB_VERSION`` (the job runner sets it
-    from the hardware config's ``CALIB_VERSION``, or to the current version at job start) else the
-    current version; None (raw chip) when the station has no calibration."""
+# -- what the emulators read ------------------------------------------------------------------------
+class PinnedReader:
+    """One target's calibration as a job must see it: the version pinned by ``$NMCLUSTER_CALIB_VERSION``
+    (the job runner sets it from the hardware config's ``CALIB_VERSION``, or to the current version at
+    job start), else the current one; None (raw chip) when the target has no calibration.  Re-reads
+    only when the store file changed (its identity is part of the cache key)."""
 
     def __init__(self, root: Path | str | None = None, version: int | None = None) -> None:
         self._root = root
         self._version = version
         self._cache: dict[tuple, Any] = {}
 
-    def get(self, station: int):
-        from nmcluster.calib.spikey import to_station_calibration
-
+    def read(self, target: str, convert=lambda data: data):
         store = CalibStore(self._root if self._root is not None else _root_or_none())
-        target = f"station{int(station)}"
         pinned = self._version
         if pinned is None and os.environ.get(ENV_VERSION, "").strip():
             try:
@@ -480,8 +477,18 @@ class StoreProvider:
         if key not in self._cache:
             if pinned is None and store.current(target) is None:
                 return None
-            self._cache = {key: to_station_calibration(store.read(target, pinned))}
+            self._cache = {key: convert(store.read(target, pinned))}
         return self._cache[key]
+
+
+class StoreProvider(PinnedReader):
+    """Calibration provider backed by the store (the Spikey emulator's default when the store has a
+    file for the station); see :class:`PinnedReader` for which version applies."""
+
+    def get(self, station: int):
+        from nmcluster.calib.spikey import to_station_calibration
+
+        return self.read(f"station{int(station)}", to_station_calibration)
 
 
 def _root_or_none() -> Path:

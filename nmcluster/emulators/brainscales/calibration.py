@@ -71,39 +71,15 @@ def from_calibration(cal: Any, hicann: int) -> HicannCalibration | None:
 class StoreProvider:
     """The calibration store's ``wafer<W>``: the version pinned by ``$NMCLUSTER_CALIB_VERSION`` (set by
     the job runner, from ``CALIB_VERSION`` or the current version at job start), else the current one;
-    None for a wafer or HICANN without calibration."""
+    None for a wafer or HICANN without calibration (the store's :class:`PinnedReader` decides)."""
 
     def __init__(self, root: Path | str | None = None, version: int | None = None) -> None:
-        self._root = root
-        self._version = version
-        self._cache: dict[tuple, Any] = {}
+        from nmcluster.calib.store import PinnedReader
+
+        self._reader = PinnedReader(root, version)
 
     def _read(self, wafer: int):
-        from nmcluster.calib.store import ENV_VERSION, CalibInputError, CalibStore, _root_or_none
-
-        store = CalibStore(self._root if self._root is not None else _root_or_none())
-        target = f"wafer{int(wafer)}"
-        pinned = self._version
-        if pinned is None and os.environ.get(ENV_VERSION, "").strip():
-            try:
-                pinned = int(os.environ[ENV_VERSION])
-            except ValueError:
-                raise CalibInputError(f"{ENV_VERSION} must be an integer, got {os.environ[ENV_VERSION]!r}") \
-                    from None
-        path = store.path(target)
-        try:
-            st = path.stat()
-        except OSError:
-            if pinned is not None:
-                raise CalibInputError(f"calibration version {pinned} of {target} was requested but {target} "
-                                      f"has no calibration in {store.root}") from None
-            return None
-        key = (str(path), st.st_ino, st.st_mtime_ns, pinned)
-        if key not in self._cache:
-            if pinned is None and store.current(target) is None:
-                return None
-            self._cache = {key: store.read(target, pinned)}
-        return self._cache[key]
+        return self._reader.read(f"wafer{int(wafer)}")
 
     def get(self, wafer: int, hicann: int) -> HicannCalibration | None:
         cal = self._read(wafer)
