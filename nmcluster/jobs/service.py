@@ -435,14 +435,7 @@ class JobService:
 
     def wait(self, job_id: int | str, timeout: float | None = None, interval: float = 0.2) -> JobRecord:
         """Poll until the job is final (or ``timeout`` seconds pass: JobStateError)."""
-        deadline = None if timeout is None else time.monotonic() + timeout
-        while True:
-            rec = self.get(job_id)
-            if rec.final:
-                return rec
-            if deadline is not None and time.monotonic() > deadline:
-                raise JobStateError(f"job {rec.id} is still {rec.status} after {timeout:g} s")
-            time.sleep(interval)
+        return wait_until_final(self.get, job_id, timeout, interval)
 
     def log(self, job_id: int | str) -> str:
         rec = self.store.get(_job_id(job_id))
@@ -511,6 +504,19 @@ class JobService:
         self.store.delete(rec.id)
         if rec.job_dir:
             shutil.rmtree(rec.job_dir, ignore_errors=True)
+
+
+def wait_until_final(get, job_id: int | str, timeout: float | None, interval: float) -> "JobRecord":
+    """Poll ``get(job_id)`` until the record is final, or raise JobStateError after ``timeout`` s.
+    Shared by the local service and the remote one (which polls over its open SSH connection)."""
+    deadline = None if timeout is None else time.monotonic() + timeout
+    while True:
+        rec = get(job_id)
+        if rec.final:
+            return rec
+        if deadline is not None and time.monotonic() > deadline:
+            raise JobStateError(f"job {rec.id} is still {rec.status} after {timeout:g} s")
+        time.sleep(interval)
 
 
 def _job_id(value: int | str) -> int:

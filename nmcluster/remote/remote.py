@@ -30,7 +30,6 @@ import shlex
 import stat
 import tarfile
 import tempfile
-import time
 import urllib.parse
 import uuid
 from collections.abc import Callable, Mapping, Sequence
@@ -408,14 +407,9 @@ class RemoteService:
 
     def wait(self, job_id: int | str, timeout: float | None = None, interval: float = 1.0) -> JobRecord:
         """Poll (on the open connection) until the job is final, or ``timeout`` seconds: JobStateError."""
-        deadline = None if timeout is None else time.monotonic() + timeout
-        while True:
-            rec = self.get(job_id)
-            if rec.final:
-                return rec
-            if deadline is not None and time.monotonic() > deadline:
-                raise JobStateError(f"job {rec.id} is still {rec.status} after {timeout:g} s")
-            time.sleep(interval)
+        from nmcluster.jobs.service import wait_until_final
+
+        return wait_until_final(self.get, job_id, timeout, interval)
 
     def log(self, job_id: int | str) -> str:
         return self.call(["log", str(parse_job_id(job_id))])
