@@ -121,6 +121,18 @@ def _tool_version() -> str:
         return "?"
 
 
+def _publish(tmp: Path, path: Path) -> None:
+    """Make a fully written temporary file the store file: fsync it, rename it over the old one, fsync
+    the directory (so a crash leaves either the old or the new file, never a torn one)."""
+    fd = os.open(tmp, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+    os.replace(tmp, path)
+    _fsync_dir(path.parent)
+
+
 def _fsync_dir(path: Path) -> None:
     fd = os.open(path, os.O_RDONLY)
     try:
@@ -291,13 +303,7 @@ class CalibStore:
                         _before_publish(fh)  # tests: a hook to be killed "mid-write"
                     if make_current:
                         fh.attrs["current"] = version  # last: the version is complete
-                fd = os.open(tmp, os.O_RDONLY)
-                try:
-                    os.fsync(fd)
-                finally:
-                    os.close(fd)
-                os.replace(tmp, path)
-                _fsync_dir(path.parent)
+                _publish(tmp, path)
             except BaseException:
                 with contextlib.suppress(OSError):
                     tmp.unlink()
@@ -320,13 +326,7 @@ class CalibStore:
                         dst.write(chunk)
                 with h5py.File(tmp, "a", locking=False) as fh:
                     fh.attrs["current"] = int(version)
-                fd = os.open(tmp, os.O_RDONLY)
-                try:
-                    os.fsync(fd)
-                finally:
-                    os.close(fd)
-                os.replace(tmp, path)
-                _fsync_dir(path.parent)
+                _publish(tmp, path)
             except BaseException:
                 with contextlib.suppress(OSError):
                     tmp.unlink()
