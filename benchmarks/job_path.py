@@ -39,11 +39,17 @@ def main() -> int:
     timed([srun, "-p", "spikey", "true"], 2)
     timed([nmcluster, "run", "-p", "spikey", "--", "true"], 2)
     rows = []
-    bare = timed([srun, "-p", "spikey", "true"], args.repeat)
-    ours = timed([nmcluster, "run", "-p", "spikey", "--", "true"], args.repeat)
-    station = timed([nmcluster, "run", "-p", "spikey", "--station", "500", "--", "true"], args.repeat)
-    py = timed([sys.executable, "-c", "pass"], args.repeat)
-    helpt = timed([nmcluster, "--help"], args.repeat)
+    # round-robin: a load change on a shared machine hits every command alike
+    cmds = {"srun": [srun, "-p", "spikey", "true"],
+            "run": [nmcluster, "run", "-p", "spikey", "--", "true"],
+            "run_station": [nmcluster, "run", "-p", "spikey", "--station", "500", "--", "true"],
+            "python": [sys.executable, "-c", "pass"],
+            "help": [nmcluster, "--help"]}
+    samples: dict[str, list[float]] = {k: [] for k in cmds}
+    for _ in range(args.repeat):
+        for k, argv in cmds.items():
+            samples[k] += timed(argv, 1)
+    bare, ours, station, py, helpt = (samples[k] for k in cmds)
     med = {k: statistics.median(v) * 1000 for k, v in
            {"srun": bare, "run": ours, "run_station": station, "python": py, "help": helpt}.items()}
     rows.append(("bare srun -p spikey true", med["srun"], ""))

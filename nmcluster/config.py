@@ -6,7 +6,8 @@ what applies): ``$NMCLUSTER_CONFIG``, ``/etc/nmcluster/site.toml``, ``$XDG_CONFI
 case: a few Spikey stations, two wafers and two SpiNNaker boards that exist only as emulators, and a job
 root in the user's data directory.  The same defaults drive the project's test cluster.
 
-Everything is parsed into frozen dataclasses and passed explicitly; nothing reads a global.
+Everything is parsed into immutable records (NamedTuples: cheap to define, and this module is on every
+command's start-up path) and passed explicitly; nothing reads a global.
 Unknown keys are errors: a typo in a site file must not silently fall back to a default.
 
 Where the driver layers (:mod:`nmcluster.hwdrivers`) find the hardware, all optional::
@@ -35,9 +36,9 @@ import getpass
 import os
 import tomllib
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from types import MappingProxyType
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from nmcluster.errors import ConfigError
 
@@ -45,8 +46,7 @@ SYSTEM_CONFIG = Path("/etc/nmcluster/site.toml")
 PARTITION_KINDS = ("spikey", "wafer", "ess", "spinnaker")
 
 
-@dataclass(frozen=True)
-class Station:
+class Station(NamedTuple):
     """A Spikey station: one USB-attached chip, addressed as ``station<number>``."""
 
     number: int
@@ -66,8 +66,7 @@ class Station:
         return f"s{self.number}"
 
 
-@dataclass(frozen=True)
-class Wafer:
+class Wafer(NamedTuple):
     """A BrainScaleS wafer module; ``fpgas`` lists the FPGAs usable at this site."""
 
     id: int
@@ -76,8 +75,7 @@ class Wafer:
     hardware: bool = False
 
 
-@dataclass(frozen=True)
-class Board:
+class Board(NamedTuple):
     """A SpiNNaker board (4 or 48 chips)."""
 
     name: str
@@ -88,8 +86,7 @@ class Board:
     hardware: bool = False
 
 
-@dataclass(frozen=True)
-class PartitionConfig:
+class PartitionConfig(NamedTuple):
     """How one platform maps onto Slurm and onto PyNN backends.
 
     ``hardware_backend`` is what ``{system}`` becomes when the job runs on real hardware;
@@ -111,15 +108,13 @@ class PartitionConfig:
         return names + self.emulator_backends
 
 
-@dataclass(frozen=True)
-class SlurmSettings:
+class SlurmSettings(NamedTuple):
     default_partition: str = "batch"
     jobcomp_file: str = ""  # JobCompLoc of jobcomp/filetxt; fallback when Slurm forgot a job
     extra_sbatch_args: tuple[str, ...] = ()
 
 
-@dataclass(frozen=True)
-class HardwareSettings:
+class HardwareSettings(NamedTuple):
     """Where the driver layers look for hardware (``[hardware]`` in the site file).
 
     The roots are configurable so a node can be inspected from a chroot/container and so tests can use a
@@ -136,8 +131,7 @@ class HardwareSettings:
     calib_dir: Path | None = None  # calibration store (nmcluster.calib); None = <job_root>/../calib
 
 
-@dataclass(frozen=True)
-class SpallocSettings:
+class SpallocSettings(NamedTuple):
     """A spalloc server that hands out SpiNNaker boards (``[spalloc]``); ``host == ""`` means none, and
     boards are then counted by the Slurm licence of the spinnaker partition."""
 
@@ -153,13 +147,12 @@ class SpallocSettings:
         return bool(self.host)
 
 
-@dataclass(frozen=True)
-class SiteConfig:
+class SiteConfig(NamedTuple):
     job_root: Path
     executor: str = "auto"  # auto | slurm | local
-    partitions: Mapping[str, PartitionConfig] = field(default_factory=dict)
-    stations: Mapping[int, Station] = field(default_factory=dict)
-    wafers: Mapping[int, Wafer] = field(default_factory=dict)
+    partitions: Mapping[str, PartitionConfig] = MappingProxyType({})
+    stations: Mapping[int, Station] = MappingProxyType({})
+    wafers: Mapping[int, Wafer] = MappingProxyType({})
     boards: tuple[Board, ...] = ()
     slurm: SlurmSettings = SlurmSettings()
     source: str = "built-in defaults"

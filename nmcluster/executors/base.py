@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Sequence
-from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, NamedTuple, Protocol
 
 from nmcluster.partitions.base import ResourceRequest
 
@@ -14,8 +13,7 @@ if TYPE_CHECKING:
     from nmcluster.jobs.store import JobRecord
 
 
-@dataclass(frozen=True)
-class Observation:
+class Observation(NamedTuple):
     """What an executor currently knows about a job (None: nothing new)."""
 
     status: str  # submitted | running | finished | error

@@ -165,22 +165,29 @@ class SlurmExecutor:
 
         from nmcluster.jobs.runner import SYSTEM_RE, build_argv, job_environment
 
-        self.cli.check()  # srun itself would retry a dead controller for MessageTimeout seconds
         env = self.env
-        if mode == "auto" and not any(SYSTEM_RE.search(a) for a in command):
+        if mode != "auto" or any(SYSTEM_RE.search(a) for a in command):
+            self.cli.check()  # srun itself would retry a dead controller for MessageTimeout seconds
+            inner = runner_argv("exec", "--request", json.dumps(request.to_dict()), "--mode", mode, "--",
+                                *command)
+        else:
             # Nothing to decide on the node: srun the command itself with the hardware environment
-            # (srun propagates its own environment), saving the job runner's Python start.  Only an
-            # "any station" request needs a tiny helper that names the station Slurm picked.
+            # (srun propagates its own environment), saving the job runner's Python start.
             from nmcluster.partitions import get_partition
 
             inner = build_argv(command, None)
-            env = job_environment(request, None, self.env)
             partition = get_partition(request.kind, self.site)
+            if partition.needs_runtime_environment(request) and not slurm_options:
+                # "any free station": pin one that is free now (one scontrol call, which also checks that
+                # the controller answers), so the environment is complete before srun; with user Slurm
+                # options (node lists, reservations) Slurm decides
+                request = partition.pin_free_now(request, self.cli.nodes()) or request
+            else:
+                self.cli.check()
+            env = job_environment(request, None, self.env)
             if partition.needs_runtime_environment(request):
+                # nothing free now (the job will queue): a tiny helper names the station Slurm picks
                 inner = [sys.executable, "-m", partition.RUNTIME_HELPER, "--", *inner]
-        else:
-            inner = runner_argv("exec", "--request", json.dumps(request.to_dict()), "--mode", mode, "--",
-                                *command)
         argv = self.cli.srun_argv([f"--partition={request.slurm_partition}", *request.slurm_args,
                                    *self.site.slurm.extra_sbatch_args, *slurm_options], inner)
         os.execvpe(argv[0], argv, env)

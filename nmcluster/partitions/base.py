@@ -10,8 +10,7 @@ from __future__ import annotations
 import importlib.util
 from abc import ABC, abstractmethod
 from collections.abc import Mapping, Sequence
-from dataclasses import asdict, dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from nmcluster.config import PartitionConfig, SiteConfig
 from nmcluster.errors import HardwareConfigError, HardwareUnavailableError, UserInputError
@@ -23,8 +22,7 @@ if TYPE_CHECKING:
 RESERVED_SLURM_OPTIONS = ("-p", "--partition", "-L", "--licenses", "--gres", "--export")
 
 
-@dataclass(frozen=True)
-class ResourceRequest:
+class ResourceRequest(NamedTuple):
     """The validated, resolved hardware request of one job."""
 
     kind: str
@@ -40,7 +38,7 @@ class ResourceRequest:
     always_emulate: bool = False
 
     def to_dict(self) -> dict[str, Any]:
-        d = asdict(self)
+        d = self._asdict()
         d["environment"] = dict(self.environment)
         d["hardware_config"] = dict(self.hardware_config)
         return d
@@ -55,8 +53,7 @@ class ResourceRequest:
                    always_emulate=bool(d.get("always_emulate", False)))
 
 
-@dataclass(frozen=True)
-class BackendChoice:
+class BackendChoice(NamedTuple):
     """Which PyNN backend a job uses and why; stored in the job record and printed in the log."""
 
     backend: str
@@ -177,6 +174,13 @@ class Partition(ABC):
     def needs_runtime_environment(self, request: ResourceRequest) -> bool:
         """Must the environment be completed inside the allocation (runner or RUNTIME_HELPER)?"""
         return False
+
+    def pin_free_now(self, request: ResourceRequest, nodes: Sequence[Any]) -> ResourceRequest | None:
+        """For an interactive run that asks for "any" resource: the same request pinned to one that is free
+        right now (``nodes``: :meth:`nmcluster.executors.slurmcli.SlurmCLI.nodes`), so its environment is
+        known before ``srun`` and nothing has to be completed inside the allocation; None to keep the
+        request as it is (nothing free now: the job queues for any resource as asked)."""
+        return None
 
     def check_slurm_options(self, options: Sequence[str]) -> None:
         """Refuse hand-written resource options; the original site's submit plugin did the same."""

@@ -164,3 +164,64 @@ def test_any_free_station_is_named_to_the_job(slurm_site, experiment, tmp_path):
     slurm_site.cli("results", str(job), "-o", str(tmp_path / "r"), check=True)
     station = json.loads((tmp_path / "r" / "result.json").read_text())["station"]
     assert station in {"station500", "station501", "station502", "station600"}
+
+
+_SHOW_OWN_JOB = ("import os, subprocess; print(os.environ.get('MY_STAGE1_STATION')); "
+                 "print(subprocess.run(['scontrol', '-d', '-o', 'show', 'job', os.environ['SLURM_JOB_ID']], "
+                 "capture_output=True, text=True).stdout)")
+
+
+def _hold_stations(types, seconds):
+    """Occupy stations with plain srun jobs; returns once Slurm shows them running."""
+    procs = [subprocess.Popen(["srun", "-p", "spikey", f"--gres=station:{t}:1", "sleep", str(seconds)],
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL) for t in types]
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        out = subprocess.run(["squeue", "-h", "-t", "R", "-o", "%b"], capture_output=True, text=True).stdout
+        if all(f"station:{t}" in out for t in types):
+            return procs
+        time.sleep(0.1)
+    for p in procs:
+        p.kill()
+    raise AssertionError(f"stations {types} not held after 30 s")
+
+
+def _station_and_gres(stdout):
+    from nmcluster.hwdrivers.spikey.allocated import stations_in
+
+    named, detail = stdout.split("\n", 1)
+    allocated = set()
+    for tok in detail.split():
+        if tok.startswith("JOB_GRES="):
+            allocated |= stations_in(tok[len("JOB_GRES="):])
+    requested = re.search(r"TresPerNode=(\S+)", detail).group(1)
+    return named, allocated, requested
+
+
+def test_any_station_run_is_pinned_to_a_free_station(slurm_site):
+    """``run`` without a station while station 500 is busy: pinned to 501 before srun (the request names
+    s501, so no in-allocation helper is needed) and the job is told the station it really holds."""
+    procs = _hold_stations(["s500"], 30)
+    try:
+        out = slurm_site.cli("run", "-p", "spikey", "--", "python", "-c", _SHOW_OWN_JOB)
+    finally:
+        for p in procs:
+            p.kill()
+    assert out.returncode == 0, out.stderr
+    named, allocated, requested = _station_and_gres(out.stdout)
+    assert named == "station501" and allocated == {501} and "station:s501" in requested
+
+
+def test_any_station_run_when_every_station_is_busy(slurm_site):
+    """Nothing free: the request stays "any station", the job waits, and the in-allocation helper names
+    the station Slurm picked once one frees up."""
+    procs = _hold_stations(["s500", "s501", "s502", "s600"], 3)
+    try:
+        out = slurm_site.cli("run", "-p", "spikey", "--", "python", "-c", _SHOW_OWN_JOB, timeout=120)
+    finally:
+        for p in procs:
+            p.kill()
+    assert out.returncode == 0, out.stderr
+    named, allocated, requested = _station_and_gres(out.stdout)
+    assert len(allocated) == 1 and named == f"station{allocated.pop()}"
+    assert requested.endswith("station:1")

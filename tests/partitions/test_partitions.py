@@ -27,6 +27,33 @@ def test_spikey_any_station(site):
     assert req.slurm_args == ("--gres=station:1",) and req.environment == {}
 
 
+def test_spikey_any_station_pinned_to_a_free_one(site):
+    """``nmcluster run`` without a station pins the lowest station Slurm shows free on an allocatable
+    node of the spikey partition; nothing free -> None (the job queues for any station)."""
+    from nmcluster.executors.slurmcli import SlurmNodeInfo
+
+    part = get_partition("spikey", site)
+    req = part.validate({"CALIB_VERSION": 3})
+    gres = "station:s500:1,station:s501:1,station:s502:1,station:s600:1"
+
+    def node(name, state="MIXED", partitions=("batch", "spikey"), used="station:s500:1(IDX:0),station:s501:0"):
+        return SlurmNodeInfo(name, state, partitions, gres, used)
+
+    pinned = part.pin_free_now(req, [node("a")])
+    assert pinned.slurm_args == ("--gres=station:s501:1",)
+    assert pinned.environment == {"MY_STAGE1_STATION": "station501", "NMCLUSTER_CALIB_VERSION": "3"}
+    assert pinned.hardware_config == {"STATION": "station501", "CALIB_VERSION": 3}
+    # a drained node, a node outside the partition, a station the site does not know: skipped
+    other = SlurmNodeInfo("c", "IDLE", ("spikey",), "station:s999:1,station:s600:1", "station:s999:0,station:s600:0")
+    assert part.pin_free_now(req, [node("a", state="IDLE+DRAIN", used=""), node("b", partitions=("batch",), used=""),
+                                   other]).environment["MY_STAGE1_STATION"] == "station600"
+    busy = "station:s500:1(IDX:0),station:s501:1(IDX:1),station:s502:1(IDX:2),station:s600:1(IDX:3)"
+    assert part.pin_free_now(req, [node("a", used=busy)]) is None
+    assert part.pin_free_now(req, [node("a", state="DOWN", used="")]) is None
+    # a request that names its station is left alone
+    assert part.pin_free_now(part.validate({"STATION": 500}), [node("a", used="")]) is None
+
+
 @pytest.mark.parametrize("cfg, msg", [
     ({"STATION": 499}, "station 499 is not configured"),
     ({"STATION": "stationX"}, "STATION must be like"),

@@ -7,7 +7,6 @@ do not mark it unavailable.
 
 from __future__ import annotations
 
-import dataclasses
 import re
 from typing import TYPE_CHECKING
 
@@ -44,5 +43,5 @@ def site_without_unavailable_fpgas(site: "SiteConfig") -> "SiteConfig":
     """
     if site.hardware.defects_dir is None:
         return site
-    wafers = {w: dataclasses.replace(wf, fpgas=available_fpgas(site, w)) for w, wf in site.wafers.items()}
-    return dataclasses.replace(site, wafers=wafers)
+    wafers = {w: wf._replace(fpgas=available_fpgas(site, w)) for w, wf in site.wafers.items()}
+    return site._replace(wafers=wafers)
