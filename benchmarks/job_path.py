@@ -16,6 +16,7 @@ import statistics
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 
 def timed(argv: list[str], repeat: int) -> list[float]:
@@ -34,6 +35,14 @@ def main() -> int:
     ap.add_argument("--repeat", type=int, default=20)
     args = ap.parse_args()
     nmcluster = shutil.which("nmcluster") or sys.exit("nmcluster is not on PATH")
+    # Byte-compile the package the way `pip install` does for a regular install: an editable install (or
+    # PYTHONDONTWRITEBYTECODE=1) would otherwise compile the CLI's modules from source on every start.
+    import compileall
+
+    import nmcluster as package
+
+    compileall.compile_dir(str(Path(package.__file__).parent), quiet=1)
+
     srun = shutil.which("srun") or sys.exit("srun is not on PATH (start the test cluster)")
     # interleave warm-up of both paths
     timed([srun, "-p", "spikey", "true"], 2)
