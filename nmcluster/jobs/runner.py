@@ -214,6 +214,15 @@ def _die_with_runner():
     return preexec
 
 
+def _signal_group(pgid: int, signum: int) -> bool:
+    """Signal a job's process group; False when no process of it is left."""
+    try:
+        os.killpg(pgid, signum)
+    except (ProcessLookupError, PermissionError):
+        return False
+    return True
+
+
 def run_batch(job_dir: Path) -> int:
     """Run one submitted job to completion; always leaves result.json unless SIGKILLed."""
     import socket
@@ -244,7 +253,7 @@ def run_batch(job_dir: Path) -> int:
     def on_signal(signum, _frame):  # scancel / local cancel: pass it on, remember why we stop
         cancelled["signal"] = signum
         if child is not None and child.poll() is None:
-            child.send_signal(signum)
+            _signal_group(child.pid, signum)  # the command and whatever it started (a shell's children)
         else:
             raise SystemExit(128 + signum)
 
@@ -278,13 +287,18 @@ def run_batch(job_dir: Path) -> int:
             write_json_atomic(job_dir / RUNNER_FILE, state)
             before = _files(work)
             try:
+                # its own process group: a cancel reaches everything the command started, and nothing it
+                # started outlives the job (Slurm's proctrack does the same for Slurm jobs)
                 child = subprocess.Popen(argv, cwd=work, env=env, stdout=log, stderr=subprocess.STDOUT,
-                                         stdin=subprocess.DEVNULL, preexec_fn=_die_with_runner())
+                                         stdin=subprocess.DEVNULL, preexec_fn=_die_with_runner(),
+                                         process_group=0)
             except OSError as exc:
                 note(f"cannot run {argv[0]}: {exc.strerror}")
                 code = 127
             else:
                 code = child.wait()
+                if _signal_group(child.pid, signal.SIGKILL):
+                    note("killed processes the command left running in its process group")
             after = _files(work)
             inputs = set(job.get("inputs", ()))
             outputs = sorted(p for p, sig in after.items() if before.get(p) != sig and p not in inputs)

@@ -48,6 +48,51 @@ def test_failing_script_reports_exit_code(local_site, experiment):
     assert rec["status"] == "error" and rec["exit_code"] == 3 and "exit code 3" in rec["reason"]
 
 
+def _pid_alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return state != "Z"
+
+
+def test_cancel_reaches_what_the_command_started(local_site, tmp_path):
+    """A script whose child runs on: cancel stops the child too, and a finished job leaves no background
+    process behind (the command runs in its own process group)."""
+    exp = tmp_path / "spawn"
+    exp.mkdir()
+    (exp / "main.py").write_text("import os, subprocess, time\n"
+                                 "child = subprocess.Popen(['sleep', '300'])\n"
+                                 "open('child.pid', 'w').write(str(child.pid))\n"
+                                 "time.sleep(float(os.environ.get('STAY', '0')))\n")
+    job = int(local_site.cli("submit", str(exp), "-p", "spikey", "-c", "main.py",
+                             env=dict(local_site.env, STAY="300"), check=True).stdout)
+    pid_file = Path(local_site.record(job)["job_dir"]) / "work" / "child.pid"
+    deadline = time.monotonic() + 20
+    while not (pid_file.exists() and pid_file.read_text().strip()) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    child = int(pid_file.read_text())
+    assert _pid_alive(child)
+    local_site.cli("cancel", str(job), check=True)
+    rec = local_site.wait(job, timeout=20)
+    assert rec["status"] == "error" and "cancelled" in rec["reason"]
+    deadline = time.monotonic() + 10
+    while _pid_alive(child) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not _pid_alive(child), "the script's background child survived the cancel"
+
+    # STAY=0: the script ends at once, leaving its child behind
+    job = int(local_site.cli("submit", str(exp), "-p", "spikey", "-c", "main.py", check=True).stdout)
+    rec = local_site.wait(job, timeout=20)
+    assert rec["status"] == "finished"
+    child = int((Path(rec["job_dir"]) / "work" / "child.pid").read_text())
+    deadline = time.monotonic() + 10
+    while _pid_alive(child) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not _pid_alive(child)
+    assert "left running" in local_site.cli("log", str(job), check=True).stdout
+
+
 def test_cancel_running_job(local_site, experiment):
     env = dict(local_site.env, SLEEP="30")
     job = int(local_site.cli("submit", str(experiment), "-p", "spikey", "-c", "main.py", env=env,
