@@ -353,11 +353,25 @@ class Site:
     def store_path(self) -> Path:
         return self.job_root / "jobs.sqlite"
 
+    def _open_store(self) -> sqlite3.Connection:
+        """Read-only when possible.  A writer killed with its WAL not yet checkpointed leaves a log that a
+        read-only connection may not recover ("attempt to write a readonly database"); the next nmcluster
+        command recovers it when it opens the store, so do what it does."""
+        c = sqlite3.connect(f"file:{self.store_path}?mode=ro", uri=True, timeout=30)
+        try:
+            c.execute("SELECT count(*) FROM sqlite_master").fetchone()
+            return c
+        except sqlite3.OperationalError as exc:
+            c.close()
+            if "readonly" not in str(exc):
+                raise
+        return sqlite3.connect(self.store_path, timeout=30)
+
     def store_rows(self) -> list[dict]:
         """Every row, 'preparing' ones included (what no command shows)."""
         if not self.store_path.exists():
             return []
-        with contextlib.closing(sqlite3.connect(f"file:{self.store_path}?mode=ro", uri=True, timeout=30)) as c:
+        with contextlib.closing(self._open_store()) as c:
             c.row_factory = sqlite3.Row
             if c.execute("SELECT 1 FROM sqlite_master WHERE name = 'jobs'").fetchone() is None:
                 return []  # a submit killed between creating the file and its schema: no job yet
@@ -370,7 +384,7 @@ class Site:
     def integrity(self) -> str:
         if not self.store_path.exists():
             return "ok"
-        with contextlib.closing(sqlite3.connect(f"file:{self.store_path}?mode=ro", uri=True, timeout=30)) as c:
+        with contextlib.closing(self._open_store()) as c:
             return ";".join(r[0] for r in c.execute("PRAGMA integrity_check"))
 
     def leftovers(self) -> list[str]:
