@@ -44,8 +44,9 @@ class EngineState(common.control.BaseState):
     platform = "emulator"
     #: dynamic state carried into a simulation rebuilt during a trial
     transplant_names = ("v", "x", "g", "h", "refr", "ring", "stp_u", "stp_x", "last_spike",
-                        "pre_avail", "post_avail", "acc_c", "acc_a", "rng", "spk_tr", "spk_step",
-                        "spk_id", "spk_n", "rec_n", "gate_tok", "gate_last", "gate_lost")
+                        "pre_avail", "post_avail", "acc_c", "acc_a", "rng", "pois_rng", "spk_tr",
+                        "spk_step", "spk_id", "spk_n", "rec_n", "gate_tok", "gate_last",
+                        "gate_lost")
 
     def __init__(self) -> None:
         super().__init__()

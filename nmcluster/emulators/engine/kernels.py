@@ -202,13 +202,16 @@ def lut_sweep(tr, step, sweep_rows, sweep_phase, sweep_period, indptr, syn_rule,
                 acc_a[tr, k] = 0.0
 
 
-CAL_W = 256  # buckets (steps) of the Poisson calendar queue; a power of two
+#: spike-buffer slots a kernel call reserves per window of Poisson events (the window shrinks
+#: for large networks; callers growing the buffer add at least max(SPIKE_MARGIN, T*N) slots)
+SPIKE_MARGIN = 262144
 
 
 @njit(cache=True, inline="always")
-def _cal_step(nt, dt, first):
-    """The step whose end ``(s + 1) * dt`` first exceeds ``nt`` (at least ``first``)."""
-    x = nt / dt
+def _cal_step(nt, dt, inv_dt, first):
+    """The step whose end ``(s + 1) * dt`` first exceeds ``nt`` (at least ``first``); ``inv_dt``
+    only gives the first guess, which the two comparisons correct to the exact step."""
+    x = nt * inv_dt
     if x > 4e18:  # far future: any bucket will do, it is re-filed every lap
         return first
     s = int(x)
@@ -219,36 +222,70 @@ def _cal_step(nt, dt, first):
     return s if s > first else first
 
 
-@njit(cache=True)
-def _sort_small(a, n):
-    """Sort ``a[:n]`` in place (insertion sort; the popped buckets are short)."""
-    if n > 48:
-        a[:n] = np.sort(a[:n])
-        return
-    for i in range(1, n):
-        x = a[i]
-        j = i - 1
-        while j >= 0 and a[j] > x:
-            a[j + 1] = a[j]
-            j -= 1
-        a[j + 1] = x
+@njit(cache=True, nogil=True)
+def _pois_window(ws, we, T, tr0, tr1, dt, inv_dt, pois_next, pois_rng, inv_rate, pois_stop,
+                 ev_key, ev_j):
+    """Draw the Poisson events of steps ``[ws, we)`` of trials ``[tr0, tr1)``: event ``e`` is
+    source ``ev_j[e]`` at key ``(step - ws) * T + trial - tr0``, sources in ascending order per
+    trial; advances ``pois_next`` and the sources' streams.  Returns the event count and the
+    (possibly grown) buffers."""
+    t_we = we * dt  # the end of step we - 1, as the step loop computes it
+    ne = 0
+    n_pois = pois_next.shape[1]
+    for tr in range(tr0, tr1):
+        prow = pois_rng[tr]
+        nrow = pois_next[tr]
+        for j in range(n_pois):
+            nt = nrow[j]
+            if nt < t_we:
+                ir = inv_rate[tr - tr0, j]
+                stop = pois_stop[j]
+                kt = tr - tr0 - ws * T
+                st = prow[j]  # the source's splitmix64 state, in a register (no array access
+                # per draw: numba would reference-count the array in this loop)
+                while nt < t_we:
+                    if ne == ev_key.shape[0]:
+                        k2 = np.empty(2 * ne + 64, dtype=np.int64)
+                        j2 = np.empty(2 * ne + 64, dtype=np.int64)
+                        k2[:ne] = ev_key[:ne]
+                        j2[:ne] = ev_j[:ne]
+                        ev_key = k2
+                        ev_j = j2
+                    ev_key[ne] = _cal_step(nt, dt, inv_dt, ws) * T + kt
+                    ev_j[ne] = j
+                    ne += 1
+                    st += _GOLD
+                    z = (st ^ (st >> _S30)) * _M1
+                    z = (z ^ (z >> _S27)) * _M2
+                    z ^= z >> _S31
+                    u = float((z >> _S11) + _ONE) * _INV53  # as rand_uniform
+                    nt -= math.log(u) * ir
+                    if nt >= stop:
+                        nt = np.inf
+                prow[j] = st
+                nrow[j] = nt
+    return ne, ev_key, ev_j
+
+
+_DEBRUIJN = np.uint64(0x03F79D71B4CB0A89)
+_DEBRUIJN_BYTE = np.zeros(64, dtype=np.int64)  # de Bruijn slot -> byte index of the set bit
+for _b in range(64):
+    _DEBRUIJN_BYTE[(((1 << _b) * 0x03F79D71B4CB0A89) & 0xFFFFFFFFFFFFFFFF) >> 58] = _b >> 3
+_S58 = np.uint64(58)
 
 
 @njit(cache=True, inline="always")
 def _ctz8(word):
-    """Index of the lowest non-zero byte of a non-zero ``word``."""
-    k = 0
-    while (word & np.uint64(0xFF)) == 0:
-        word >>= np.uint64(8)
-        k += 1
-    return k
+    """Index of the lowest non-zero byte of a non-zero ``word`` (de Bruijn, branch-free)."""
+    low = word & (~word + _ONE)
+    return _DEBRUIJN_BYTE[(low * _DEBRUIJN) >> _S58]
 
 
 # --- LIF kernel ----------------------------------------------------------------------------------
 
 
-@njit(cache=True, error_model="numpy")
-def run_lif(step0, nsteps, dt, conductance, n_neurons,
+@njit(cache=True, error_model="numpy", nogil=True)
+def run_lif(step0, nsteps, dt, conductance, n_neurons, tr0, tr1,
             # neuron parameters, flat (T*N,): trial-major; gl_el = g_leak * v_rest + i_offset
             v_rest, g_leak, dt_cm, v_thresh, v_reset, ref_steps, i_offset, gl_el, v_noise,
             any_noise,
@@ -265,8 +302,9 @@ def run_lif(step0, nsteps, dt, conductance, n_neurons,
             # plasticity
             syn_rule, rule_par, lut, pre_avail, post_avail, acc_c, acc_a,
             in_ptr, in_syn, in_pre, sweep_rows, sweep_phase, sweep_period,
-            # Poisson sources: unit, rate (T, S) in 1/ms, stop, next event time (T, S)
-            pois_unit, pois_rate, pois_stop, pois_next,
+            # Poisson sources: unit, rate (T, S) in 1/ms, stop, next event time (T, S), random
+            # stream of every source (T, S)
+            pois_unit, pois_rate, pois_stop, pois_next, pois_rng,
             # array sources: unit, CSR of spike steps, cursor (T, S)
             arr_unit, arr_ptr, arr_steps, arr_cur,
             rng, q_tr, q_unit,
@@ -305,8 +343,14 @@ def run_lif(step0, nsteps, dt, conductance, n_neurons,
     targets (no delivery, no STP/STDP pre side), and is counted in ``gate_lost``.
     """
     N = n_neurons
-    TN = v.shape[0]
-    T = TN // N if N > 0 else 0
+    # this call's trials [tr0, tr1) are neurons [i0, i1) of the flat arrays; calls on disjoint
+    # trial ranges touch disjoint state and may run concurrently (nogil), each with its own
+    # spike queue, spike buffer and recording counter
+    i0 = tr0 * N
+    i1 = tr1 * N
+    TN = i1 - i0
+    T = tr1 - tr0
+    inv_dt = 1.0 / dt
     K = g.shape[0]
     D = ring.shape[0]
     n_pois = pois_unit.shape[0]
@@ -314,8 +358,22 @@ def run_lif(step0, nsteps, dt, conductance, n_neurons,
     cap = spk_tr.shape[0]
     qcap = q_tr.shape[0]
     R = rec_idx.shape[0]
-    gt = scratch[0]
-    num = scratch[1]
+    # per-neuron arrays as views of this part (1-D slices stay C-contiguous, so the loops
+    # below vectorise; from here on a neuron index i is relative to the part)
+    v_rest = v_rest[i0:i1]
+    g_leak = g_leak[i0:i1]
+    dt_cm = dt_cm[i0:i1]
+    v_thresh = v_thresh[i0:i1]
+    v_reset = v_reset[i0:i1]
+    ref_steps = ref_steps[i0:i1]
+    i_offset = i_offset[i0:i1]
+    gl_el = gl_el[i0:i1]
+    v_noise = v_noise[i0:i1]
+    xstate = xstate[i0:i1]
+    v = v[i0:i1]
+    refr = refr[i0:i1]
+    gt = scratch[0, i0:i1]
+    num = scratch[1, i0:i1]
     fused = 0
     if (model_kind == MODEL_LIF and conductance and not fixed_point and not any_noise
             and K <= 2 and K > 0):
@@ -326,69 +384,80 @@ def run_lif(step0, nsteps, dt, conductance, n_neurons,
     # spike flags of the fused loops, scanned 8 neurons at a time
     flags = np.zeros(((TN + 7) // 8) * 8, dtype=np.uint8)
     fwords = flags.view(np.uint64)
-    # calendar queue of the Poisson sources (rebuilt from pois_next on every call, so callers may
-    # edit pois_next between calls): each source with a finite next event time sits in the
-    # bucket of that event's step (mod CAL_W) in a linked list; a step pops its bucket, re-files
-    # entries that belong to a later lap and emits the others in source order, so the random
-    # draws, the queue and hence the results are exactly those of scanning every source.
-    cal_head = np.full((T, CAL_W), -1, dtype=np.int64)
-    cal_next = np.full((T, max(n_pois, 1)), -1, dtype=np.int64)
-    cal_pop = np.zeros(max(n_pois, 1), dtype=np.int64)
-    for tr in range(T):
-        for j in range(n_pois - 1, -1, -1):
-            nt = pois_next[tr, j]
-            if nt < np.inf:
-                b = _cal_step(nt, dt, step0) & (CAL_W - 1)
-                cal_next[tr, j] = cal_head[tr, b]
-                cal_head[tr, b] = j
+    # Poisson sources: every source of every trial has its own random stream (pois_rng), so
+    # the events of a window of W steps are drawn source by source ahead of time (no per-step
+    # search for due sources) and sorted by (step, trial) keeping source order, the order in
+    # which a per-step scan of all sources emits them.  pois_next is read at every window, so
+    # callers may edit it between calls; results do not depend on W or on call boundaries.
+    inv_rate = np.empty((T, n_pois))  # mean interval (ms): a multiplication per event
+    ev_rate = 0.0
+    for tr in range(tr0, tr1):
+        for j in range(n_pois):
+            r = pois_rate[tr, j]
+            inv_rate[tr - tr0, j] = 1.0 / r if r > 0.0 else np.inf
+            if r > 0.0 and r < np.inf:
+                ev_rate += r
+    W = 1  # window (steps): W * TN spike slots are reserved per window
+    while W < 64 and 2 * W * TN <= SPIKE_MARGIN:
+        W *= 2
+    ev_cap = int(ev_rate * W * dt * 1.25 + 4.0 * math.sqrt(ev_rate * W * dt) + 256)
+    ev_key = np.empty(ev_cap, dtype=np.int64)
+    ev_j = np.empty(ev_cap, dtype=np.int64)
+    ev_src = np.empty(ev_cap, dtype=np.int64)
+    ev_ptr = np.zeros(W * T + 1, dtype=np.int64)
+    ev_pos = np.zeros(W * T, dtype=np.int64)
+    q_base = qcap
+    ws = step0
+    we = step0
     slot = step0 % D
     nspk = 0
     for it in range(nsteps):
         step = step0 + it
-        if rec_spikes and spk_n[0] + TN > cap:
-            return it
+        if step == we:
+            # next window: room for every neuron spiking every step (else the caller grows the
+            # buffer), then draw the window's source events and sort them by (step, trial)
+            nw = min(W, nsteps - it)
+            if rec_spikes and spk_n[0] + nw * TN > cap:
+                return it
+            ws = step
+            we = step + nw
+            ne, ev_key, ev_j = _pois_window(ws, we, T, tr0, tr1, dt, inv_dt, pois_next,
+                                            pois_rng, inv_rate, pois_stop, ev_key, ev_j)
+            if ev_src.shape[0] < ev_key.shape[0]:
+                ev_src = np.empty(ev_key.shape[0], dtype=np.int64)
+            nkey = nw * T
+            for k in range(nkey + 1):
+                ev_ptr[k] = 0
+            for e in range(ne):
+                ev_ptr[ev_key[e] + 1] += 1
+            big = 0
+            for k in range(nkey):
+                ev_pos[k] = ev_ptr[k]
+                ev_ptr[k + 1] += ev_ptr[k]
+            for k in range(nw):
+                big = max(big, ev_ptr[(k + 1) * T] - ev_ptr[k * T])
+            for e in range(ne):
+                k = ev_key[e]
+                ev_src[ev_pos[k]] = ev_j[e]
+                ev_pos[k] += 1
+            if big + q_base > q_tr.shape[0]:  # a step's events all fit the queue
+                q_tr = np.empty(big + q_base, dtype=np.int64)
+                q_unit = np.empty(big + q_base, dtype=np.int64)
+                qcap = q_tr.shape[0]
         if it > 0:
             slot += 1
             if slot == D:
                 slot = 0
-        t_end = (step + 1) * dt
         for phase in range(2):
             qn = 0
             if phase == 0:
                 # 1. external sources emit (delivered >= 1 step later through the ring)
-                cb = step & (CAL_W - 1)
-                for tr in range(T):
-                    # pop this step's bucket; entries of a later lap go straight back
-                    npop = 0
-                    j = cal_head[tr, cb]
-                    cal_head[tr, cb] = -1
-                    while j >= 0:
-                        jn = cal_next[tr, j]
-                        if pois_next[tr, j] < t_end:
-                            cal_pop[npop] = j
-                            npop += 1
-                        else:
-                            b = _cal_step(pois_next[tr, j], dt, step + 1) & (CAL_W - 1)
-                            cal_next[tr, j] = cal_head[tr, b]
-                            cal_head[tr, b] = j
-                        j = jn
-                    if npop > 1:
-                        _sort_small(cal_pop, npop)
-                    for pi in range(npop):
-                        j = cal_pop[pi]
-                        nt = pois_next[tr, j]
-                        while nt < t_end and qn < qcap:
-                            q_tr[qn] = tr
-                            q_unit[qn] = pois_unit[j]
-                            qn += 1
-                            nt += -math.log(rand_uniform(rng, tr)) / pois_rate[tr, j]
-                            if nt >= pois_stop[j]:
-                                nt = np.inf
-                        pois_next[tr, j] = nt
-                        if nt < np.inf:
-                            b = _cal_step(nt, dt, step + 1) & (CAL_W - 1)
-                            cal_next[tr, j] = cal_head[tr, b]
-                            cal_head[tr, b] = j
+                kb = (step - ws) * T - tr0
+                for tr in range(tr0, tr1):
+                    for e in range(ev_ptr[kb + tr], ev_ptr[kb + tr + 1]):
+                        q_tr[qn] = tr
+                        q_unit[qn] = pois_unit[ev_src[e]]
+                        qn += 1
                     for j in range(n_arr):
                         c = arr_cur[tr, j]
                         end = arr_ptr[j + 1]
@@ -405,14 +474,14 @@ def run_lif(step0, nsteps, dt, conductance, n_neurons,
                 # membrane (refractory clamp as a select), decay the traces (flushing values
                 # below 1e-30 to zero: denormals would make the loop ~50x slower)
                 if fused == 2:
-                    r0 = ring[slot, 0]
-                    r1 = ring[slot, 1]
-                    g0 = g[0]
-                    g1 = g[1]
-                    e0 = ch_erev[0]
-                    e1 = ch_erev[1]
-                    d0 = ch_decay[0]
-                    d1 = ch_decay[1]
+                    r0 = ring[slot, 0, i0:i1]
+                    r1 = ring[slot, 1, i0:i1]
+                    g0 = g[0, i0:i1]
+                    g1 = g[1, i0:i1]
+                    e0 = ch_erev[0, i0:i1]
+                    e1 = ch_erev[1, i0:i1]
+                    d0 = ch_decay[0, i0:i1]
+                    d1 = ch_decay[1, i0:i1]
                     nspk = 0
                     for i in range(TN):
                         a0 = g0[i] + r0[i]
@@ -433,10 +502,10 @@ def run_lif(step0, nsteps, dt, conductance, n_neurons,
                         g0[i] = x0 if abs(x0) > 1e-30 else 0.0
                         g1[i] = x1 if abs(x1) > 1e-30 else 0.0
                 elif fused == 1:
-                    r0 = ring[slot, 0]
-                    g0 = g[0]
-                    e0 = ch_erev[0]
-                    d0 = ch_decay[0]
+                    r0 = ring[slot, 0, i0:i1]
+                    g0 = g[0, i0:i1]
+                    e0 = ch_erev[0, i0:i1]
+                    d0 = ch_decay[0, i0:i1]
                     nspk = 0
                     for i in range(TN):
                         a0 = g0[i] + r0[i]
@@ -455,15 +524,15 @@ def run_lif(step0, nsteps, dt, conductance, n_neurons,
                 else:
                     # 2. arriving synaptic input (vectorised over trials x neurons)
                     for k in range(K):
-                        rk = ring[slot, k]
+                        rk = ring[slot, k, i0:i1]
                         if ch_alpha[k]:
-                            hk = h[k]
-                            sk = ch_ascale[k]
+                            hk = h[k, i0:i1]
+                            sk = ch_ascale[k, i0:i1]
                             for i in range(TN):
                                 hk[i] += rk[i] * sk[i]
                                 rk[i] = 0.0
                         else:
-                            gk = g[k]
+                            gk = g[k, i0:i1]
                             for i in range(TN):
                                 gk[i] += rk[i]
                                 rk[i] = 0.0
@@ -474,9 +543,9 @@ def run_lif(step0, nsteps, dt, conductance, n_neurons,
                         for i in range(TN):
                             num[i] = i_offset[i]
                         for k in range(K):
-                            gk = g[k]
+                            gk = g[k, i0:i1]
                             if conductance:
-                                ek = ch_erev[k]
+                                ek = ch_erev[k, i0:i1]
                                 for i in range(TN):
                                     num[i] += gk[i] * (ek[i] - v[i])
                             else:
@@ -484,10 +553,10 @@ def run_lif(step0, nsteps, dt, conductance, n_neurons,
                                     num[i] += gk[i]
                         if model_kind == MODEL_ADEX:
                             # AdEx (Brette & Gerstner 2005), forward Euler; exp argument clipped
-                            xa = xpar[XP_A]
-                            dT = xpar[XP_DELTA_T]
-                            tw = xpar[XP_TAU_W]
-                            vt = xpar[XP_V_T]
+                            xa = xpar[XP_A, i0:i1]
+                            dT = xpar[XP_DELTA_T, i0:i1]
+                            tw = xpar[XP_TAU_W, i0:i1]
+                            vt = xpar[XP_V_T, i0:i1]
                             for i in range(TN):
                                 vv = v[i]
                                 ww = xstate[i]
@@ -502,8 +571,8 @@ def run_lif(step0, nsteps, dt, conductance, n_neurons,
                         else:
                             # Izhikevich (2003), forward Euler like NEST / sPyNNaker; 1 nA of
                             # input counts as 1 mV/ms as in both
-                            xa = xpar[XP_A]
-                            xb = xpar[XP_B]
+                            xa = xpar[XP_A, i0:i1]
+                            xb = xpar[XP_B, i0:i1]
                             for i in range(TN):
                                 vv = v[i]
                                 uu = xstate[i]
@@ -514,8 +583,8 @@ def run_lif(step0, nsteps, dt, conductance, n_neurons,
                             gt[i] = g_leak[i]
                             num[i] = g_leak[i] * v_rest[i] + i_offset[i]
                         for k in range(K):
-                            gk = g[k]
-                            ek = ch_erev[k]
+                            gk = g[k, i0:i1]
+                            ek = ch_erev[k, i0:i1]
                             for i in range(TN):
                                 gt[i] += gk[i]
                                 num[i] += gk[i] * ek[i]
@@ -528,8 +597,8 @@ def run_lif(step0, nsteps, dt, conductance, n_neurons,
                             vinf = v_rest[i] + i_offset[i] / g_leak[i]
                             gt[i] = vinf + (v[i] - vinf) * exp_neg(g_leak[i] * dt_cm[i])
                         for k in range(K):
-                            gk = g[k]
-                            pk = ch_p21[k]
+                            gk = g[k, i0:i1]
+                            pk = ch_p21[k, i0:i1]
                             for i in range(TN):
                                 gt[i] += gk[i] * pk[i]
                         for i in range(TN):
@@ -537,7 +606,7 @@ def run_lif(step0, nsteps, dt, conductance, n_neurons,
                 if any_noise:
                     for i in range(TN):
                         if v_noise[i] > 0.0 and refr[i] == 0:
-                            v[i] += v_noise[i] * rand_normal(rng, i // N)
+                            v[i] += v_noise[i] * rand_normal(rng, tr0 + i // N)
                 if fixed_point:
                     # state held in s16.15 fixed point (SpiNNaker): round to 2^-15 and
                     # saturate at +-2^16, as the ARM cores' accum arithmetic does
@@ -552,6 +621,8 @@ def run_lif(step0, nsteps, dt, conductance, n_neurons,
                     nscan = (TN + 7) // 8 if nspk > 0 else 0
                 else:
                     nscan = TN
+                tr = tr0  # trial of neuron i, tracked (no integer division per spike)
+                tr_end = N
                 for wi in range(nscan):
                     if fused != 0:
                         word = fwords[wi]
@@ -576,10 +647,12 @@ def run_lif(step0, nsteps, dt, conductance, n_neurons,
                             refr[i] = ref_steps[i]
                         else:
                             continue
-                        tr = i // N
-                        n = i - tr * N
+                        while i >= tr_end:
+                            tr += 1
+                            tr_end += N
+                        n = i - (tr_end - N)
                         if model_kind != MODEL_LIF:
-                            xstate[i] += xpar[XP_INCR, i]
+                            xstate[i] += xpar[XP_INCR, i0 + i]
                         if rec_spikes:
                             q = spk_n[0]
                             spk_tr[q] = tr
@@ -639,10 +712,10 @@ def run_lif(step0, nsteps, dt, conductance, n_neurons,
                 last_spike[tr, unit] = step
         # 5. synaptic traces decay (alpha: g <- P (g + dt h), h <- P h); fused paths did it
         for k in range(K if fused == 0 else 0):
-            gk = g[k]
-            pk = ch_decay[k]
+            gk = g[k, i0:i1]
+            pk = ch_decay[k, i0:i1]
             if ch_alpha[k]:
-                hk = h[k]
+                hk = h[k, i0:i1]
                 for i in range(TN):
                     gk[i] = pk[i] * (gk[i] + dt * hk[i])
                     hk[i] = pk[i] * hk[i]
@@ -655,15 +728,15 @@ def run_lif(step0, nsteps, dt, conductance, n_neurons,
                     gk[i] = math.floor(gk[i] * FIX_SCALE + 0.5) / FIX_SCALE
         # 6. chip-style STDP sweep
         if sweep_rows.shape[0] > 0:
-            for tr in range(T):
+            for tr in range(tr0, tr1):
                 lut_sweep(tr, step, sweep_rows, sweep_phase, sweep_period, indptr, syn_rule,
                           rule_par, lut, w, acc_c, acc_a)
         # 7. analog recording (values at the end of the step, i.e. at t = (step+1)*dt)
         if R > 0 and (step + 1) % rec_every == 0:
             ri = rec_n[0]
-            for tr in range(T):
+            for tr in range(tr0, tr1):
                 for r in range(R):
-                    i = tr * N + rec_idx[r]
+                    i = (tr - tr0) * N + rec_idx[r]  # relative to the part (v, xstate)
                     var = rec_var[r]
                     if var == -2:
                         rec_buf[tr, ri, r] = xstate[i]
@@ -673,7 +746,36 @@ def run_lif(step0, nsteps, dt, conductance, n_neurons,
                         s = 0.0
                         for k in range(K):
                             if ch_group[k] == var:
-                                s += g[k, i]
+                                s += g[k, i0 + i]
                         rec_buf[tr, ri, r] = s
             rec_n[0] = ri + 1
     return nsteps
+
+
+@njit(cache=True, nogil=True)
+def merge_spikes(ptr, s_tr, s_step, s_id, o_tr, o_step, o_id):
+    """Merge the spike buffers of trial parts (part ``p`` is ``[ptr[p], ptr[p+1])`` of ``s_*``,
+    each in emission order, parts in trial order) into one in emission order: by step, and
+    within a step by part, i.e. by trial, as one kernel call over all trials records them."""
+    P = ptr.shape[0] - 1
+    cur = ptr[:-1].copy()
+    o = 0
+    big = np.iinfo(np.int64).max
+    while True:
+        smin = big
+        for p in range(P):
+            if cur[p] < ptr[p + 1] and s_step[cur[p]] < smin:
+                smin = s_step[cur[p]]
+        if smin == big:
+            break
+        for p in range(P):
+            c = cur[p]
+            e = ptr[p + 1]
+            while c < e and s_step[c] == smin:
+                o_tr[o] = s_tr[c]
+                o_step[o] = s_step[c]
+                o_id[o] = s_id[c]
+                o += 1
+                c += 1
+            cur[p] = c
+    return o

@@ -19,7 +19,7 @@ import numpy as np
 from . import kernels
 
 if TYPE_CHECKING:  # pragma: no cover
-    from .network import Simulation
+    from .network import Part, Simulation
 
 
 @dataclass(frozen=True)
@@ -28,26 +28,28 @@ class NeuronModel:
 
     ``params`` maps per-neuron parameter names to defaults (PyNN units: mV, ms, nF, µS, nA);
     ``conductance`` says whether synaptic channels are conductances (reversal potentials apply)
-    or currents; ``invoke(sim, step0, nsteps) -> steps_done`` runs the model's kernel.
+    or currents; ``invoke(sim, step0, nsteps, part) -> steps_done`` runs the model's kernel on
+    the trials ``[part.tr0, part.tr1)`` with the part's spike queue and buffers (see
+    :class:`~.network.Part`).
     """
 
     name: str
     params: Mapping[str, float]
     conductance: bool
     supports_alpha: bool
-    invoke: Callable[["Simulation", int, int], int]
+    invoke: Callable[["Simulation", int, int, "Part"], int]
     kind: int = kernels.MODEL_LIF
     #: initial value of the second state variable from (parameters, v0); None: zeros
     init_x: Callable[[Mapping[str, np.ndarray], np.ndarray], np.ndarray] | None = None
 
 
-def _invoke_lif(sim: "Simulation", step0: int, nsteps: int) -> int:
+def _invoke_lif(sim: "Simulation", step0: int, nsteps: int, part: "Part") -> int:
     p = sim.flat
     c = sim.csr
     K = sim.g.shape[0]
     TN = sim.trials * sim.net.n
     return int(kernels.run_lif(
-        step0, nsteps, sim.dt, sim.model.conductance, sim.net.n,
+        step0, nsteps, sim.dt, sim.model.conductance, sim.net.n, part.tr0, part.tr1,
         p["v_rest"], p["g_leak"], sim.dt_cm, sim.detect, p["v_reset"], sim.ref_steps,
         p["i_offset"], sim.gl_el, p["v_noise"], sim.any_noise,
         sim.model.kind, sim.xpar, sim.x.reshape(-1), sim.net.fixed_point,
@@ -59,11 +61,11 @@ def _invoke_lif(sim: "Simulation", step0: int, nsteps: int) -> int:
         sim.gain, c.stp_U, c.stp_trec, c.stp_tfac, sim.stp_u, sim.stp_x, sim.last_spike,
         c.syn_rule, c.rule_par, c.lut, sim.pre_avail, sim.post_avail, sim.acc_c, sim.acc_a,
         c.in_ptr, c.in_syn, c.in_pre, c.sweep_rows, c.sweep_phase, c.sweep_period,
-        c.pois_unit, sim.pois_rate, c.pois_stop, sim.pois_next,
+        c.pois_unit, sim.pois_rate, c.pois_stop, sim.pois_next, sim.pois_rng,
         c.arr_unit, c.arr_ptr, c.arr_steps, sim.arr_cur,
-        sim.rng, sim.q_tr, sim.q_unit,
-        sim.record_spikes, sim.spk_tr, sim.spk_step, sim.spk_id, sim.spk_n,
-        c.rec_idx, c.rec_var, sim.rec_every, sim.rec_buf, sim.rec_n,
+        sim.rng, part.q_tr, part.q_unit,
+        sim.record_spikes, part.spk_tr, part.spk_step, part.spk_id, part.spk_n,
+        c.rec_idx, c.rec_var, sim.rec_every, sim.rec_buf, part.rec_n,
         c.gate_group.size > 0, c.gate_group, c.gate_rate, c.gate_burst, sim.gate_tok,
         sim.gate_last, sim.gate_lost,
     ))

@@ -25,9 +25,12 @@ Units are PyNN's: ms, mV, nF, µS (conductances, conductance weights), nA (curre
 from __future__ import annotations
 
 import math
+import os
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Iterable, Mapping, Sequence
 
+import numba
 import numpy as np
 
 from . import kernels
@@ -537,14 +540,16 @@ class Simulation:
         self.acc_c = np.zeros((T, nnz))
         self.acc_a = np.zeros((T, nnz))
         self.rng = np.array([_seed_state(s) for s in seeds], dtype=np.uint64)
-        self.pois_next = np.full((T, c.pois_unit.size), np.inf)
-        for j in range(c.pois_unit.size):  # first Poisson event after each source's start
-            for tr in range(T):
-                r = self.pois_rate[tr, j]
-                if r > 0:
-                    u = (float(int(_next_u64(self.rng, tr)) >> 11) + 1.0) / 2.0**53
-                    t = c.pois_start[j] - math.log(u) / r
-                    self.pois_next[tr, j] = t if t < c.pois_stop[j] else np.inf
+        # every Poisson source of every trial draws from its own stream (derived from the
+        # trial's seed and the source's index), so a kernel may draw the sources' events in any
+        # order; the first event after each source's start is drawn here
+        S = c.pois_unit.size
+        self.pois_rng = _mix64(self.rng[:, None] ^ _mix64(
+            np.arange(1, S + 1, dtype=np.uint64) * np.uint64(0xD1B54A32D192ED03))[None, :])
+        u = ((_splitmix_next(self.pois_rng) >> np.uint64(11)).astype(float) + 1.0) / 2.0**53
+        with np.errstate(divide="ignore"):
+            t = c.pois_start[None, :] - np.log(u) / self.pois_rate
+        self.pois_next = np.where((self.pois_rate > 0) & (t < c.pois_stop[None, :]), t, np.inf)
         self.arr_cur = np.tile(c.arr_ptr[:-1], (T, 1)).astype(np.int64)
         # spike gate state per (trial, link group): tokens, last spike time (ms), spikes lost
         G = max(c.n_gates, 1)
@@ -556,17 +561,23 @@ class Simulation:
         lam = float(self.pois_rate.max()) * self.dt if self.pois_rate.size else 0.0
         per_src = int(lam + 8.0 * math.sqrt(lam) + 8)
         arr_mult = int(np.bincount(c.arr_steps).max()) if c.arr_steps.size else 0
-        qcap = T * N + T * (c.pois_unit.size * per_src + c.arr_unit.size * max(arr_mult, 1)) + 64
+        self._q_per_trial = N + c.pois_unit.size * per_src + c.arr_unit.size * max(arr_mult, 1)
+        qcap = T * self._q_per_trial + 64
         self.q_tr = np.zeros(qcap, dtype=np.int64)
         self.q_unit = np.zeros(qcap, dtype=np.int64)
         self.step = 0
         self.record_spikes = net.record_spikes
         self.rec_every = net.rec_every
         cap = 4096
-        self.spk_tr = np.zeros(cap, dtype=np.int64)
-        self.spk_step = np.zeros(cap, dtype=np.int64)
-        self.spk_id = np.zeros(cap, dtype=np.int64)
-        self.spk_n = np.zeros(1, dtype=np.int64)
+        # recorded spikes in emission order (step, trial, neuron); a parallel advance leaves one
+        # buffer per part in _pending, merged into these on first access (see _flush_spikes)
+        self._spk_tr = np.zeros(cap, dtype=np.int64)
+        self._spk_step = np.zeros(cap, dtype=np.int64)
+        self._spk_id = np.zeros(cap, dtype=np.int64)
+        self._spk_n = np.zeros(1, dtype=np.int64)
+        self._pending: list[Part] = []
+        #: threads for :meth:`advance` (None: :func:`default_threads`, used for long runs only)
+        self.threads: int | None = None
         self.rec_chunks: list[np.ndarray] = []
         self.rec_buf = np.zeros((T, 0, c.rec_idx.size))
         self.rec_n = np.zeros(1, dtype=np.int64)
@@ -624,8 +635,14 @@ class Simulation:
         """Current time in ms."""
         return self.step * self.dt
 
-    def advance(self, duration: float) -> None:
-        """Integrate all trials for ``duration`` ms (rounded to whole steps)."""
+    def advance(self, duration: float, threads: int | None = None) -> None:
+        """Integrate all trials for ``duration`` ms (rounded to whole steps).
+
+        The trials are split into ``threads`` contiguous parts run concurrently (the kernel
+        releases the GIL); default :attr:`threads`, else :func:`default_threads` when the run is
+        long enough to pay for the threads.  Trials are independent and each owns its random
+        stream, so the results do not depend on the split.
+        """
         nsteps = int(round(duration / self.dt))
         if nsteps < 0:
             raise ValueError("duration must be >= 0")
@@ -634,25 +651,119 @@ class Simulation:
         self.rec_buf = np.zeros((self.trials, n_samples if c.rec_idx.size else 0,
                                  c.rec_idx.size))
         self.rec_n[0] = 0
+        T = self.trials
+        n_parts = threads if threads is not None else self.threads
+        if n_parts is None:
+            n_parts = default_threads() if nsteps * T * max(self.net.n, 1) >= _PARALLEL_MIN else 1
+        n_parts = max(1, min(int(n_parts), T))
+        if n_parts == 1:
+            part = Part(0, T, self.q_tr, self.q_unit, self._spk_tr, self._spk_step,
+                        self._spk_id, self._spk_n, self.rec_n)
+            self._advance_part(part, nsteps)
+            self._spk_tr, self._spk_step, self._spk_id = part.spk_tr, part.spk_step, part.spk_id
+        else:
+            self._flush_spikes()
+            parts = []
+            for k in range(n_parts):
+                a, b = k * T // n_parts, (k + 1) * T // n_parts
+                q = (b - a) * self._q_per_trial + 64
+                cap = 4096
+                parts.append(Part(a, b, np.zeros(q, np.int64), np.zeros(q, np.int64),
+                                  np.zeros(cap, np.int64), np.zeros(cap, np.int64),
+                                  np.zeros(cap, np.int64), np.zeros(1, np.int64),
+                                  np.zeros(1, np.int64)))
+            pool = _pool(n_parts)
+            futures = [pool.submit(self._advance_part, p, nsteps) for p in parts[1:]]
+            self._advance_part(parts[0], nsteps)  # this thread runs the first part
+            for f in futures:
+                f.result()
+            self.rec_n[0] = parts[0].rec_n[0]
+            self._pending = [p for p in parts if p.spk_n[0] > 0]
+        self.step += nsteps
+        if c.rec_idx.size and n_samples:
+            self.rec_chunks.append(self.rec_buf[:, : self.rec_n[0], :].copy())
+
+    def _advance_part(self, part: "Part", nsteps: int) -> None:
+        """Run the trials of one part for ``nsteps`` steps, growing its spike buffer as needed."""
         done = 0
+        n_start = int(part.spk_n[0])
+        span = part.tr1 - part.tr0
         while done < nsteps:
-            k = self.model.invoke(self, self.step + done, nsteps - done)
+            k = self.model.invoke(self, self.step + done, nsteps - done, part)
             done += k
             if done < nsteps:  # spike buffer nearly full: grow and continue
                 # to the size the rate so far extrapolates to (one copy instead of a doubling
                 # chain: 64 trials of benchmark case 1 record 15 M spikes)
-                n_now = int(self.spk_n[0])
-                need = int(1.1 * n_now * (self.step + nsteps) / max(1, self.step + done))
-                cap = max(2 * self.spk_tr.size, self.spk_tr.size + 2 * self.net.n * self.trials,
-                          need + 2 * self.net.n * self.trials)
+                n_now = int(part.spk_n[0])
+                need = n_start + int(1.1 * (n_now - n_start) * nsteps / max(1, done))
+                size = part.spk_tr.size
+                margin = max(kernels.SPIKE_MARGIN, self.net.n * span) + 2 * self.net.n * span
+                cap = max(2 * size, size + margin, need + margin)
                 for name in ("spk_tr", "spk_step", "spk_id"):
-                    old = getattr(self, name)
+                    old = getattr(part, name)
                     new = np.zeros(cap, dtype=np.int64)
                     new[: old.size] = old
-                    setattr(self, name, new)
-        self.step += nsteps
-        if c.rec_idx.size and n_samples:
-            self.rec_chunks.append(self.rec_buf[:, : self.rec_n[0], :].copy())
+                    setattr(part, name, new)
+
+    # recorded spikes (the kernel's buffers; pending parts of a parallel advance merged first)
+    @property
+    def spk_tr(self) -> np.ndarray:
+        self._flush_spikes()
+        return self._spk_tr
+
+    @spk_tr.setter
+    def spk_tr(self, a: np.ndarray) -> None:
+        self._flush_spikes()
+        self._spk_tr = a
+
+    @property
+    def spk_step(self) -> np.ndarray:
+        self._flush_spikes()
+        return self._spk_step
+
+    @spk_step.setter
+    def spk_step(self, a: np.ndarray) -> None:
+        self._flush_spikes()
+        self._spk_step = a
+
+    @property
+    def spk_id(self) -> np.ndarray:
+        self._flush_spikes()
+        return self._spk_id
+
+    @spk_id.setter
+    def spk_id(self, a: np.ndarray) -> None:
+        self._flush_spikes()
+        self._spk_id = a
+
+    @property
+    def spk_n(self) -> np.ndarray:
+        self._flush_spikes()
+        return self._spk_n
+
+    @spk_n.setter
+    def spk_n(self, a: np.ndarray) -> None:
+        self._flush_spikes()
+        self._spk_n = a
+
+    def _flush_spikes(self) -> None:
+        """Merge the parts' spike buffers into one, in emission order (step, trial, neuron)."""
+        if not self._pending:
+            return
+        parts, self._pending = self._pending, []
+        n0 = int(self._spk_n[0])
+        total = n0 + sum(int(p.spk_n[0]) for p in parts)
+        out = [np.zeros(max(total, 1), np.int64) for _ in range(3)]
+        for o, head in zip(out, (self._spk_tr, self._spk_step, self._spk_id)):
+            o[:n0] = head[:n0]
+        ptr = np.zeros(len(parts) + 1, np.int64)
+        np.cumsum([int(p.spk_n[0]) for p in parts], out=ptr[1:])
+        cat = [np.concatenate([getattr(p, k)[: int(p.spk_n[0])] for p in parts])
+               for k in ("spk_tr", "spk_step", "spk_id")]
+        kernels.merge_spikes(ptr, cat[0], cat[1], cat[2], out[0][n0:], out[1][n0:],
+                             out[2][n0:])
+        self._spk_tr, self._spk_step, self._spk_id = out
+        self._spk_n = np.array([total], dtype=np.int64)
 
     # -- results -------------------------------------------------------------------------------
     def spikes(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -664,10 +775,14 @@ class Simulation:
 
     def spike_counts(self) -> np.ndarray:
         """Spike counts, shape ``(T, N)``."""
-        n = int(self.spk_n[0])
-        flat = self.spk_tr[:n] * self.net.n + self.spk_id[:n]
-        return np.bincount(flat, minlength=self.trials * self.net.n).reshape(self.trials,
-                                                                             self.net.n)
+        TN = self.trials * self.net.n
+        out = np.zeros(TN, dtype=np.int64)
+        bufs = [(self._spk_tr, self._spk_id, int(self._spk_n[0]))]
+        bufs += [(p.spk_tr, p.spk_id, int(p.spk_n[0])) for p in self._pending]
+        for tr, nid, n in bufs:  # no merge needed for counts
+            if n:
+                out += np.bincount(tr[:n] * self.net.n + nid[:n], minlength=TN)
+        return out.reshape(self.trials, self.net.n)
 
     def lost_spikes(self) -> np.ndarray:
         """Neuron spikes withheld by the spike gate so far, per (trial, link group)."""
@@ -694,11 +809,60 @@ class Simulation:
         self.gain[:] = np.broadcast_to(np.asarray(gain, float), (self.trials, inv.size))[:, inv]
 
 
-def _next_u64(rng: np.ndarray, tr: int) -> np.uint64:
-    """Python twin of :func:`kernels.rand_u64` (same stream) for set-up draws."""
-    with np.errstate(over="ignore"):
-        s = np.uint64(rng[tr] + kernels._GOLD)
-        rng[tr] = s
-        z = np.uint64((s ^ (s >> kernels._S30)) * kernels._M1)
-        z = np.uint64((z ^ (z >> kernels._S27)) * kernels._M2)
-        return np.uint64(z ^ (z >> kernels._S31))
+class Part:
+    """A contiguous range of trials ``[tr0, tr1)`` run by one kernel call, with its own spike
+    queue (``q_tr``, ``q_unit``), spike buffer (``spk_*``, count ``spk_n``) and recording
+    counter (``rec_n``); the rest of the state is shared (disjoint per trial)."""
+
+    __slots__ = ("tr0", "tr1", "q_tr", "q_unit", "spk_tr", "spk_step", "spk_id", "spk_n",
+                 "rec_n")
+
+    def __init__(self, tr0: int, tr1: int, q_tr: np.ndarray, q_unit: np.ndarray,
+                 spk_tr: np.ndarray, spk_step: np.ndarray, spk_id: np.ndarray,
+                 spk_n: np.ndarray, rec_n: np.ndarray) -> None:
+        self.tr0, self.tr1 = tr0, tr1
+        self.q_tr, self.q_unit = q_tr, q_unit
+        self.spk_tr, self.spk_step, self.spk_id, self.spk_n = spk_tr, spk_step, spk_id, spk_n
+        self.rec_n = rec_n
+
+
+#: a run shorter than this many neuron-steps (trials x neurons x steps) stays on one thread
+_PARALLEL_MIN = 2_000_000
+_POOL: list = [None, 0]
+
+
+def default_threads() -> int:
+    """Threads a batched run uses: ``$NMCLUSTER_THREADS`` if set, else the cores this process
+    may run on (``os.sched_getaffinity``), at most numba's ``NUMBA_NUM_THREADS``."""
+    env = os.environ.get("NMCLUSTER_THREADS", "").strip()
+    if env:
+        return max(1, int(env))
+    try:
+        cores = len(os.sched_getaffinity(0))
+    except AttributeError:  # pragma: no cover - not on Linux
+        cores = os.cpu_count() or 1
+    return max(1, min(cores, int(numba.config.NUMBA_NUM_THREADS)))
+
+
+def _pool(n: int) -> ThreadPoolExecutor:
+    """A process-wide thread pool with at least ``n - 1`` workers (the caller runs one part)."""
+    if _POOL[0] is None or _POOL[1] < n - 1:
+        if _POOL[0] is not None:
+            _POOL[0].shutdown(wait=False)
+        _POOL[0] = ThreadPoolExecutor(max_workers=max(1, n - 1),
+                                      thread_name_prefix="nmcluster-engine")
+        _POOL[1] = max(1, n - 1)
+    return _POOL[0]
+
+
+def _mix64(z: np.ndarray) -> np.ndarray:
+    """splitmix64's output function on an array (uint64, wrapping)."""
+    z = (z ^ (z >> kernels._S30)) * kernels._M1
+    z = (z ^ (z >> kernels._S27)) * kernels._M2
+    return z ^ (z >> kernels._S31)
+
+
+def _splitmix_next(state: np.ndarray) -> np.ndarray:
+    """Advance every stream of ``state`` in place; the draws (Python twin of ``rand_u64``)."""
+    state += kernels._GOLD
+    return _mix64(state)
