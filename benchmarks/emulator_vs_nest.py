@@ -19,7 +19,7 @@ Targets (issue 3): >= 10x for (1)-(3), >= 100x for (4); (issue 5): >= 5x for (5)
 installation (``cache=True``); one warm-up run before timing loads it, as every later job would.
 
 Usage: ``python benchmarks/emulator_vs_nest.py [--repeats 3] [--nest-trials 64]
-[--only spikey|balanced]``
+[--only spikey|balanced] [--case 1|2|3]``
 (``--nest-trials`` < 64 times fewer NEST runs and scales to 64; say so when quoting).
 """
 
@@ -201,6 +201,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--nest-trials", type=int, default=64)
     ap.add_argument("--only", choices=("spikey", "balanced"), default=None)
+    ap.add_argument("--case", type=int, choices=(1, 2, 3), default=None,
+                    help="run only this Spikey case (after the warm-up) and stop")
     args = ap.parse_args(argv)
     header = (f"{'case':<34}{'NEST build':>11}{'NEST run':>10}{'ours build':>11}{'ours run':>10}"
               f"{'run x':>8}{'total x':>9}{'NEST spk':>10}{'ours spk':>10}")
@@ -215,7 +217,10 @@ def main(argv: list[str] | None = None) -> int:
         for name, case in (("1 Poisson -> 100 LIF, 10 s", case1),
                            ("2 synfire chain, 150 ms", case2),
                            ("3 192 inh. recurrent, 10 s", case3)):
-            _row(name, case, SPIKEY, args.repeats)
+            if args.case in (None, int(name[0])):
+                _row(name, case, SPIKEY, args.repeats)
+        if args.case is not None:
+            return 0
         b = time_batched(args.repeats, args.nest_trials)
         scaled = "" if b["nest_trials"] == 64 else f" (from {b['nest_trials']} runs, scaled)"
         print(f"{'4 64 trials of (1)':<34}{'':>11}{b['nest_total']:>9.3f}s{b['build']:>10.3f}s"

@@ -10,9 +10,12 @@ changes the hardware cannot take).
 from __future__ import annotations
 
 import numpy as np
+from lazyarray import larray
 from pyNN import common, errors
 from pyNN.parameters import ParameterSpace, Sequence, simplify
 from pyNN.standardmodels import StandardCellType, cells
+
+from .standardmodels import IdentityTranslation, is_identity
 
 
 def native_names(celltype, names):
@@ -21,6 +24,53 @@ def native_names(celltype, names):
             return celltype.get_native_names()
         return celltype.get_native_names(*names)
     return names
+
+
+_SCALARS = (int, float, np.integer, np.floating)
+
+
+def _plain_scalar(value) -> bool:
+    """A lazy array holding one number, no queued operations (evaluates to that number)."""
+    return (isinstance(value, larray) and not value.operations
+            and isinstance(value.base_value, _SCALARS) and not isinstance(value.base_value, bool))
+
+
+def evaluate_space(ps: ParameterSpace) -> dict:
+    """``ps.evaluate(simplify=False); ps.as_dict()`` with a shortcut for the common case of one
+    float per parameter (what lazyarray computes as ``value * ones``, made by ``np.full``)."""
+    out = {}
+    shape = ps.shape
+    for name, value in ps.items():
+        if not isinstance(value, larray):  # nested parameter space: PyNN's path
+            ps.evaluate(simplify=False)
+            return ps.as_dict()
+        if value.dtype is float and _plain_scalar(value):
+            out[name] = np.full(shape, value.base_value, dtype=float)
+        else:
+            out[name] = value.evaluate(simplify=False)
+    return out
+
+
+def uniform_native_values(celltype, n: int) -> dict | None:
+    """The native parameters of ``n`` cells of ``celltype`` when its translations are identities
+    and every parameter is one plain number: one row of a fresh ``(n_params, n)`` float array
+    each, without copying and translating the parameter space first.  None otherwise (then
+    ``native_parameters`` + :func:`evaluate_space` apply)."""
+    if not isinstance(celltype, IdentityTranslation) or not is_identity(type(celltype)):
+        return None
+    ps = celltype.parameter_space
+    translations = celltype.translations
+    names, values = [], []
+    for name, value in ps.items():
+        if not (isinstance(value, larray) and value.dtype is float and _plain_scalar(value)
+                and name in translations):
+            return None
+        names.append(name)
+        values.append(value.base_value)
+    if ps.schema != celltype.get_schema() or not names:
+        return None
+    table = np.repeat(np.array(values, dtype=float)[:, None], n, axis=1)
+    return dict(zip(names, table))
 
 
 def is_source(celltype) -> bool:
@@ -67,15 +117,18 @@ class BasePopulation(common.Population):
     def _create_cells(self):
         sim = self._simulator
         state = sim.state
-        ids = np.arange(state.id_counter, state.id_counter + self.size)
+        ids = np.arange(state.id_counter, state.id_counter + self.size, dtype=np.int64)
+        ids.flags.writeable = False
         self.all_cells = np.array([sim.ID(i) for i in ids], dtype=sim.ID)
         self._mask_local = np.ones(self.size, dtype=bool)
         self._is_source = is_source(self.celltype)
-        ps = (self.celltype.native_parameters if isinstance(self.celltype, StandardCellType)
-              else self.celltype.parameter_space)
-        ps.shape = (self.size,)
-        ps.evaluate(simplify=False)
-        self._parameters = ps.as_dict()
+        self._parameters = uniform_native_values(self.celltype, self.size)
+        if self._parameters is None:
+            ps = (self.celltype.native_parameters if isinstance(self.celltype, StandardCellType)
+                  else self.celltype.parameter_space)
+            ps.shape = (self.size,)
+            self._parameters = evaluate_space(ps)
+        self._ids = ids  # int64 cell IDs (projections index these instead of ID objects)
         self._init: dict[str, np.ndarray] = {}
         self._engine = None
         for cell in self.all_cells:
@@ -120,9 +173,12 @@ class BasePopulation(common.Population):
 
     def _store_initial(self, variable, value, mask):
         arr = self._init.setdefault(variable, np.full(self.size, np.nan))
-        vals = value.evaluate(simplify=False) if hasattr(value, "evaluate") else value
-        full = np.broadcast_to(np.asarray(vals, dtype=float), (self.size,))
-        arr[mask] = full[mask] if not isinstance(mask, slice) else full
+        if _plain_scalar(value):  # one value for all cells (PyNN's initialize() default)
+            arr[mask] = float(value.base_value)
+        else:
+            vals = value.evaluate(simplify=False) if hasattr(value, "evaluate") else value
+            full = np.broadcast_to(np.asarray(vals, dtype=float), (self.size,))
+            arr[mask] = full[mask] if not isinstance(mask, slice) else full
         sim = self._simulator.state.sim
         if sim is not None and self._engine is not None and variable in ("v", "u", "w"):
             # PyNN semantics: initialize() during a trial sets the state now

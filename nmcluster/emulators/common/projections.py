@@ -40,6 +40,13 @@ class Connection(common.Connection):
         return tuple(self.projection._attribute(n)[self.i] for n in names)
 
 
+def cell_ids(obj) -> np.ndarray:
+    """The cell IDs of a Population, PopulationView or Assembly as int64 (a Population keeps
+    them; converting ``all_cells``, an array of ID objects, costs a Python call per cell)."""
+    ids = getattr(obj, "_ids", None)
+    return ids if ids is not None else np.asarray(obj.all_cells, dtype=np.int64)
+
+
 def populations_of(obj) -> list:
     """The Populations behind a Population, PopulationView or Assembly."""
     if hasattr(obj, "populations"):
@@ -67,9 +74,10 @@ class BaseProjection(common.Projection):
         self._chunks: list[dict[str, np.ndarray]] = []
         self._set_count = 0
         self._weights_changed = False
-        if not self._fast_connect(connector):
+        fresh = self._fast_connect(connector)
+        if not fresh:
             connector.connect(self)
-        self._collect()
+        self._collect(fresh)
         self._finalise()
         state.projections.append(self)
         state.structure_changed()
@@ -96,15 +104,17 @@ class BaseProjection(common.Projection):
         if type(connector) is OneToOneConnector:
             if n_pre != n_post:
                 return False
-            pre = post = np.arange(n_pre, dtype=np.int64)
+            pre, post = np.arange(n_pre, dtype=np.int64), np.arange(n_post, dtype=np.int64)
         else:
             allow = connector.allow_self_connections
             pre = np.repeat(np.arange(n_pre, dtype=np.int64), n_post)
-            post = np.tile(np.arange(n_post, dtype=np.int64), n_pre)
+            post = np.empty((n_pre, n_post), dtype=np.int64)
+            post[:] = np.arange(n_post, dtype=np.int64)
+            post = post.reshape(-1)
             if allow is not True:
                 if allow is not False:
                     return False  # 'NoMutual' and friends: generic path
-                same = np.asarray(self.pre.all_cells)[pre] == np.asarray(self.post.all_cells)[post]
+                same = cell_ids(self.pre)[pre] == cell_ids(self.post)[post]
                 pre, post = pre[~same], post[~same]
         rec = {"pre": pre, "post": post}
         rec.update({k: np.full(pre.size, v) for k, v in values.items()})
@@ -122,18 +132,26 @@ class BaseProjection(common.Projection):
             rec[name] = np.broadcast_to(np.asarray(value, dtype=float), (m,)).copy()
         self._chunks.append(rec)
 
-    def _collect(self) -> None:
-        """Concatenate the collected connections into ``_pre``, ``_post``, ``_params``."""
-        keys = set().union(*[c.keys() for c in self._chunks]) if self._chunks else set()
-        cat = {k: np.concatenate([c[k] for c in self._chunks]) for k in keys}
+    def _collect(self, fresh: bool = False) -> None:
+        """Concatenate the collected connections into ``_pre``, ``_post``, ``_params``
+        (``fresh``: the one chunk of :meth:`_fast_connect`, arrays nobody else holds)."""
+        if fresh and len(self._chunks) == 1:
+            cat = dict(self._chunks[0])
+        else:
+            keys = set().union(*[c.keys() for c in self._chunks]) if self._chunks else set()
+            cat = {k: np.concatenate([c[k] for c in self._chunks]) for k in keys}
         self._chunks = []
         self._pre = cat.pop("pre", np.zeros(0, np.int64))
         self._post = cat.pop("post", np.zeros(0, np.int64))
         self._params = cat
         self._w_req = cat.get("weight", np.zeros(self._pre.size)).copy()
-        self._pre_ids = np.asarray(self.pre.all_cells, dtype=np.int64)[self._pre]
-        self._post_cells = np.asarray(self.post.all_cells)[self._post]
-        self._post_ids = np.asarray(self._post_cells, dtype=np.int64)
+        self._pre_ids = cell_ids(self.pre)[self._pre]
+        self._post_ids = cell_ids(self.post)[self._post]
+
+    @property
+    def _post_cells(self) -> np.ndarray:
+        """Postsynaptic cell (ID object) of each connection."""
+        return np.asarray(self.post.all_cells)[self._post]
 
     def _finalise(self) -> None:  # pragma: no cover - overridden
         raise NotImplementedError

@@ -23,9 +23,10 @@ Facts (SPEC "Spikey chip", guidebook "Spikey school"):
 
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass, field
-from typing import Iterable, Sequence
+from typing import Callable, Iterable, Sequence
 
 import numpy as np
 
@@ -121,6 +122,13 @@ class FixedPattern:
 
     @classmethod
     def for_station(cls, station: int, noise: NoiseModel, enabled: bool = True) -> "FixedPattern":
+        """The chip of ``station`` (its arrays are read-only and shared: a station's fixed
+        pattern is a pure function of its number and the noise model, so every ``setup()`` of
+        a process reuses the ~100 k draws of the first instead of drawing them again)."""
+        return _fixed_pattern(cls, int(station), noise, bool(enabled))
+
+    @classmethod
+    def _draw(cls, station: int, noise: NoiseModel, enabled: bool) -> "FixedPattern":
         if not enabled:
             return cls(np.ones(N_NEURONS), np.zeros(N_NEURONS),
                        np.ones(N_BLOCKS * DRIVERS_PER_BLOCK), np.zeros(N_NEURONS), None)
@@ -142,20 +150,38 @@ class FixedPattern:
         return self.synapse[block, driver, np.asarray(neuron) % BLOCK_SIZE]
 
 
+@functools.lru_cache(maxsize=16)
+def _fixed_pattern(cls, station: int, noise: NoiseModel, enabled: bool) -> FixedPattern:
+    fp = cls._draw(station, noise, enabled)
+    for a in (fp.g_leak, fp.v_thresh, fp.driver, fp.readout, fp.synapse):
+        if a is not None:
+            a.flags.writeable = False
+    return fp
+
+
 # --- weights -------------------------------------------------------------------------------------
-def quantise_weights(weights: np.ndarray, lsb: float, rng: np.random.Generator
+def quantise_weights(weights: np.ndarray, lsb: float,
+                     rng: np.random.Generator | Callable[[], np.random.Generator]
                      ) -> tuple[np.ndarray, int]:
     """4-bit weights: ``w / lsb`` rounded stochastically to a neighbouring integer (unbiased:
     ``E[level] = w / lsb``), clipped to 0..15.  Returns ``(levels, n_clipped)``.
 
     Stochastic rounding is what the chip software does; it preserves the mean weight of a
-    projection, which deterministic rounding would bias for weights below one level.
+    projection, which deterministic rounding would bias for weights below one level.  ``rng``
+    may be a zero-argument callable making the generator: it is then called only when some
+    weight lies between two levels (weights on levels round the same whatever is drawn).
     """
     x = np.asarray(weights, dtype=float) / lsb
     if np.any(x < 0):
         raise ValueError("conductance weights must be >= 0")
     lo = np.floor(x)
-    levels = lo + (rng.random(x.shape) < (x - lo))
+    frac = x - lo
+    if frac.any():
+        if callable(rng):
+            rng = rng()
+        levels = lo + (rng.random(x.shape) < frac)
+    else:
+        levels = lo
     clipped = int(np.count_nonzero(levels > WEIGHT_LEVELS))
     return np.clip(levels, 0, WEIGHT_LEVELS).astype(np.int64), clipped
 

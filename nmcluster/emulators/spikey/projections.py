@@ -27,11 +27,12 @@ class Projection(BaseProjection):
         cat = self._params
         self._delay = np.full(self._pre.size, chip.INTRINSIC_DELAY)
         req_d = cat.get("delay")
-        if req_d is not None and req_d.size and np.any(np.abs(req_d - chip.INTRINSIC_DELAY) > 1e-9):
+        if req_d is not None and req_d.size and logger.isEnabledFor(logging.INFO) and \
+                np.any(np.abs(req_d - chip.INTRINSIC_DELAY) > 1e-9):
             logger.info("%s: synaptic delays are not configurable on Spikey; the intrinsic "
                         "delay of %g ms is realised (requested %s)", self.label,
                         chip.INTRINSIC_DELAY, np.unique(req_d)[:3])
-        self._post_hw = simulator.state.hw_lookup()[np.asarray(self._post_cells, np.int64)]
+        self._post_hw = simulator.state.hw_lookup()[self._post_ids]
         self._allocate_drivers()
         self._quantise()
 
@@ -49,31 +50,47 @@ class Projection(BaseProjection):
         return None
 
     def _allocate_drivers(self) -> None:
+        """One line driver per (presynaptic cell, target block), allocated (and checked) in the
+        order of the connections that first need them; connections then just look up their
+        driver (vectorised: a projection has far fewer drivers than connections)."""
         layout = simulator.state.layout
         stp = self._stp()
-        self._driver = np.zeros(self._pre.size, dtype=np.int64)
-        pre_cells = np.asarray(self.pre.all_cells)[self._pre]
-        cache: dict[tuple[int, int], chip.Driver] = {}
-        for i, (cell, pid, hw_post) in enumerate(zip(pre_cells, self._pre_ids, self._post_hw)):
-            block = int(hw_post) // chip.BLOCK_SIZE
-            key = (int(pid), block)
-            drv = cache.get(key)
-            if drv is None:
-                parent = cell.parent
-                hw_pre = None if parent._is_source else int(parent._hw[parent.id_to_index(cell)])
-                drv = layout.driver_for(int(pid), hw_pre, block)
-                chip.check_driver_config(drv, self.receptor_type, stp)
-                cache[key] = drv
-            self._driver[i] = drv.gid
-        self._drivers = list(cache.values())
+        self._drivers = []
+        if not self._pre.size:
+            self._driver = np.zeros(0, dtype=np.int64)
+            return
+        block = self._post_hw // chip.BLOCK_SIZE
+        key = self._pre_ids * chip.N_BLOCKS + block
+        # group connections by key (np.unique's return_index / return_inverse, without its
+        # overhead): `first` = first connection of each key, `inv` = key group of each connection
+        by_key = np.argsort(key, kind="stable")
+        new_key = np.empty(key.size, dtype=bool)
+        new_key[0] = True
+        np.not_equal(key[by_key[1:]], key[by_key[:-1]], out=new_key[1:])
+        first = by_key[new_key]
+        inv = np.empty(key.size, dtype=np.int64)
+        inv[by_key] = np.cumsum(new_key) - 1
+        order = np.argsort(first, kind="stable")  # first-use order, as a per-connection loop
+        use = first[order]
+        pids = self._pre_ids[use]
+        gid_list = []
+        for pid, hw_pre, blk in zip(pids.tolist(), simulator.state.hw_lookup()[pids].tolist(),
+                                    block[use].tolist()):
+            drv = layout.driver_for(pid, None if hw_pre < 0 else hw_pre, blk)
+            chip.check_driver_config(drv, self.receptor_type, stp)
+            gid_list.append(drv.gid)
+            self._drivers.append(drv)
+        gids = np.empty(first.size, dtype=np.int64)
+        gids[order] = gid_list
+        self._driver = gids[inv]
 
     def _lsb(self) -> float:
         return chip.min_weight(self.receptor_type)
 
     def _quantise(self) -> None:
-        rng = np.random.default_rng([simulator.state.config.seed, 0x4B17, self._index,
-                                     self._set_count])
-        self._levels, clipped = chip.quantise_weights(self._w_req, self._lsb(), rng)
+        seed = [simulator.state.config.seed, 0x4B17, self._index, self._set_count]
+        self._levels, clipped = chip.quantise_weights(self._w_req, self._lsb(),
+                                                      lambda: np.random.default_rng(seed))
         if clipped:
             logger.warning("%s: %d weights above the 4-bit maximum (%g uS = 15 x %g) were "
                            "clipped", self.label, clipped, 15 * self._lsb(), self._lsb())
@@ -146,40 +163,6 @@ class Projection(BaseProjection):
     def _is_plastic(self) -> bool:
         return isinstance(self.synapse_type, std_synapses.STDPMechanism)
 
-    def _map_to_engine(self, net, channel, kinds, corr, fp) -> None:
-        state = simulator.state
-        plastic = self._is_plastic()
-        keep = np.ones(self._pre.size, bool) if plastic else self._levels > 0
-        idx = np.nonzero(keep)[0]
-        self._syn_index = idx
-        self._built_net = net
-        if not idx.size:
-            self._syn_ids = np.zeros(0, np.int64)
-            self._syn_driver = np.zeros(0, np.int64)
-            return
-        pre_units = state.unit_lookup[self._pre_ids[idx]]
-        post_units = state.unit_lookup[np.asarray(self._post_cells[idx], dtype=np.int64)]
-        gids = self._driver[idx]
-        fall = state.driver_fall[gids]
-        out = state.driver_out[gids]
-        chans = np.zeros(idx.size, dtype=np.int64)
-        post_kind = kinds[post_units]
-        for f in np.unique(fall):  # few distinct (fall factor, PSC shape) pairs per projection
-            for kind in np.unique(post_kind):
-                sel = (fall == f) & (post_kind == kind)
-                if sel.any():
-                    chans[sel] = channel(self.receptor_type, float(f), str(kind))
-        post_hw = self._post_hw[idx]
-        syn_fp = fp.synapse_factors(state.config.noise, gids // chip.DRIVERS_PER_BLOCK,
-                                    gids % chip.DRIVERS_PER_BLOCK, post_hw)
-        gain = out * fp.driver[gids] * corr.driver[gids] * syn_fp
-        stp = self._stp()
-        rule = self._rule(net) if plastic else None
-        self._syn_ids = net.connect(
-            pre_units, post_units, chans, self._w_real[idx], self._delay[idx], gain=gain,
-            stp=None if stp is None else (stp[0], stp[1], stp[2]), rule=rule)
-        self._syn_driver = gids
-
     def _rule(self, net) -> int:
         st = self.synapse_type
         p = self._params
@@ -204,3 +187,74 @@ class Projection(BaseProjection):
                             A_plus=first("A_plus", 0.01) * scale,
                             A_minus=first("A_minus", 0.01) * scale,
                             w_min=lo * lsb, w_max=hi * lsb, lsb=lsb, lut=lut)
+
+
+def map_to_engine(net, projections: list, channel, kinds: np.ndarray, corr, fp) -> None:
+    """Add the synapses of all ``projections`` to the engine network ``net``.
+
+    Realised synapses (level > 0; all synapses of plastic projections) keep their projection
+    order and, within a projection, their connection order, so synapse ids are what one
+    ``net.connect`` per projection would give; the lookups (units, drivers, channels, gains)
+    run once over all synapses and consecutive projections with the same STP setting and
+    plasticity rule share one ``net.connect``.  Channels are created in the order of a
+    per-projection walk over its (fall factor, PSC shape) pairs in ascending order.
+    """
+    state = simulator.state
+    parts, groups = [], []  # per projection with synapses: (projection, idx); connect groups
+    offset = 0
+    for prj in projections:
+        plastic = prj._is_plastic()
+        idx = np.arange(prj._pre.size) if plastic else np.flatnonzero(prj._levels > 0)
+        prj._syn_index = idx
+        prj._built_net = net
+        if not idx.size:
+            prj._syn_ids = np.zeros(0, np.int64)
+            prj._syn_driver = np.zeros(0, np.int64)
+            continue
+        stp = prj._stp()
+        key = (stp, prj._rule(net) if plastic else None)
+        if not groups or groups[-1][0] != key:
+            groups.append((key, offset, []))
+        groups[-1][2].append(len(parts))
+        parts.append((prj, idx))
+        offset += idx.size
+    if not parts:
+        return
+
+    def cat(get) -> np.ndarray:
+        return np.concatenate([get(prj, idx) for prj, idx in parts])
+
+    pre_units = state.unit_lookup[cat(lambda p, i: p._pre_ids[i])]
+    post_units = state.unit_lookup[cat(lambda p, i: p._post_ids[i])]
+    gids = cat(lambda p, i: p._driver[i])
+    weight = cat(lambda p, i: p._w_real[i])
+    delay = cat(lambda p, i: p._delay[i])
+    post_hw = cat(lambda p, i: p._post_hw[i])
+    sizes = np.array([idx.size for _, idx in parts])
+    bounds = np.concatenate([[0], np.cumsum(sizes)])
+    owner = np.repeat(np.arange(len(parts)), sizes)
+    fall = state.driver_fall[gids]
+    # channels: one per (receptor, fall factor, PSC shape) in per-projection sorted order
+    kind_names, kind_code = np.unique(kinds, return_inverse=True)
+    falls, fall_code = np.unique(fall, return_inverse=True)
+    combo = (owner * falls.size + fall_code.reshape(-1)) * kind_names.size \
+        + kind_code.reshape(-1)[post_units]
+    combos, inv = np.unique(combo, return_inverse=True)
+    chan_of = np.empty(combos.size, dtype=np.int64)
+    for c, value in enumerate(combos.tolist()):
+        rest, k = divmod(value, kind_names.size)
+        j, f = divmod(rest, falls.size)
+        chan_of[c] = channel(parts[j][0].receptor_type, float(falls[f]), str(kind_names[k]))
+    chans = chan_of[inv.reshape(-1)]
+    syn_fp = fp.synapse_factors(state.config.noise, gids // chip.DRIVERS_PER_BLOCK,
+                                gids % chip.DRIVERS_PER_BLOCK, post_hw)
+    gain = state.driver_out[gids] * fp.driver[gids] * corr.driver[gids] * syn_fp
+    for (stp, rule), lo, members in groups:
+        hi = bounds[members[-1] + 1]
+        ids = net.connect(pre_units[lo:hi], post_units[lo:hi], chans[lo:hi], weight[lo:hi],
+                          delay[lo:hi], gain=gain[lo:hi], stp=stp, rule=rule)
+        for m in members:
+            prj = parts[m][0]
+            a, b = bounds[m] - lo, bounds[m + 1] - lo
+            prj._syn_ids = ids[a:b]
+            prj._syn_driver = gids[bounds[m]:bounds[m + 1]]

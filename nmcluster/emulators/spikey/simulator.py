@@ -64,13 +64,21 @@ class State(EngineState):
             self.config.station_no, self.config.noise, self.config.fixed_pattern_noise)
         self.provider = calibration.resolve_provider(self.config.provider)
         self.calibration_version: str | None = None
+        self._hw_cache: tuple[tuple[int, int], np.ndarray] | None = None
 
     def hw_lookup(self) -> np.ndarray:
-        """Hardware neuron of every cell ID (-1 for spike sources)."""
+        """Hardware neuron of every cell ID (-1 for spike sources); read-only, cached until
+        the next population (placement happens once, at Population creation)."""
+        key = (self.id_counter, len(self.populations))
+        cached = self._hw_cache
+        if cached is not None and cached[0] == key:
+            return cached[1]
         out = np.full(self.id_counter, -1, dtype=np.int64)
         for p in self.populations:
             if not p._is_source:
                 out[int(p.first_id):int(p.last_id) + 1] = p._hw
+        out.flags.writeable = False
+        self._hw_cache = (key, out)
         return out
 
     # -- mapping -------------------------------------------------------------------------------
@@ -127,13 +135,14 @@ class State(EngineState):
         kinds = np.array(cp["kind"])
         n_drv = chip.N_BLOCKS * chip.DRIVERS_PER_BLOCK
         self.driver_fall, self.driver_out = np.ones(n_drv), np.ones(n_drv)
-        for drv in self.layout.drivers.values():
-            self.driver_fall[drv.gid] = drv.fall_factor
-            self.driver_out[drv.gid] = drv.out_factor
-        gains_fixed = []
-        for prj in self.projections:
-            prj._map_to_engine(net, channel, kinds, corr, fp)
-            gains_fixed.append(prj)
+        drivers = list(self.layout.drivers.values())
+        if drivers:
+            gid = [d.gid for d in drivers]
+            self.driver_fall[gid] = [d.fall_factor for d in drivers]
+            self.driver_out[gid] = [d.out_factor for d in drivers]
+        from .projections import map_to_engine  # (projections imports this module)
+
+        map_to_engine(net, self.projections, channel, kinds, corr, fp)
         # recording: every step; recorders subsample
         analog: list[tuple[str, int]] = []
         for rec in sorted(self.recorders, key=lambda r: int(r.population.first_id)):
@@ -198,9 +207,53 @@ class State(EngineState):
         return sim
 
 
+_CHIP_KEYS = ("g_leak", "tau_refrac", "v_rest", "v_reset", "v_thresh", "e_rev_I", "tau_syn_E",
+              "tau_syn_I", "v_init")
+
+
 def _chip_params(neurons: list, strict: bool) -> dict[str, Any]:
     """Per-neuron IF_facets_hardware1 parameters for all neuron populations (mapping other cell
     types onto the chip's neuron and raising where the chip cannot realise them)."""
+    fast = _chip_params_uniform(neurons)
+    return fast if fast is not None else _chip_params_each(neurons, strict)
+
+
+def _chip_params_uniform(neurons: list) -> dict[str, Any] | None:
+    """:func:`_chip_params` in one pass over all populations for the common case: no
+    IF_facets_hardware1 population, every parameter stored as one float array per population
+    and nothing the chip needs to warn about or refuse (else None: the per-population walk
+    then gives the warnings and errors, naming the population)."""
+    if not neurons:
+        return None
+    names = ("cm", "tau_m", "e_rev_E", "i_offset") + _CHIP_KEYS[1:8]
+    cols: dict[str, list] = {k: [] for k in names}
+    for p in neurons:
+        if type(p.celltype).__name__ == "IF_facets_hardware1":
+            return None
+        par = p._parameters
+        for k in names:
+            v = par.get(k)
+            if not (isinstance(v, np.ndarray) and v.shape == (p.size,)):
+                return None
+            cols[k].append(v)
+    cat = {k: np.concatenate(v).astype(float, copy=False) for k, v in cols.items()}
+    if np.any(np.abs(cat["cm"] - chip.CM) > 1e-9) or np.any(cat["e_rev_E"] != chip.E_REV_E) \
+            or np.any(cat["i_offset"] != 0.0):
+        return None
+    res: dict[str, Any] = {"g_leak": 1000.0 * chip.CM / cat["tau_m"]}
+    for k in _CHIP_KEYS[1:8]:
+        res[k] = cat[k]
+    res["v_init"] = np.concatenate([p._initial_v() for p in neurons])
+    if np.any(res["g_leak"] <= 0):
+        raise chip.ChipLimitError("g_leak", "g_leak must be > 0")
+    kinds: list[str] = []
+    for p in neurons:
+        kinds += ["alpha" if type(p.celltype).__name__ == "IF_cond_alpha" else "exp"] * p.size
+    res["kind"] = kinds
+    return res
+
+
+def _chip_params_each(neurons: list, strict: bool) -> dict[str, Any]:
     keys = ("g_leak", "tau_refrac", "v_rest", "v_reset", "v_thresh", "e_rev_I", "tau_syn_E",
             "tau_syn_I", "v_init")
     out: dict[str, list] = {k: [] for k in keys}

@@ -10,12 +10,13 @@ from __future__ import annotations
 
 from pyNN.standardmodels import cells, synapses
 
+from ..common.standardmodels import IdentityTranslation
 from ..common.standardmodels import identity as _identity
 from ..common.standardmodels import min_delay_getter
 from . import chip, simulator
 
 
-class IF_facets_hardware1(cells.IF_facets_hardware1):
+class IF_facets_hardware1(IdentityTranslation, cells.IF_facets_hardware1):
     """Spikey's conductance-based LIF neuron (``IF_facets_hardware1``).
 
     Per neuron: ``g_leak`` (nS), ``tau_refrac`` (ms).  Shared by the 192 neurons of a block:
@@ -30,7 +31,7 @@ class IF_facets_hardware1(cells.IF_facets_hardware1):
     translations = _identity(*default_parameters)
 
 
-class IF_cond_exp(cells.IF_cond_exp):
+class IF_cond_exp(IdentityTranslation, cells.IF_cond_exp):
     __doc__ = cells.IF_cond_exp.__doc__ + """
     On Spikey mapped to IF_facets_hardware1: g_leak = 0.2 nF / tau_m (membrane time constant
     preserved), e_rev_E must be 0 and i_offset 0 (the chip has no current input).
@@ -38,19 +39,19 @@ class IF_cond_exp(cells.IF_cond_exp):
     translations = _identity(*cells.IF_cond_exp.default_parameters)
 
 
-class IF_cond_alpha(cells.IF_cond_alpha):
+class IF_cond_alpha(IdentityTranslation, cells.IF_cond_alpha):
     __doc__ = cells.IF_cond_alpha.__doc__ + """
     On Spikey mapped to IF_facets_hardware1 with alpha-shaped PSCs (see IF_cond_exp).
     """
     translations = _identity(*cells.IF_cond_alpha.default_parameters)
 
 
-class SpikeSourcePoisson(cells.SpikeSourcePoisson):
+class SpikeSourcePoisson(IdentityTranslation, cells.SpikeSourcePoisson):
     __doc__ = cells.SpikeSourcePoisson.__doc__
     translations = _identity("rate", "start", "duration")
 
 
-class SpikeSourceArray(cells.SpikeSourceArray):
+class SpikeSourceArray(IdentityTranslation, cells.SpikeSourceArray):
     __doc__ = cells.SpikeSourceArray.__doc__
     translations = _identity("spike_times")
 
@@ -58,13 +59,13 @@ class SpikeSourceArray(cells.SpikeSourceArray):
 _min_delay = min_delay_getter(simulator)
 
 
-class StaticSynapse(synapses.StaticSynapse):
+class StaticSynapse(IdentityTranslation, synapses.StaticSynapse):
     __doc__ = synapses.StaticSynapse.__doc__
     translations = _identity("weight", "delay")
     _get_minimum_delay = _min_delay
 
 
-class TsodyksMarkramSynapse(synapses.TsodyksMarkramSynapse):
+class TsodyksMarkramSynapse(IdentityTranslation, synapses.TsodyksMarkramSynapse):
     __doc__ = synapses.TsodyksMarkramSynapse.__doc__ + """
     On Spikey STP is a property of the line driver and is either depressing (``tau_facil=0``) or
     facilitating (``tau_rec=0``), never both.
