@@ -463,6 +463,25 @@ def _seed_state(seed: int) -> np.uint64:
     return np.random.SeedSequence(int(seed)).generate_state(1, dtype=np.uint64)[0]
 
 
+class _MergedSpikeBuffer:
+    """A spike buffer attribute (``spk_tr`` ...) of :class:`Simulation`: reading or replacing it
+    first merges the spike buffers that the trial parts of a parallel advance left pending, so
+    callers always see one buffer in emission order."""
+
+    def __set_name__(self, owner, name: str) -> None:
+        self.private = "_" + name
+
+    def __get__(self, obj, objtype=None):
+        if obj is None:
+            return self
+        obj._flush_spikes()
+        return getattr(obj, self.private)
+
+    def __set__(self, obj, value: np.ndarray) -> None:
+        obj._flush_spikes()
+        setattr(obj, self.private, value)
+
+
 class Simulation:
     """The state of ``T`` trials of one :class:`Network`; :meth:`advance` may be called repeatedly.
 
@@ -706,45 +725,10 @@ class Simulation:
                     setattr(part, name, new)
 
     # recorded spikes (the kernel's buffers; pending parts of a parallel advance merged first)
-    @property
-    def spk_tr(self) -> np.ndarray:
-        self._flush_spikes()
-        return self._spk_tr
-
-    @spk_tr.setter
-    def spk_tr(self, a: np.ndarray) -> None:
-        self._flush_spikes()
-        self._spk_tr = a
-
-    @property
-    def spk_step(self) -> np.ndarray:
-        self._flush_spikes()
-        return self._spk_step
-
-    @spk_step.setter
-    def spk_step(self, a: np.ndarray) -> None:
-        self._flush_spikes()
-        self._spk_step = a
-
-    @property
-    def spk_id(self) -> np.ndarray:
-        self._flush_spikes()
-        return self._spk_id
-
-    @spk_id.setter
-    def spk_id(self, a: np.ndarray) -> None:
-        self._flush_spikes()
-        self._spk_id = a
-
-    @property
-    def spk_n(self) -> np.ndarray:
-        self._flush_spikes()
-        return self._spk_n
-
-    @spk_n.setter
-    def spk_n(self, a: np.ndarray) -> None:
-        self._flush_spikes()
-        self._spk_n = a
+    spk_tr = _MergedSpikeBuffer()
+    spk_step = _MergedSpikeBuffer()
+    spk_id = _MergedSpikeBuffer()
+    spk_n = _MergedSpikeBuffer()
 
     def _flush_spikes(self) -> None:
         """Merge the parts' spike buffers into one, in emission order (step, trial, neuron)."""
