@@ -395,9 +395,11 @@ class SlurmCLI:
     def _call(self, argv: Sequence[str], *, timeout: float | None = None,
               env: Mapping[str, str] | None = None) -> subprocess.CompletedProcess[str]:
         """Run a tool; raise on failure; remember that the controller answered."""
-        proc = self._run(argv, timeout=timeout, env=env)
+        return self._checked(argv[0], self._run(argv, timeout=timeout, env=env))
+
+    def _checked(self, tool: str, proc: subprocess.CompletedProcess[str]) -> subprocess.CompletedProcess[str]:
         if proc.returncode != 0:
-            raise self._failure(argv[0], proc)
+            raise self._failure(tool, proc)
         self._last_ok = time.monotonic()
         return proc
 
@@ -413,11 +415,7 @@ class SlurmCLI:
         except BaseException:
             self._kill(started[0])
             raise
-        proc = self._wait(started, self.timeout if timeout is None else timeout)
-        if proc.returncode != 0:
-            raise self._failure(argv[0], proc)
-        self._last_ok = time.monotonic()
-        return proc
+        return self._checked(argv[0], self._wait(started, self.timeout if timeout is None else timeout))
 
     def _ensure_up(self) -> None:
         """Fail fast when the controller is down (tools would retry for MessageTimeout first)."""
