@@ -73,18 +73,10 @@ class SpikeyPartition(Partition):
             return None
         from nmcluster.hwdrivers.spikey.allocated import stations_in
 
-        by_type = {s.gres_type: number for number, s in self.site.stations.items()}
-        free: list[int] = []
-        for node in nodes:
-            if request.slurm_partition not in node.partitions or not node.allocatable:
-                continue
-            used = stations_in(node.gres_used)
-            for entry in node.gres.split(","):
-                parts = entry.split("(", 1)[0].split(":")
-                if len(parts) >= 2 and parts[0] == "station" and parts[1] in by_type:
-                    number = by_type[parts[1]]
-                    if number not in used:
-                        free.append(number)
+        free = [number for node in nodes
+                if request.slurm_partition in node.partitions and node.allocatable
+                for number in stations_in(node.gres) - stations_in(node.gres_used)
+                if number in self.site.stations]
         if not free:
             return None
         return self.validate({**request.hardware_config, "STATION": min(free)})
