@@ -30,7 +30,7 @@ class NeuronModel:
     ``conductance`` says whether synaptic channels are conductances (reversal potentials apply)
     or currents; ``invoke(sim, step0, nsteps, part) -> steps_done`` runs the model's kernel on
     the trials ``[part.tr0, part.tr1)`` with the part's spike queue and buffers (see
-    :class:`~.network.Part`).
+    :class:`~.network.Part`; the kernel may replace the buffers by larger ones).
     """
 
     name: str
@@ -48,7 +48,7 @@ def _invoke_lif(sim: "Simulation", step0: int, nsteps: int, part: "Part") -> int
     c = sim.csr
     K = sim.g.shape[0]
     TN = sim.trials * sim.net.n
-    return int(kernels.run_lif(
+    done, part.spk_tr, part.spk_step, part.spk_id = kernels.run_lif(
         step0, nsteps, sim.dt, sim.model.conductance, sim.net.n, part.tr0, part.tr1,
         p["v_rest"], p["g_leak"], sim.dt_cm, sim.detect, p["v_reset"], sim.ref_steps,
         p["i_offset"], sim.gl_el, p["v_noise"], sim.any_noise,
@@ -61,14 +61,14 @@ def _invoke_lif(sim: "Simulation", step0: int, nsteps: int, part: "Part") -> int
         sim.gain, c.stp_U, c.stp_trec, c.stp_tfac, sim.stp_u, sim.stp_x, sim.last_spike,
         c.syn_rule, c.rule_par, c.lut, sim.pre_avail, sim.post_avail, sim.acc_c, sim.acc_a,
         c.in_ptr, c.in_syn, c.in_pre, c.sweep_rows, c.sweep_phase, c.sweep_period,
-        c.pois_unit, sim.pois_rate, c.pois_stop, sim.pois_next, sim.pois_rng,
+        c.pois_unit, sim.pois_rate, c.pois_stop, sim.pois_next, sim.pois_rng, c.pois_plain,
         c.arr_unit, c.arr_ptr, c.arr_steps, sim.arr_cur,
         sim.rng, part.q_tr, part.q_unit,
         sim.record_spikes, part.spk_tr, part.spk_step, part.spk_id, part.spk_n,
         c.rec_idx, c.rec_var, sim.rec_every, sim.rec_buf, part.rec_n,
         c.gate_group.size > 0, c.gate_group, c.gate_rate, c.gate_burst, sim.gate_tok,
-        sim.gate_last, sim.gate_lost,
-    ))
+        sim.gate_last, sim.gate_lost)
+    return int(done)
 
 
 _LIF_PARAMS = {

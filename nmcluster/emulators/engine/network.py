@@ -90,6 +90,7 @@ class CompiledNetwork:
     pois_rate: np.ndarray  # Hz
     pois_start: np.ndarray
     pois_stop: np.ndarray
+    pois_plain: np.ndarray  # (S,) bool: every synapse of the source static (no STP, no rule)
     arr_unit: np.ndarray
     arr_ptr: np.ndarray
     arr_steps: np.ndarray
@@ -410,6 +411,11 @@ class Network:
         # NB: a spike at t lands in step round(t/dt), like NEST's spike_generator on the grid
         max_d = int(take["delay"].max()) if take["delay"].size else 1
         i64 = np.int64
+        # sources whose every synapse is static skip the kernel's spike queue
+        pois_u = np.array([u for u, _ in pois], dtype=i64)
+        dynamic = (take["stp_U"] > 0) | (take["rule"] > 0)
+        n_dynamic = np.concatenate(([0], np.cumsum(dynamic, dtype=i64)))  # prefix counts
+        pois_plain = (n_dynamic[indptr[pois_u + 1]] - n_dynamic[indptr[pois_u]]) == 0
         self._compiled = CompiledNetwork(
             n_neurons=self.n, n_units=nu,
             ch_alpha=np.array([c.kind == "alpha" for c in self.channels], dtype=np.bool_),
@@ -420,7 +426,7 @@ class Network:
             syn_rule=take["rule"].astype(i64), rule_par=rule_par, lut=lut,
             in_ptr=in_ptr, in_syn=in_order.astype(i64), in_pre=in_pre.astype(i64),
             sweep_rows=rows.astype(i64), sweep_phase=phase.astype(i64), sweep_period=period,
-            pois_unit=np.array([u for u, _ in pois], dtype=i64),
+            pois_unit=pois_u, pois_plain=pois_plain.astype(np.bool_),
             pois_rate=np.array([p[0] for _, p in pois], dtype=float),
             pois_start=np.array([p[1] for _, p in pois], dtype=float),
             pois_stop=np.array([p[2] for _, p in pois], dtype=float),
@@ -703,26 +709,8 @@ class Simulation:
             self.rec_chunks.append(self.rec_buf[:, : self.rec_n[0], :].copy())
 
     def _advance_part(self, part: "Part", nsteps: int) -> None:
-        """Run the trials of one part for ``nsteps`` steps, growing its spike buffer as needed."""
-        done = 0
-        n_start = int(part.spk_n[0])
-        span = part.tr1 - part.tr0
-        while done < nsteps:
-            k = self.model.invoke(self, self.step + done, nsteps - done, part)
-            done += k
-            if done < nsteps:  # spike buffer nearly full: grow and continue
-                # to the size the rate so far extrapolates to (one copy instead of a doubling
-                # chain: 64 trials of benchmark case 1 record 15 M spikes)
-                n_now = int(part.spk_n[0])
-                need = n_start + int(1.1 * (n_now - n_start) * nsteps / max(1, done))
-                size = part.spk_tr.size
-                margin = max(kernels.SPIKE_MARGIN, self.net.n * span) + 2 * self.net.n * span
-                cap = max(2 * size, size + margin, need + margin)
-                for name in ("spk_tr", "spk_step", "spk_id"):
-                    old = getattr(part, name)
-                    new = np.zeros(cap, dtype=np.int64)
-                    new[: old.size] = old
-                    setattr(part, name, new)
+        """Run the trials of one part for ``nsteps`` steps (the kernel grows its spike buffer)."""
+        self.model.invoke(self, self.step, nsteps, part)
 
     # recorded spikes (the kernel's buffers; pending parts of a parallel advance merged first)
     spk_tr = _MergedSpikeBuffer()
