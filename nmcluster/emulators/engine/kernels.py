@@ -392,6 +392,11 @@ def run_lif(step0, nsteps, dt, conductance, n_neurons, tr0, tr1,
         for k in range(K):
             if ch_alpha[k]:
                 fused = 0
+    # neurons whose spikes need no queue: no outgoing synapse, and no plastic synapse onto them
+    # (whose pre side would read their last-spike stamp during this step's delivery)
+    quiet = np.empty(N, dtype=np.bool_)
+    for n in range(N):
+        quiet[n] = indptr[n + 1] == indptr[n] and in_ptr[n + 1] == in_ptr[n]
     # spike flags of the fused loops, scanned 8 neurons at a time
     flags = np.zeros(((TN + 7) // 8) * 8, dtype=np.uint8)
     fwords = flags.view(np.uint64)
@@ -735,6 +740,9 @@ def run_lif(step0, nsteps, dt, conductance, n_neurons, tr0, tr1,
                                 else:
                                     gate_lost[tr, gg] += 1
                                     continue
+                        if quiet[n]:
+                            last_spike[tr, n] = step  # nothing to deliver, nobody reads it now
+                            continue
                         q_tr[qn] = tr  # qcap >= TN: neurons never overflow the queue
                         q_unit[qn] = n
                         qn += 1
