@@ -233,3 +233,29 @@ def test_thread_split_is_bit_identical():
         for a, b in zip(out[1], out[threads]):
             np.testing.assert_array_equal(a, b)
     assert out[1][3].size > 100
+
+
+def test_fast_paths_match_the_general_path():
+    # sources whose synapses are all static skip the kernel's spike queue, and so do neurons with
+    # nothing to deliver; a do-nothing plasticity rule (A = 0) on the inputs and zero-weight
+    # synapses out of every neuron force the general path, which must give the same spikes
+    def build(general: bool) -> engine.Network:
+        n = 30
+        net = engine.Network(n, dt=0.1)
+        net.set_params(v_rest=-75.0, g_leak=0.02, cm=0.2, v_thresh=-55.0, v_reset=-80.0,
+                       tau_refrac=1.0)
+        ch = net.add_channel("exp", 0, tau=5.0, e_rev=0.0)
+        src = net.add_poisson(np.linspace(50.0, 400.0, n))
+        rule = net.add_rule("additive", A_plus=0.0, A_minus=0.0) if general else None
+        net.connect(src, np.arange(n), ch, weight=0.015, delay=1.0, rule=rule)
+        if general:
+            net.connect(np.arange(n), (np.arange(n) + 1) % n, ch, weight=0.0, delay=1.0)
+        return net
+
+    fast, general = build(False), build(True)
+    assert fast.compile().pois_plain.all() and not general.compile().pois_plain.any()
+    a = fast.run(1000.0, trials=3, seeds=[4, 5, 6]).spikes()
+    b = general.run(1000.0, trials=3, seeds=[4, 5, 6]).spikes()
+    assert a[0].size > 300
+    for x, y in zip(a, b):
+        np.testing.assert_array_equal(x, y)
