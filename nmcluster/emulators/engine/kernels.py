@@ -339,7 +339,10 @@ def run_lif(step0, nsteps, dt, conductance, n_neurons, tr0, tr1,
     Spikes of a step are queued ``(q_tr, q_unit)`` and delivered by one inline loop per phase
     (sources, then neurons): calling a helper with this many arrays costs ~1 µs in numba's
     reference counting, far more than a delivery.  If the queue (sized by the caller for the
-    worst plausible step) is full, remaining source events wait one step.
+    worst plausible step) is full, remaining source events wait one step.  Two kinds of spikes
+    bypass the queue, in the order it would deliver them: events of Poisson sources whose
+    synapses are all static (written straight into the ring), and spikes of neurons with no
+    outgoing synapse and no plastic synapse onto them (only their last-spike stamp is set).
 
     Tsodyks-Markram short-term plasticity follows NEST's ``tsodyks2_synapse`` update order, so
     depressing (``tau_facil == 0``) and facilitating (``tau_rec == 0``) synapses match the
