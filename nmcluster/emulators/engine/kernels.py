@@ -175,6 +175,18 @@ def exp_neg(x):
     return p * p
 
 
+@njit(cache=True, inline="always")
+def _fire(vm, rf, v_thresh, v_reset, ref_steps):
+    """Threshold and refractory clamp of the fused membrane loops: ``(v, refr, spiked)``.
+
+    Branch-free on purpose: every operand arrives loaded and is combined with ``&`` (not
+    ``and``/``or``), because a conditional load or store in the vectorised loop becomes a masked
+    move, microcoded on AMD Zen and ~2x slower for the whole loop."""
+    free = rf <= 0
+    spk = free & (vm >= v_thresh)
+    return (vm if (free & ~spk) else v_reset), (ref_steps if spk else (rf if free else rf - 1)), spk
+
+
 @njit(cache=True)
 def lut_sweep(tr, step, sweep_rows, sweep_phase, sweep_period, indptr, syn_rule, rule_par, lut,
               w, acc_c, acc_a):
@@ -543,16 +555,8 @@ def run_lif(step0, nsteps, dt, conductance, n_neurons, tr0, tr1,
                         gtot = g_leak[i] + a0 + a1
                         vinf = (gl_el[i] + a0 * e0[i] + a1 * e1[i]) / gtot
                         vm = vinf + (v[i] - vinf) * exp_neg(gtot * dt_cm[i])
-                        # every operand loaded unconditionally and combined with & (not
-                        # `and`/`or`): a conditional load or store becomes a masked move,
-                        # microcoded and ~2x slower for the whole loop on AMD Zen
-                        rf = refr[i]
-                        vr = v_reset[i]
-                        rs = ref_steps[i]
-                        free = rf <= 0
-                        spk = free & (vm >= v_thresh[i])
-                        v[i] = vm if (free & ~spk) else vr
-                        refr[i] = rs if spk else (rf if free else rf - 1)
+                        v[i], refr[i], spk = _fire(vm, refr[i], v_thresh[i], v_reset[i],
+                                                   ref_steps[i])
                         flags[i] = spk
                         nspk += spk
                         x0 = a0 * d0[i]
@@ -571,16 +575,8 @@ def run_lif(step0, nsteps, dt, conductance, n_neurons, tr0, tr1,
                         gtot = g_leak[i] + a0
                         vinf = (gl_el[i] + a0 * e0[i]) / gtot
                         vm = vinf + (v[i] - vinf) * exp_neg(gtot * dt_cm[i])
-                        # every operand loaded unconditionally and combined with & (not
-                        # `and`/`or`): a conditional load or store becomes a masked move,
-                        # microcoded and ~2x slower for the whole loop on AMD Zen
-                        rf = refr[i]
-                        vr = v_reset[i]
-                        rs = ref_steps[i]
-                        free = rf <= 0
-                        spk = free & (vm >= v_thresh[i])
-                        v[i] = vm if (free & ~spk) else vr
-                        refr[i] = rs if spk else (rf if free else rf - 1)
+                        v[i], refr[i], spk = _fire(vm, refr[i], v_thresh[i], v_reset[i],
+                                                   ref_steps[i])
                         flags[i] = spk
                         nspk += spk
                         x0 = a0 * d0[i]
