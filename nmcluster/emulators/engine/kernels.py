@@ -432,7 +432,7 @@ def run_lif(step0, nsteps, dt, conductance, n_neurons, tr0, tr1,
     # cost per window (a loop entry and exit the branch predictor cannot guess), so a longer
     # window is cheaper per event: W 32 -> 256 halves the cost of drawing (benchmark case 4)
     W = 1
-    while W < MAX_WINDOW and ev_rate * 2 * W * dt <= 2 * EVENT_BUDGET:
+    while W < MAX_WINDOW and ev_rate * W * dt <= EVENT_BUDGET:
         W *= 2
     ev_cap = int(ev_rate * W * dt * 1.25 + 4.0 * math.sqrt(ev_rate * W * dt) + 256)
     ev_key = np.empty(ev_cap, dtype=np.int64)
@@ -652,7 +652,7 @@ def run_lif(step0, nsteps, dt, conductance, n_neurons, tr0, tr1,
                         for i in range(TN):
                             vinf = num[i] / gt[i]
                             vm = vinf + (v[i] - vinf) * exp_neg(gt[i] * dt_cm[i])
-                            vr = v_reset[i]  # unconditional load: see the fused loops
+                            vr = v_reset[i]  # unconditional load: see _fire
                             v[i] = vr if refr[i] > 0 else vm
                     else:
                         for i in range(TN):

@@ -426,7 +426,7 @@ class Network:
             syn_rule=take["rule"].astype(i64), rule_par=rule_par, lut=lut,
             in_ptr=in_ptr, in_syn=in_order.astype(i64), in_pre=in_pre.astype(i64),
             sweep_rows=rows.astype(i64), sweep_phase=phase.astype(i64), sweep_period=period,
-            pois_unit=pois_u, pois_plain=pois_plain.astype(np.bool_),
+            pois_unit=pois_u, pois_plain=pois_plain,
             pois_rate=np.array([p[0] for _, p in pois], dtype=float),
             pois_start=np.array([p[1] for _, p in pois], dtype=float),
             pois_stop=np.array([p[2] for _, p in pois], dtype=float),
