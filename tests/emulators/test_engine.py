@@ -259,3 +259,45 @@ def test_fast_paths_match_the_general_path():
     assert a[0].size > 300
     for x, y in zip(a, b):
         np.testing.assert_array_equal(x, y)
+
+
+def test_ziggurat_exponential_distribution():
+    """The Poisson intervals' exponential variates (ziggurat) have the exponential law:
+    mean and variance 1, the tail beyond the base layer (P(x > 8) = e^-8) and a small
+    Kolmogorov-Smirnov distance; and they continue one stream deterministically."""
+    from nmcluster.emulators.engine import kernels
+
+    n = 1_000_000
+    x = kernels.exponential_draws(np.uint64(12345), n)
+    assert np.all(x >= 0.0) and np.all(np.isfinite(x))
+    assert abs(x.mean() - 1.0) < 5 * 1.0 / math.sqrt(n)
+    assert abs(x.var() - 1.0) < 5 * math.sqrt(8.0 / n)
+    for cut in (0.1, 1.0, 3.0, 8.0):  # 8 > the base layer's edge (7.7): the tail branch
+        p = math.exp(-cut)
+        assert abs((x > cut).mean() - p) < 5 * math.sqrt(p * (1 - p) / n) + 1e-6
+    xs = np.sort(x)
+    ks = np.abs(np.arange(1, n + 1) / n - (1.0 - np.exp(-xs))).max()
+    assert ks < 1.63 / math.sqrt(n)  # 1 % level
+    np.testing.assert_array_equal(x, kernels.exponential_draws(np.uint64(12345), n))
+    assert not np.array_equal(x[:100], kernels.exponential_draws(np.uint64(12346), 100))
+
+
+def test_vector_width_choice(monkeypatch):
+    """512-bit vectors are asked for only on AVX-512 hosts, never over an explicit
+    NUMBA_CPU_FEATURES or NMCLUSTER_VECTOR_WIDTH=256."""
+    import numba
+
+    from nmcluster.emulators.engine import kernels
+
+    monkeypatch.setattr(numba.config, "CPU_FEATURES", None)
+    monkeypatch.setattr(kernels, "get_host_cpu_features", lambda: "+avx2,+fma,+avx512f")
+    monkeypatch.delenv("NMCLUSTER_VECTOR_WIDTH", raising=False)
+    assert kernels._vector_features() == "+avx2,+fma,+avx512f,-prefer-256-bit"
+    monkeypatch.setenv("NMCLUSTER_VECTOR_WIDTH", "256")
+    assert kernels._vector_features() is None
+    monkeypatch.delenv("NMCLUSTER_VECTOR_WIDTH")
+    monkeypatch.setattr(kernels, "get_host_cpu_features", lambda: "+avx2,+fma,-avx512f")
+    assert kernels._vector_features() is None
+    monkeypatch.setattr(kernels, "get_host_cpu_features", lambda: "+avx2,+fma,+avx512f")
+    monkeypatch.setattr(numba.config, "CPU_FEATURES", "+avx2")
+    assert kernels._vector_features() is None

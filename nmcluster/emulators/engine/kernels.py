@@ -26,9 +26,41 @@ from __future__ import annotations
 
 import math
 
+import os
+
 import llvmlite.binding as _llvm
+import numba
 import numpy as np
 from numba import njit
+from numba.core.codegen import get_host_cpu_features
+
+
+def _vector_features() -> str | None:
+    """LLVM target features for numba that let the kernels use 512-bit vectors, or None.
+
+    Why: on AVX-512 hosts LLVM still prefers 256-bit vectors (``prefer-256-bit``, a guard
+    against the clock throttling of early Xeons).  The fused membrane loop is bound by the
+    latency of its ``exp`` chain with only a couple of iterations in flight, so doubling the
+    lanes per iteration nearly doubles its throughput: benchmark case 4 on a 2-core Sapphire
+    Rapids ran 2.0-2.4 s with 256-bit and 1.7-1.9 s with 512-bit vectors.  ``$NMCLUSTER_VECTOR_WIDTH``
+    = ``256`` keeps LLVM's choice; an explicit ``$NUMBA_CPU_FEATURES`` always wins.  The setting
+    is part of numba's cache key, so cached code never mixes the two.
+    """
+    if os.environ.get("NMCLUSTER_VECTOR_WIDTH", "auto").strip() == "256":
+        return None
+    if numba.config.CPU_FEATURES is not None:
+        return None
+    features = get_host_cpu_features()
+    if "+avx512f" not in features.split(","):
+        return None
+    return features + ",-prefer-256-bit"
+
+
+# numba reads this once, when its JIT target is first created (at the first compile or cache
+# load in the process), so it must be set at import, before any kernel is dispatched
+_WIDE = _vector_features()
+if _WIDE is not None:
+    numba.config.CPU_FEATURES = _WIDE
 
 # LLVM vectorises a loop only if it can rule out aliasing between the arrays it reads and writes,
 # with at most this many run-time pointer checks (default 8).  The fused membrane loop touches
@@ -243,13 +275,108 @@ def _cal_step(nt, dt, inv_dt, first):
     return s if s > first else first
 
 
+# --- exponential variates: ziggurat (Marsaglia & Tsang 2000) ------------------------------------
+# Poisson intervals are the engine's commonest random number (benchmark case 4 draws 3.2e7), and
+# ``-log(u)`` costs a libm call each (~17 ns here); the ziggurat returns 98.9 % of its variates
+# with one table look-up, a compare and a multiply from one 64-bit draw (as NumPy's
+# ``Generator.standard_exponential``: bits 3..10 pick the layer, bits 11..63 the position).
+_ZIG_R = 7.697117470131487  # right edge of the base layer
+_ZIG_V = 3.949659822581572e-3  # area of every layer
+
+
+def _ziggurat_tables() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Layer thresholds ``ke`` (53-bit integers), widths ``we`` (per integer unit) and densities
+    ``fe`` of the 256-layer exponential ziggurat (Marsaglia & Tsang's ``zigset``, 53-bit)."""
+    m2 = 2.0**53
+    de = _ZIG_R
+    te = de
+    ke = np.zeros(256, dtype=np.uint64)
+    we = np.zeros(256)
+    fe = np.zeros(256)
+    q = _ZIG_V / math.exp(-de)
+    ke[0] = np.uint64((de / q) * m2)
+    we[0] = q / m2
+    we[255] = de / m2
+    fe[0] = 1.0
+    fe[255] = math.exp(-de)
+    for i in range(254, 0, -1):
+        de = -math.log(_ZIG_V / de + math.exp(-de))
+        ke[i + 1] = np.uint64((de / te) * m2)
+        te = de
+        fe[i] = math.exp(-de)
+        we[i] = de / m2
+    return ke, we, fe
+
+
+_ZKE, _ZWE, _ZFE = _ziggurat_tables()
+_S3 = np.uint64(3)
+_S8 = np.uint64(8)
+_FF = np.uint64(255)
+
+
+@njit(cache=True, inline="always")
+def _mix(st):
+    """splitmix64's output function of a state (the draw after ``st += _GOLD``)."""
+    z = (st ^ (st >> _S30)) * _M1
+    z = (z ^ (z >> _S27)) * _M2
+    return z ^ (z >> _S31)
+
+
+@njit(cache=True)
+def _exp_slow(st, idx, x):
+    """The ziggurat's rare branches (1.1 % of draws): the tail beyond ``_ZIG_R`` for the base
+    layer, the wedge test otherwise, a fresh draw when the wedge rejects.  Kept out of line so
+    the fast path stays a few instructions; returns ``(variate, stream state)``."""
+    while True:
+        st += _GOLD
+        u = float(_mix(st) >> _S11) * _INV53  # [0, 1)
+        if idx == 0:
+            return _ZIG_R - math.log1p(-u), st
+        if (_ZFE[idx - 1] - _ZFE[idx]) * u + _ZFE[idx] < math.exp(-x):
+            return x, st
+        st += _GOLD
+        ri = _mix(st) >> _S3
+        idx = int(ri & _FF)
+        ri >>= _S8
+        x = float(ri) * _ZWE[idx]
+        if ri < _ZKE[idx]:
+            return x, st
+
+
+@njit(cache=True, inline="always")
+def rand_exponential(st):
+    """A standard exponential variate from the splitmix64 stream state ``st`` (a scalar, so the
+    caller keeps it in a register): ``(variate, new state)``."""
+    st += _GOLD
+    ri = _mix(st) >> _S3
+    idx = int(ri & _FF)
+    ri >>= _S8
+    x = float(ri) * _ZWE[idx]
+    if ri >= _ZKE[idx]:
+        x, st = _exp_slow(st, idx, x)
+    return x, st
+
+
+@njit(cache=True)
+def exponential_draws(st, n):
+    """``n`` consecutive variates of :func:`rand_exponential` from state ``st`` (for tests and
+    for checking the distribution)."""
+    out = np.empty(n)
+    for i in range(n):
+        out[i], st = rand_exponential(st)
+    return out
+
+
 @njit(cache=True, nogil=True)
 def _pois_window(ws, we, T, tr0, tr1, dt, inv_dt, pois_next, pois_rng, inv_rate, pois_stop,
                  ev_key, ev_j):
     """Draw the Poisson events of steps ``[ws, we)`` of trials ``[tr0, tr1)``: event ``e`` is
     source ``ev_j[e]`` at key ``(step - ws) * T + trial - tr0``, sources in ascending order per
     trial; advances ``pois_next`` and the sources' streams.  Returns the event count and the
-    (possibly grown) buffers."""
+    (possibly grown) buffers.
+
+    The buffers are only replaced between a source's runs of draws, never inside one: an array
+    variable reassigned inside the draw loop made numba reload it at every event (2x slower)."""
     t_we = we * dt  # the end of step we - 1, as the step loop computes it
     ne = 0
     n_pois = pois_next.shape[1]
@@ -262,27 +389,26 @@ def _pois_window(ws, we, T, tr0, tr1, dt, inv_dt, pois_next, pois_rng, inv_rate,
                 ir = inv_rate[tr - tr0, j]
                 stop = pois_stop[j]
                 kt = tr - tr0 - ws * T
-                st = prow[j]  # the source's splitmix64 state, in a register (no array access
-                # per draw: numba would reference-count the array in this loop)
-                while nt < t_we:
-                    if ne == ev_key.shape[0]:
+                st = prow[j]  # the source's splitmix64 state, in a register
+                while True:
+                    cap = ev_key.shape[0]
+                    while nt < t_we and ne < cap:
+                        ev_key[ne] = _cal_step(nt, dt, inv_dt, ws) * T + kt
+                        ev_j[ne] = j
+                        ne += 1
+                        x, st = rand_exponential(st)
+                        nt += x * ir
+                        if nt >= stop:
+                            nt = np.inf
+                    if nt < t_we:  # out of room: grow, then go on with this source
                         k2 = np.empty(2 * ne + 64, dtype=np.int64)
                         j2 = np.empty(2 * ne + 64, dtype=np.int64)
                         k2[:ne] = ev_key[:ne]
                         j2[:ne] = ev_j[:ne]
                         ev_key = k2
                         ev_j = j2
-                    ev_key[ne] = _cal_step(nt, dt, inv_dt, ws) * T + kt
-                    ev_j[ne] = j
-                    ne += 1
-                    st += _GOLD
-                    z = (st ^ (st >> _S30)) * _M1
-                    z = (z ^ (z >> _S27)) * _M2
-                    z ^= z >> _S31
-                    u = float((z >> _S11) + _ONE) * _INV53  # as rand_uniform
-                    nt -= math.log(u) * ir
-                    if nt >= stop:
-                        nt = np.inf
+                    else:
+                        break
                 prow[j] = st
                 nrow[j] = nt
     return ne, ev_key, ev_j
