@@ -261,6 +261,33 @@ def test_fast_paths_match_the_general_path():
         np.testing.assert_array_equal(x, y)
 
 
+def test_unfed_channel_is_left_out_bit_identically():
+    # with two channels of which only the excitatory one is fed, the kernel runs its
+    # one-channel loop; a zero-weight inhibitory synapse keeps the second channel live (the
+    # two-channel loop), which must give the same spikes and membrane traces bit for bit, and
+    # recording the unfed channel reads zeros
+    def build(live: bool) -> engine.Network:
+        n = 40
+        net = engine.Network(n, dt=0.1)
+        net.set_params(v_rest=-70.0, g_leak=0.01, cm=0.2, v_thresh=-55.0, v_reset=-70.0,
+                       tau_refrac=1.0)
+        exc = net.add_channel("exp", 0, tau=5.0, e_rev=0.0)
+        inh = net.add_channel("exp", 1, tau=10.0, e_rev=-80.0)
+        src = net.add_poisson(np.linspace(100.0, 900.0, n))
+        net.connect(src, np.arange(n), exc, weight=0.006, delay=1.0)
+        if live:
+            net.connect(np.arange(n), (np.arange(n) + 1) % n, inh, weight=0.0, delay=1.0)
+        net.record(spikes=True, analog=[("v", 7), ("gsyn_exc", 7), ("gsyn_inh", 7)])
+        return net
+
+    one, two = (build(live).run(800.0, trials=2, seeds=[8, 9]) for live in (False, True))
+    assert one.spikes()[0].size > 200
+    for x, y in zip(one.spikes(), two.spikes()):
+        np.testing.assert_array_equal(x, y)
+    np.testing.assert_array_equal(one.analog(), two.analog())
+    assert np.all(one.analog()[..., 2] == 0.0) and np.any(one.analog()[..., 1] > 0.0)
+
+
 def test_ziggurat_exponential_distribution():
     """The Poisson intervals' exponential variates (ziggurat) have the exponential law:
     mean and variance 1, the tail beyond the base layer (P(x > 8) = e^-8) and a small

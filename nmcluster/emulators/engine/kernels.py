@@ -428,6 +428,19 @@ def _ctz8(word):
     return _DEBRUIJN_BYTE[(low * _DEBRUIJN) >> _S58]
 
 
+@njit(cache=True)
+def _channel_live(c, chan, g, i0, i1):
+    """Whether channel ``c`` can be non-zero in neurons ``[i0, i1)``: a synapse feeds it, or
+    its conductance is not zero now."""
+    for k in range(chan.shape[0]):
+        if chan[k] == c:
+            return True
+    for i in range(i0, i1):
+        if g[c, i] != 0.0:
+            return True
+    return False
+
+
 # --- LIF kernel ----------------------------------------------------------------------------------
 
 
@@ -527,12 +540,22 @@ def run_lif(step0, nsteps, dt, conductance, n_neurons, tr0, tr1,
     gt = scratch[0, i0:i1]
     num = scratch[1, i0:i1]
     fused = 0
+    f_ch = 0  # the channel of the one-channel fused loop
     if (model_kind == MODEL_LIF and conductance and not fixed_point and not any_noise
             and K <= 2 and K > 0):
         fused = K
         for k in range(K):
             if ch_alpha[k]:
                 fused = 0
+        if fused == 2:
+            # a channel that no synapse feeds and whose conductance is zero stays zero, so the
+            # two-channel loop would add exact zeros: run the one-channel loop on the other
+            # (same results bit for bit, ~27 % less memory traffic; benchmark case 1 only
+            # drives the excitatory channel)
+            live1 = _channel_live(1, chan, g, i0, i1)
+            if not (_channel_live(0, chan, g, i0, i1) and live1):
+                fused = 1
+                f_ch = 1 if live1 else 0
     # neurons whose spikes need no queue: no outgoing synapse, and no plastic synapse onto them
     # (whose pre side would read their last-spike stamp during this step's delivery)
     quiet = np.empty(N, dtype=np.bool_)
@@ -690,10 +713,10 @@ def run_lif(step0, nsteps, dt, conductance, n_neurons, tr0, tr1,
                         g0[i] = x0 if abs(x0) > 1e-30 else 0.0
                         g1[i] = x1 if abs(x1) > 1e-30 else 0.0
                 elif fused == 1:
-                    r0 = ring[slot, 0, i0:i1]
-                    g0 = g[0, i0:i1]
-                    e0 = ch_erev[0, i0:i1]
-                    d0 = ch_decay[0, i0:i1]
+                    r0 = ring[slot, f_ch, i0:i1]
+                    g0 = g[f_ch, i0:i1]
+                    e0 = ch_erev[f_ch, i0:i1]
+                    d0 = ch_decay[f_ch, i0:i1]
                     nspk = 0
                     for i in range(TN):
                         a0 = g0[i] + r0[i]
@@ -827,7 +850,7 @@ def run_lif(step0, nsteps, dt, conductance, n_neurons, tr0, tr1,
                         i += nz + 1
                         word = (word >> np.uint64(8 * nz)) >> np.uint64(8)
                         if fused != 0:
-                            flags[i] = 0
+                            pass  # the fused loop rewrites every flag at every step
                         elif refr[i] > 0:
                             refr[i] -= 1
                             continue
