@@ -589,6 +589,30 @@ def run_lif(step0, nsteps, dt, conductance, n_neurons, tr0, tr1,
     ev_src = np.empty(ev_cap, dtype=np.int64)
     ev_ptr = np.zeros(W * T + 1, dtype=np.int64)
     ev_pos = np.zeros(W * T, dtype=np.int64)
+    # delivery table of the plain sources' synapses, once per call (w and gain only change
+    # between calls): effective weight w * gain per trial, flat ring offset chan * TNf + post
+    # and delay, side by side; this delivery is the commonest write of a Poisson-driven run
+    TNf = ring.shape[2]
+    ring_flat = ring.reshape(-1)
+    KTNf = K * TNf
+    pp_ptr = np.zeros(n_pois + 1, dtype=np.int64)
+    for j in range(n_pois):
+        u = pois_unit[j]
+        pp_ptr[j + 1] = pp_ptr[j] + (indptr[u + 1] - indptr[u] if pois_plain[j] else 0)
+    pp_eff = np.empty((T, pp_ptr[n_pois]))
+    pp_off = np.empty(pp_ptr[n_pois], dtype=np.int64)
+    pp_del = np.empty(pp_ptr[n_pois], dtype=np.int64)
+    for j in range(n_pois):
+        u = pois_unit[j]
+        q = pp_ptr[j]
+        for k in range(indptr[u], indptr[u + 1]):
+            if not pois_plain[j]:
+                break
+            pp_off[q] = chan[k] * TNf + post[k]
+            pp_del[q] = delay[k]
+            for tr in range(tr0, tr1):
+                pp_eff[tr - tr0, q] = w[tr, k] * gain[tr, k]
+            q += 1
     q_base = qcap
     ws = step0
     we = step0
@@ -660,13 +684,14 @@ def run_lif(step0, nsteps, dt, conductance, n_neurons, tr0, tr1,
                             # only static synapses (no STP, no plasticity): straight into the
                             # ring, in the order the queue would deliver them, no queue and no
                             # last-spike stamp (nothing reads it for such a source)
-                            for k in range(indptr[unit], indptr[unit + 1]):
-                                eff = w[tr, k] * gain[tr, k]
+                            effr = pp_eff[tr - tr0]
+                            for q in range(pp_ptr[j], pp_ptr[j + 1]):
+                                eff = effr[q]
                                 if eff != 0.0:
-                                    rs = slot + delay[k]
+                                    rs = slot + pp_del[q]
                                     if rs >= D:
                                         rs -= D
-                                    ring[rs, chan[k], base + post[k]] += eff
+                                    ring_flat[rs * KTNf + base + pp_off[q]] += eff
                         else:
                             q_tr[qn] = tr
                             q_unit[qn] = unit
