@@ -603,11 +603,11 @@ def run_lif(step0, nsteps, dt, conductance, n_neurons, tr0, tr1,
     pp_off = np.empty(pp_ptr[n_pois], dtype=np.int64)
     pp_del = np.empty(pp_ptr[n_pois], dtype=np.int64)
     for j in range(n_pois):
+        if not pois_plain[j]:
+            continue
         u = pois_unit[j]
         q = pp_ptr[j]
         for k in range(indptr[u], indptr[u + 1]):
-            if not pois_plain[j]:
-                break
             pp_off[q] = chan[k] * TNf + post[k]
             pp_del[q] = delay[k]
             for tr in range(tr0, tr1):
@@ -874,16 +874,14 @@ def run_lif(step0, nsteps, dt, conductance, n_neurons, tr0, tr1,
                         nz = _ctz8(word)
                         i += nz + 1
                         word = (word >> np.uint64(8 * nz)) >> np.uint64(8)
-                        if fused != 0:
-                            pass  # the fused loop rewrites every flag at every step
-                        elif refr[i] > 0:
-                            refr[i] -= 1
-                            continue
-                        elif v[i] >= v_thresh[i]:
+                        if fused == 0:  # (the fused loops flagged spikes only)
+                            if refr[i] > 0:
+                                refr[i] -= 1
+                                continue
+                            if v[i] < v_thresh[i]:
+                                continue
                             v[i] = v_reset[i]
                             refr[i] = ref_steps[i]
-                        else:
-                            continue
                         while i >= tr_end:
                             tr += 1
                             tr_end += N
