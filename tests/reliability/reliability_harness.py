@@ -620,7 +620,7 @@ def node_killed(site: Site, experiment: Path, requeue: bool = True) -> Outcome:
     out = Outcome(f"node killed under a running job ({'requeue' if requeue else 'no requeue'})", jobs=1, faults=1)
     t0 = time.monotonic()
     opts = () if requeue else ("--slurm-opt=--no-requeue",)
-    job = site.submit(str(experiment), "-p", "ess", "--wafer", "33", "-c", "main.py", *opts, env={"SLEEP": "2"})
+    job = site.submit(str(experiment), "-p", "ess", "--wafer", "33", "-c", "main.py", *opts, env={"SLEEP": "5"})
     rec = _running(site, job)
     node = cluster.job_node(rec["external_id"])
     cluster.kill_node(node)
@@ -654,8 +654,11 @@ def slurmctld_restarted(site: Site, experiment: Path, jobs: int = 6) -> Outcome:
     cluster = site.cluster
     out = Outcome("slurmctld restarted mid-run", jobs=jobs, faults=1)
     t0 = time.monotonic()
-    ids = [site.submit(str(experiment), "-p", "spikey", "--station", "501", "-c", "main.py", env={"SLEEP": "1"})
-           for _ in range(jobs)]
+    # The first job outlives the poll that sees it running (each poll is a CLI start, over a second on a
+    # loaded machine) and the outage after it, so the fault always lands while it runs.
+    ids = [site.submit(str(experiment), "-p", "spikey", "--station", "501", "-c", "main.py",
+                       env={"SLEEP": "8" if k == 0 else "1"})
+           for k in range(jobs)]
     _running(site, ids[0])
     before = {r["id"] for r in site.store_rows()}
     slurmds = {n: cluster.slurmd_pid(n) for n in cluster.nodes}
