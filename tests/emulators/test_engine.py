@@ -288,6 +288,40 @@ def test_unfed_channel_is_left_out_bit_identically():
     assert np.all(one.analog()[..., 2] == 0.0) and np.any(one.analog()[..., 1] > 0.0)
 
 
+@pytest.mark.parametrize("two_channels", [False, True])
+def test_shared_parameters_read_as_scalars_bit_identically(two_channels):
+    # when capacitance, reset, refractory time and the synaptic constants are the same for all
+    # neurons, the fused loops read them as scalars (leak and threshold still per neuron, as
+    # on an emulated chip); a silent neuron with another reset and refractory time (never
+    # used: it never fires) forces the per-neuron loop, which must agree bit for bit
+    def build(uniform: bool) -> engine.Network:
+        n = 40
+        net = engine.Network(n, dt=0.1)
+        v_reset = np.full(n, -70.0)
+        tau_refrac = np.full(n, 1.0)
+        if not uniform:
+            v_reset[-1], tau_refrac[-1] = -72.0, 2.0
+        net.set_params(v_rest=-70.0, g_leak=np.linspace(0.008, 0.012, n), cm=0.2,
+                       v_thresh=np.linspace(-56.0, -54.0, n), v_reset=v_reset,
+                       tau_refrac=tau_refrac)
+        exc = net.add_channel("exp", 0, tau=5.0, e_rev=0.0)
+        inh = net.add_channel("exp", 1, tau=10.0, e_rev=-80.0)
+        src = net.add_poisson(np.linspace(100.0, 900.0, n - 1))
+        net.connect(src, np.arange(n - 1), exc, weight=0.006, delay=1.0)
+        if two_channels:
+            net.connect(np.arange(n - 1), (np.arange(n - 1) + 1) % (n - 1), inh, weight=0.002,
+                        delay=1.0)
+        net.record(spikes=True, analog=[("v", 7), ("gsyn_exc", 7), ("gsyn_inh", 7)])
+        return net
+
+    uni, per = (build(u).run(800.0, trials=2, seeds=[8, 9]) for u in (True, False))
+    assert uni.spikes()[0].size > 200 and not np.any(uni.spikes()[2] == 39)
+    for x, y in zip(uni.spikes(), per.spikes()):
+        np.testing.assert_array_equal(x, y)
+    np.testing.assert_array_equal(uni.analog(), per.analog())
+    assert np.any(uni.analog()[..., 2] > 0.0) == two_channels
+
+
 def test_ziggurat_exponential_distribution():
     """The Poisson intervals' exponential variates (ziggurat) have the exponential law:
     mean and variance 1, the tail beyond the base layer (P(x > 8) = e^-8) and a small

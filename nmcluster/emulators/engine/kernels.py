@@ -421,6 +421,30 @@ for _b in range(64):
 _S58 = np.uint64(58)
 
 
+@njit(cache=True, inline="always", fastmath={"contract"})
+def _cond_v(a_tot, a_e, v_old, g_leak, gl_el, dt_cm):
+    """Membrane after one step of the fused conductance loops, given the summed channel
+    conductance ``a_tot`` and ``a_e`` = sum of conductance x reversal potential.  One function
+    for the per-neuron and the uniform-parameter loops, so both do the same arithmetic."""
+    gtot = g_leak + a_tot
+    vinf = (gl_el + a_e) / gtot
+    return vinf + (v_old - vinf) * exp_neg(gtot * dt_cm)
+
+
+@njit(cache=True)
+def _same(a):
+    """Whether every element of ``a`` has the bits of the first (signed zeros differ): the
+    fused loops may then read the value as a scalar instead of streaming the array."""
+    if a.shape[0] == 0:
+        return False
+    a0 = a[0]
+    for i in range(1, a.shape[0]):
+        x = a[i]
+        if x != a0 or (x == 0 and math.copysign(1.0, x) != math.copysign(1.0, a0)):
+            return False
+    return True
+
+
 @njit(cache=True, inline="always")
 def _ctz8(word):
     """Index of the lowest non-zero byte of a non-zero ``word`` (de Bruijn, branch-free)."""
@@ -556,6 +580,16 @@ def run_lif(step0, nsteps, dt, conductance, n_neurons, tr0, tr1,
             if not (_channel_live(0, chan, g, i0, i1) and live1):
                 fused = 1
                 f_ch = 1 if live1 else 0
+    # parameters that are the same for every neuron of this part (capacitance, reset, refractory
+    # time, reversal potentials and synaptic time constants: on an emulated chip only leak and
+    # threshold vary, from neuron to neuron and trial to trial): the fused loops then read them
+    # as scalars, streaming 7 arrays instead of 12 (benchmark case 4)
+    uni = False
+    if fused != 0:
+        uni = _same(dt_cm) and _same(v_reset) and _same(ref_steps)
+        for k in range(K):
+            if uni and (fused == 2 or k == f_ch):
+                uni = _same(ch_erev[k, i0:i1]) and _same(ch_decay[k, i0:i1])
     # neurons whose spikes need no queue: no outgoing synapse, and no plastic synapse onto them
     # (whose pre side would read their last-spike stamp during this step's delivery)
     quiet = np.empty(N, dtype=np.bool_)
@@ -721,40 +755,76 @@ def run_lif(step0, nsteps, dt, conductance, n_neurons, tr0, tr1,
                     d0 = ch_decay[0, i0:i1]
                     d1 = ch_decay[1, i0:i1]
                     nspk = 0
-                    for i in range(TN):
-                        a0 = g0[i] + r0[i]
-                        a1 = g1[i] + r1[i]
-                        r0[i] = 0.0
-                        r1[i] = 0.0
-                        gtot = g_leak[i] + a0 + a1
-                        vinf = (gl_el[i] + a0 * e0[i] + a1 * e1[i]) / gtot
-                        vm = vinf + (v[i] - vinf) * exp_neg(gtot * dt_cm[i])
-                        v[i], refr[i], spk = _fire(vm, refr[i], v_thresh[i], v_reset[i],
-                                                   ref_steps[i])
-                        flags[i] = spk
-                        nspk += spk
-                        x0 = a0 * d0[i]
-                        x1 = a1 * d1[i]
-                        g0[i] = x0 if abs(x0) > 1e-30 else 0.0
-                        g1[i] = x1 if abs(x1) > 1e-30 else 0.0
+                    if uni:
+                        u_dtcm = dt_cm[0]
+                        u_vr = v_reset[0]
+                        u_ref = ref_steps[0]
+                        u_e0 = e0[0]
+                        u_e1 = e1[0]
+                        u_d0 = d0[0]
+                        u_d1 = d1[0]
+                        for i in range(TN):
+                            a0 = g0[i] + r0[i]
+                            a1 = g1[i] + r1[i]
+                            r0[i] = 0.0
+                            r1[i] = 0.0
+                            vm = _cond_v(a0 + a1, a0 * u_e0 + a1 * u_e1, v[i], g_leak[i],
+                                         gl_el[i], u_dtcm)
+                            v[i], refr[i], spk = _fire(vm, refr[i], v_thresh[i], u_vr, u_ref)
+                            flags[i] = spk
+                            nspk += spk
+                            x0 = a0 * u_d0
+                            x1 = a1 * u_d1
+                            g0[i] = x0 if abs(x0) > 1e-30 else 0.0
+                            g1[i] = x1 if abs(x1) > 1e-30 else 0.0
+                    else:
+                        for i in range(TN):
+                            a0 = g0[i] + r0[i]
+                            a1 = g1[i] + r1[i]
+                            r0[i] = 0.0
+                            r1[i] = 0.0
+                            vm = _cond_v(a0 + a1, a0 * e0[i] + a1 * e1[i], v[i], g_leak[i],
+                                         gl_el[i], dt_cm[i])
+                            v[i], refr[i], spk = _fire(vm, refr[i], v_thresh[i], v_reset[i],
+                                                       ref_steps[i])
+                            flags[i] = spk
+                            nspk += spk
+                            x0 = a0 * d0[i]
+                            x1 = a1 * d1[i]
+                            g0[i] = x0 if abs(x0) > 1e-30 else 0.0
+                            g1[i] = x1 if abs(x1) > 1e-30 else 0.0
                 elif fused == 1:
                     r0 = ring[slot, f_ch, i0:i1]
                     g0 = g[f_ch, i0:i1]
                     e0 = ch_erev[f_ch, i0:i1]
                     d0 = ch_decay[f_ch, i0:i1]
                     nspk = 0
-                    for i in range(TN):
-                        a0 = g0[i] + r0[i]
-                        r0[i] = 0.0
-                        gtot = g_leak[i] + a0
-                        vinf = (gl_el[i] + a0 * e0[i]) / gtot
-                        vm = vinf + (v[i] - vinf) * exp_neg(gtot * dt_cm[i])
-                        v[i], refr[i], spk = _fire(vm, refr[i], v_thresh[i], v_reset[i],
-                                                   ref_steps[i])
-                        flags[i] = spk
-                        nspk += spk
-                        x0 = a0 * d0[i]
-                        g0[i] = x0 if abs(x0) > 1e-30 else 0.0
+                    if uni:
+                        u_dtcm = dt_cm[0]
+                        u_vr = v_reset[0]
+                        u_ref = ref_steps[0]
+                        u_e0 = e0[0]
+                        u_d0 = d0[0]
+                        for i in range(TN):
+                            a0 = g0[i] + r0[i]
+                            r0[i] = 0.0
+                            vm = _cond_v(a0, a0 * u_e0, v[i], g_leak[i], gl_el[i], u_dtcm)
+                            v[i], refr[i], spk = _fire(vm, refr[i], v_thresh[i], u_vr, u_ref)
+                            flags[i] = spk
+                            nspk += spk
+                            x0 = a0 * u_d0
+                            g0[i] = x0 if abs(x0) > 1e-30 else 0.0
+                    else:
+                        for i in range(TN):
+                            a0 = g0[i] + r0[i]
+                            r0[i] = 0.0
+                            vm = _cond_v(a0, a0 * e0[i], v[i], g_leak[i], gl_el[i], dt_cm[i])
+                            v[i], refr[i], spk = _fire(vm, refr[i], v_thresh[i], v_reset[i],
+                                                       ref_steps[i])
+                            flags[i] = spk
+                            nspk += spk
+                            x0 = a0 * d0[i]
+                            g0[i] = x0 if abs(x0) > 1e-30 else 0.0
                 else:
                     # 2. arriving synaptic input (vectorised over trials x neurons)
                     for k in range(K):
