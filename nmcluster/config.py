@@ -147,6 +147,51 @@ class SpallocSettings(NamedTuple):
         return bool(self.host)
 
 
+class SourceLimits(NamedTuple):
+    """Caps on a job's code and how it is fetched (``[sources]`` in the site file).
+
+    A job's code comes from whoever submits it, often from a URL nobody on the cluster controls: archives
+    can be bombs (tiny on the wire, terabytes unpacked) or hold 100k members, a git URL can name a 15 GB
+    repository or a server that accepts the connection and never answers.  Every limit is refused with a
+    one-line error naming it (see :mod:`nmcluster.jobs.safetree`)::
+
+        [sources]
+        max_bytes = 2147483648        # bytes of all files of the code (archive unpacked, folder, git tree)
+        max_file_bytes = 1073741824   # one file
+        max_members = 50000           # files + folders + links
+        max_depth = 64                # folders deep (at most 256)
+        max_ratio = 1000              # unpacked / packed size of an archive (checked above 16 MiB)
+        git_max_bytes = 1073741824    # what one git clone may download
+        git_max_objects = 500000      # objects one git clone may hold
+        fetch_timeout_s = 300         # each git clone or archive/input download as a whole
+    """
+
+    max_bytes: int = 2 * 1024**3
+    max_file_bytes: int = 1024**3
+    max_members: int = 50_000
+    max_depth: int = 64
+    max_ratio: int = 1000
+    git_max_bytes: int = 1024**3
+    git_max_objects: int = 500_000
+    fetch_timeout_s: float = 300.0
+
+
+def parse_source_limits(table: Any) -> SourceLimits:
+    """``[sources]``: positive integers (``fetch_timeout_s`` a positive number), ``max_depth`` <= 256 (deeper
+    trees exhaust file descriptors and recursion in tools that later walk the job directory)."""
+    table = _typed("sources", table, dict)
+    _check_keys("[sources]", table, set(SourceLimits._fields))
+    values: dict[str, Any] = {}
+    for key, default in SourceLimits._field_defaults.items():
+        kind = (int, float) if isinstance(default, float) else int
+        value = _typed(f"sources.{key}", table.get(key, default), kind)
+        if not 0 < value <= (256 if key == "max_depth" else 2**62):
+            raise ConfigError(f"site config: sources.{key} must be a positive number"
+                              + (" of at most 256" if key == "max_depth" else "") + f", got {value!r}")
+        values[key] = float(value) if isinstance(default, float) else value
+    return SourceLimits(**values)
+
+
 class SiteConfig(NamedTuple):
     job_root: Path
     executor: str = "auto"  # auto | slurm | local
@@ -158,6 +203,7 @@ class SiteConfig(NamedTuple):
     source: str = "built-in defaults"
     hardware: HardwareSettings = HardwareSettings()
     spalloc: SpallocSettings = SpallocSettings()
+    sources: SourceLimits = SourceLimits()
 
     @property
     def lock_dir(self) -> Path:
@@ -268,7 +314,7 @@ def parse_config(data: Mapping[str, Any], env: Mapping[str, str] | None = None,
     env = os.environ if env is None else env
     _check_keys("the top level", data,
                 {"job_root", "executor", "partitions", "stations", "wafers", "boards", "slurm",
-                 "hardware", "spalloc"})
+                 "hardware", "spalloc", "sources"})
     user = env.get("USER") or getpass.getuser()
     raw_root = str(data.get("job_root") or user_data_dir(env) / "jobs")
     job_root = Path(os.path.expanduser(raw_root.replace("{user}", user)))
@@ -396,4 +442,4 @@ def parse_config(data: Mapping[str, Any], env: Mapping[str, str] | None = None,
     )
     return SiteConfig(job_root=job_root, executor=executor, partitions=partitions, stations=stations,
                       wafers=wafers, boards=tuple(boards), slurm=slurm, source=source, hardware=hardware,
-                      spalloc=spalloc)
+                      spalloc=spalloc, sources=parse_source_limits(data.get("sources", {})))

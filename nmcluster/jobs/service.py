@@ -212,7 +212,7 @@ class JobService:
         external: str | None = None
         try:
             staging.mkdir(mode=0o700)
-            staged = stage_code(spec.code, spec.command, staging / WORK_DIR, spec.inputs)
+            staged = stage_code(spec.code, spec.command, staging / WORK_DIR, spec.inputs, limits=self.site.sources)
             now = time.time()
             job_id = self.store.insert(
                 status="preparing", code=spec.code if code_label is None else code_label,
@@ -340,7 +340,7 @@ class JobService:
         queued: list[tuple[str, Path]] = []
         try:
             staging.mkdir(mode=0o700)
-            staged = stage_code(spec.code, spec.command, staging / WORK_DIR, spec.inputs)
+            staged = stage_code(spec.code, spec.command, staging / WORK_DIR, spec.inputs, limits=self.site.sources)
             now = time.time()
             user = self.env.get("USER") or getpass.getuser()
             commands = [staged.command.replace("{task}", str(i)) for i in range(count)]
@@ -457,17 +457,21 @@ class JobService:
         rec = self.get(job_id)
         if not rec.final:
             raise JobStateError(f"job {rec.id} is {rec.status}: results are available once it has finished")
+        from nmcluster.jobs.safetree import ResultWriter
+
         work = Path(rec.job_dir) / WORK_DIR
-        dest = Path(dest)
-        copied = []
-        for name in result_names(rec, include_inputs, names):
-            src = work / name
-            if not src.is_file():
-                continue
-            target = dest / name
-            target.parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy2(src, target)
-            copied.append(target)
+        wanted = [n for n in result_names(rec, include_inputs, names) if (work / n).is_file()]
+        copied: list[Path] = []
+        if not wanted:
+            return copied
+        with ResultWriter(Path(dest)) as out:  # links planted in dest are refused, never followed
+            for name in wanted:
+                out.check(name)  # all before the first write: a refusal leaves dest as it was
+            for name in wanted:
+                src = work / name
+                with open(src, "rb") as fh:
+                    copied.append(out.write(name, lambda o, _fh=fh: shutil.copyfileobj(_fh, o),
+                                            os.fstat(fh.fileno()).st_mtime))
         return copied
 
     def file_url(self, record: JobRecord, name: str) -> str:

@@ -420,12 +420,14 @@ class RemoteService:
         rec = self.get(job_id)
         if not rec.final:
             raise JobStateError(f"job {rec.id} is {rec.status}: results are available once it has finished")
+        from nmcluster.jobs.safetree import ResultWriter
+
         work = posixpath.join(rec.job_dir, WORK_DIR)
-        dest = Path(dest)
         copied: list[Path] = []
         conn = self.connection
         with conn.guard("downloading results"):
             sftp = conn.sftp()
+            wanted = []
             for name in result_names(rec, include_inputs, names):
                 remote = posixpath.join(work, name)
                 try:
@@ -434,17 +436,14 @@ class RemoteService:
                     continue
                 if attrs.st_mode is None or not stat.S_ISREG(attrs.st_mode):
                     continue
-                target = dest / name
-                target.parent.mkdir(parents=True, exist_ok=True)
-                part = target.with_name(f".{target.name}.part")
-                try:
-                    sftp.get(remote, str(part))
-                    os.replace(part, target)
-                finally:
-                    part.unlink(missing_ok=True)
-                if attrs.st_mtime is not None:
-                    os.utime(target, (attrs.st_atime or attrs.st_mtime, attrs.st_mtime))
-                copied.append(target)
+                wanted.append((name, remote, attrs))
+            if not wanted:
+                return copied
+            with ResultWriter(Path(dest)) as out:  # links planted in dest are refused, never followed
+                for name, _remote, _attrs in wanted:
+                    out.check(name)
+                for name, remote, attrs in wanted:
+                    copied.append(out.write(name, lambda fh, _r=remote: sftp.getfo(_r, fh), attrs.st_mtime))
         return copied
 
     def file_url(self, record: JobRecord, name: str) -> str:
