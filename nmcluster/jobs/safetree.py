@@ -302,8 +302,10 @@ class SafeTree:
                 out.append(comp)
         return tuple(out)
 
-    def finish(self) -> None:
-        """Create the noted symbolic links, each only if it resolves to a file or directory of the tree."""
+    def finish(self, fallback: Callable[[str, tuple[str, ...], str], bool] | None = None) -> None:
+        """Create the noted symbolic links, each only if it resolves to a file or directory of the tree.
+        A link that cannot be kept is refused, unless ``fallback(name, parts, why)`` handles it (a folder
+        source copies what such a link points to when that is a regular file) and returns True."""
         for name, parts, target in self._links:
             # the link's own folders must be real folders (not links made earlier in this loop): only then
             # does the lexical resolution below agree with what the kernel will do
@@ -311,13 +313,17 @@ class SafeTree:
                 if self.kinds.get(parts[:i]) not in (None, "dir"):
                     raise self.refuse(name, f"lies below {shown('/'.join(parts[:i]))}, which is not a directory")
             resolved = self._resolve(parts, target)
+            why = None
             if resolved is None:
-                raise self.refuse(name, f"is a symbolic link to {shown(target)}, which points outside")
-            if any(self.kinds.get(resolved[:i]) != "dir" for i in range(len(resolved))) or \
+                why = f"is a symbolic link to {shown(target)}, which points outside"
+            elif any(self.kinds.get(resolved[:i]) != "dir" for i in range(len(resolved))) or \
                     self.kinds.get(resolved) not in ("dir", "file"):
-                raise self.refuse(name, f"is a symbolic link to {shown(target)}, which is not a file or directory of "
-                                        f"the code (links may point only to files and folders inside it, not "
-                                        f"to other links)")
+                why = (f"is a symbolic link to {shown(target)}, which is not a file or directory of the code "
+                       f"(links may point only to files and folders inside it, not to other links)")
+            if why is not None:
+                if parts not in self.kinds and fallback is not None and fallback(name, parts, why):
+                    continue
+                raise self.refuse(name, why)
             if parts in self.kinds:
                 raise self.refuse(name, "appears twice")
             parent = self._parent(name, parts, create=True)
@@ -512,7 +518,8 @@ def extract(archive: Path, dest: Path, what: str, limits: SourceLimits) -> None:
 def copy_folder(src: Path, dest: Path, what: str, limits: SourceLimits,
                 skip_dirs: tuple[str, ...] = ("__pycache__",)) -> None:
     """Copy a folder into ``dest`` with the archive rules: regular files and directories, links only to
-    files and folders inside it; FIFOs, devices and sockets are refused (reading a FIFO would hang the
+    files and folders inside it (a link to a regular file elsewhere is replaced by a copy of that file, a
+    link to a folder or special file elsewhere is refused); FIFOs, devices and sockets are refused (reading a FIFO would hang the
     submission, a device like /dev/zero would fill the job root).  Walked iteratively with directory fds,
     so neither depth nor a link swapped in meanwhile can lead it astray."""
     try:
@@ -556,7 +563,29 @@ def copy_folder(src: Path, dest: Path, what: str, limits: SourceLimits,
                                                f"regular files, folders and links inside the folder are staged")
                 finally:
                     os.close(dfd)
-            tree.finish()
+
+            def copy_target(name: str, parts: tuple[str, ...], why: str) -> bool:
+                """A link that cannot stay a link (it points outside, or to another link): the folder is
+                the user's own, read with the user's own rights, so what it points to is copied in when
+                that is a regular file - as a remote submit sends it (nmcluster/remote/remote.py _pack)."""
+                try:
+                    fd = os.open(src / name, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+                except OSError:
+                    raise tree.refuse(name, f"{why}, and what it points to cannot be read") from None
+                try:
+                    fst = os.fstat(fd)
+                    if not stat.S_ISREG(fst.st_mode):
+                        raise tree.refuse(name, f"{why}, and what it points to is "
+                                                f"{'a folder' if stat.S_ISDIR(fst.st_mode) else _kind_of(fst.st_mode)}"
+                                                f" (copy it into the folder)")
+                    tree.declare(name, fst.st_size, tree.bytes + fst.st_size)
+                    os.set_blocking(fd, True)
+                    tree.write_file(name, parts, lambda n: os.read(fd, n), fst.st_mode, fst.st_mtime)
+                finally:
+                    os.close(fd)
+                return True
+
+            tree.finish(copy_target)
     except OSError as exc:
         if exc.errno in _NO_SPACE:
             raise

@@ -367,11 +367,31 @@ def _unwrap_single_dir(work: Path, command: str) -> None:
     entries = list(work.iterdir())
     if len(entries) == 1 and entries[0].is_dir() and not entries[0].is_symlink():
         script = _script_of(split_command(command))
-        if script and not (work / script).exists() and (entries[0] / script).exists():
+        if script and not (work / script).exists() and (entries[0] / script).exists() \
+                and not _links_climb_out(entries[0]):
             inner = entries[0]
             for child in list(inner.iterdir()):
                 child.rename(work / child.name)
             inner.rmdir()
+
+
+def _links_climb_out(inner: Path) -> bool:
+    """Does a link below ``inner`` reach its target through ``inner``'s parent (``l -> ../inner/x``)?
+    Such a link would point outside the work directory once ``inner``'s contents move up one level."""
+    for dirpath, dirnames, filenames in os.walk(inner):
+        for name in dirnames + filenames:
+            path = Path(dirpath, name)
+            if not path.is_symlink():
+                continue
+            depth = len(path.relative_to(inner).parts) - 1  # folders between inner and the link
+            for comp in os.readlink(path).split("/"):
+                if comp == "..":
+                    depth -= 1
+                    if depth < 0:
+                        return True
+                elif comp not in ("", "."):
+                    depth += 1
+    return False
 
 
 def input_name(item: str) -> str:

@@ -232,16 +232,25 @@ def test_folder_with_device_node_is_refused(tmp_path, experiment):
 
 
 def test_folder_links(tmp_path, experiment):
-    """A link to a file outside the folder is refused (it would reach outside the job directory); one to a
-    file inside stays a link; a folder nested deeper than max_depth is refused with one line."""
+    """A link to a file inside the folder stays a link; a link to a regular file elsewhere becomes a copy of
+    it (the folder is the submitter's own, read with their rights; no link leaves the job directory); a
+    link to a folder or a FIFO elsewhere is refused; a folder nested deeper than max_depth is refused."""
     victim = _sentinel(tmp_path)
     os.symlink("main.py", experiment / "alias.py")
+    os.symlink(victim, experiment / "rc")
     stage_code(str(experiment), "main.py", tmp_path / "w1")
     assert os.readlink(tmp_path / "w1" / "alias.py") == "main.py"
-    os.symlink(victim, experiment / "rc")
-    with pytest.raises(StagingError, match="'rc' is a symbolic link to .*points outside"):
-        stage_code(str(experiment), "main.py", tmp_path / "w2")
+    assert not (tmp_path / "w1" / "rc").is_symlink() and (tmp_path / "w1" / "rc").read_text() == SENTINEL_TEXT
+    (tmp_path / "w1" / "rc").write_text("the job's own copy\n")
+    _unchanged(victim)
     os.unlink(experiment / "rc")
+    os.mkfifo(tmp_path / "fifo")
+    for i, (target, needle) in enumerate([(tmp_path, "is a folder"), (tmp_path / "fifo", "is a FIFO")]):
+        os.symlink(target, experiment / "out")
+        with pytest.raises(StagingError, match=f"'out' is a symbolic link to .*points outside, and what it "
+                                               f"points to {needle}"):
+            stage_code(str(experiment), "main.py", tmp_path / f"w2{i}")
+        os.unlink(experiment / "out")
     deep = experiment / Path(*["n"] * 300)
     deep.mkdir(parents=True)
     site = _site(tmp_path)
@@ -541,3 +550,23 @@ def test_results_replace_own_files_and_follow_own_dest_link(finished_job, tmp_pa
     site.cli("results", str(job), "-o", str(tmp_path / "mine"), check=True)
     assert (real / "result.json").read_text().startswith("{") and (tmp_path / "other-name").read_text() == "old"
     assert not (real / "result.json").is_symlink() and [p.name for p in real.iterdir()] == ["result.json"]
+
+
+def test_unwrapping_the_top_folder_keeps_links_inside(tmp_path):
+    """``top/up -> ../top/run.py`` is inside the tree as extracted; moving top's contents up one level would
+    make it point outside the work directory, so such an archive is staged without unwrapping."""
+    tgz = tmp_path / "top.tgz"
+    with tarfile.open(tgz, "w:gz") as tf:
+        _add(tf, "top/run.py", data=b"print(1)\n")
+        _add(tf, "top/up", type=tarfile.SYMTYPE, linkname="../top/run.py")
+    staged = stage_code(str(tgz), "top/run.py", tmp_path / "w1")
+    assert staged.command == "top/run.py" and (tmp_path / "w1" / "top" / "up").read_text() == "print(1)\n"
+    with pytest.raises(StagingError, match="'run.py', which is not in the job's code"):
+        stage_code(str(tgz), "run.py", tmp_path / "w2")  # not unwrapped: run.py stays in top/
+    tgz2 = tmp_path / "top2.tgz"
+    with tarfile.open(tgz2, "w:gz") as tf:
+        _add(tf, "top/run.py", data=b"print(1)\n")
+        _add(tf, "top/lib/x.py", data=b"")
+        _add(tf, "top/lib/up", type=tarfile.SYMTYPE, linkname="../run.py")
+    stage_code(str(tgz2), "run.py", tmp_path / "w3")  # links that stay below top: unwrapped as before
+    assert (tmp_path / "w3" / "lib" / "up").read_text() == "print(1)\n"

@@ -1,0 +1,174 @@
+"""Fuzzing (hypothesis) of archive members: names (``..``, absolute, overlong, backslashes, duplicates),
+types (files, folders, symbolic and hard links, FIFOs, devices), link targets and sizes, in tar and zip
+archives, staged with small caps so the limits are hit too.  Whatever the archive:
+
+* the only exception out of :func:`~nmcluster.jobs.staging.stage_code` is
+  :class:`~nmcluster.errors.StagingError` (a one-line user error), never a traceback;
+* nothing outside the work directory changes (a snapshot of the sandbox around it, sentinel files
+  included, is compared before and after) and a refused archive leaves no work directory behind;
+* what is staged holds only regular files, folders and links whose target, resolved by the kernel, is a
+  file or folder inside the work directory and not itself a link.
+
+200 examples per format in the default run; 2000 each with ``NMCLUSTER_FUZZ_FULL=1`` (the ``slow`` ones).
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import shutil
+import stat
+import tarfile
+import warnings
+import zipfile
+from pathlib import Path
+
+import pytest
+from hypothesis import HealthCheck, assume, given, settings
+from hypothesis import strategies as st
+
+from nmcluster.config import SourceLimits
+from nmcluster.errors import StagingError
+from nmcluster.jobs.staging import stage_code
+
+FULL = os.environ.get("NMCLUSTER_FUZZ_FULL") == "1"
+EXAMPLES = [pytest.param(200, id="200"),
+            pytest.param(2000, id="2000", marks=[pytest.mark.slow, pytest.mark.skipif(
+                not FULL, reason="2000 examples with NMCLUSTER_FUZZ_FULL=1")])]
+
+LIMITS = [SourceLimits(), SourceLimits(max_members=6, max_bytes=150, max_file_bytes=60, max_depth=3)]
+
+
+def _components(outer: str) -> st.SearchStrategy[str]:
+    return st.sampled_from(["", ".", "..", "a", "b", "sub", "run.py", "link", "x\\..", "..\\x", "C:", "~",
+                            "d" * 300, "é", "\udcff", " ", "a\nb", "[/]", outer.lstrip("/")]) \
+        | st.text(alphabet="ab./\\", max_size=4)
+
+
+def _names(outer: str) -> st.SearchStrategy[str]:
+    return st.builds(lambda lead, parts: lead + "/".join(parts),
+                     st.sampled_from(["", "", "", "./", "/", outer + "/"]),
+                     st.lists(_components(outer), min_size=1, max_size=5))
+
+
+KINDS = ["file", "file", "file", "dir", "sym", "sym", "hard", "fifo", "chr"]
+
+
+def _members(outer: str):
+    return st.lists(st.tuples(st.sampled_from(KINDS), _names(outer),
+                              _names(outer) | st.sampled_from(["..", "../..", "/etc/passwd", outer + "/bashrc",
+                                                               "run.py", "a", "sub/..", "."]),
+                              st.binary(max_size=80)),
+                    max_size=10)
+
+
+def _snapshot(root: Path, skip: Path) -> dict[str, tuple]:
+    out = {}
+    for dirpath, dirnames, filenames in os.walk(root):
+        if Path(dirpath) == skip.parent:
+            dirnames[:] = [d for d in dirnames if Path(dirpath, d) != skip]
+        for name in dirnames + filenames:
+            p = Path(dirpath, name)
+            if p == skip:
+                continue
+            st_ = p.lstat()
+            data = p.read_bytes() if stat.S_ISREG(st_.st_mode) else os.readlink(p) if p.is_symlink() else None
+            out[str(p)] = (stat.S_IFMT(st_.st_mode), st_.st_size, st_.st_nlink, data)
+    return out
+
+
+def _check_staged(work: Path) -> None:
+    root = os.path.realpath(work)
+    for dirpath, dirnames, filenames in os.walk(work):
+        for name in dirnames + filenames:
+            p = Path(dirpath, name)
+            mode = p.lstat().st_mode
+            assert stat.S_ISREG(mode) or stat.S_ISDIR(mode) or stat.S_ISLNK(mode), p
+            if stat.S_ISLNK(mode):
+                real = os.path.realpath(p, strict=True)
+                assert real == root or real.startswith(root + "/"), (p, os.readlink(p), real)
+                target = Path(p.parent, os.readlink(p))
+                assert not target.is_symlink(), (p, os.readlink(p))
+
+
+def _tar(path: Path, members) -> None:
+    with tarfile.open(path, "w:gz", format=tarfile.PAX_FORMAT) as tf:
+        for kind, name, target, data in members:
+            info = tarfile.TarInfo(name)
+            info.mode = 0o755
+            if kind == "file":
+                info.size = len(data)
+                tf.addfile(info, io.BytesIO(data))
+                continue
+            info.type = {"dir": tarfile.DIRTYPE, "sym": tarfile.SYMTYPE, "hard": tarfile.LNKTYPE,
+                         "fifo": tarfile.FIFOTYPE, "chr": tarfile.CHRTYPE}[kind]
+            info.linkname = target if kind in ("sym", "hard") else ""
+            tf.addfile(info)
+
+
+def _zip(path: Path, members) -> None:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # duplicate names are part of the game
+        with zipfile.ZipFile(path, "w", compression=zipfile.ZIP_DEFLATED) as zf:
+            for kind, name, target, data in members:
+                if kind == "dir" and not name.endswith("/"):
+                    name += "/"
+                info = zipfile.ZipInfo(name)
+                info.create_system = 3
+                mode = {"file": stat.S_IFREG, "dir": stat.S_IFDIR, "sym": stat.S_IFLNK, "hard": stat.S_IFREG,
+                        "fifo": stat.S_IFIFO, "chr": stat.S_IFCHR}[kind]
+                info.external_attr = (mode | 0o644) << 16
+                zf.writestr(info, target.encode("utf-8", "surrogateescape") if kind == "sym" else data)
+
+
+@pytest.fixture(scope="module")
+def sandbox(tmp_path_factory):
+    box = tmp_path_factory.mktemp("fuzz-sources")
+    outer = box / "outer"
+    (outer / "jobs").mkdir(parents=True)
+    (outer / "bashrc").write_text("the victim's file\n")
+    (outer / "sub").mkdir()
+    (outer / "sub" / "data").write_text("more\n")
+    os.symlink("../bashrc", outer / "sub" / "up")
+    return outer, tmp_path_factory.mktemp("fuzz-archives")
+
+
+@pytest.mark.parametrize("fmt", ["tar", "zip"])
+@pytest.mark.parametrize("examples", EXAMPLES)
+def test_fuzz_archive_members(sandbox, fmt, examples):
+    outer, archives = sandbox
+    outcomes = {"staged": 0, "refused": 0}
+    counter = iter(range(10**9))
+
+    @settings(max_examples=examples, deadline=None, database=None,
+              suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much, HealthCheck.data_too_large])
+    @given(members=_members(str(outer)), with_script=st.booleans(), limits=st.sampled_from(LIMITS))
+    def check(members, with_script, limits):
+        n = next(counter)
+        archive = archives / f"a{n}.{'tgz' if fmt == 'tar' else 'zip'}"
+        if with_script:
+            members = [("file", "run.py", "", b"print(1)\n"), *members]
+        try:
+            (_tar if fmt == "tar" else _zip)(archive, members)
+        except (ValueError, UnicodeError, OverflowError, tarfile.TarError):
+            assume(False)  # the test's own archive writer cannot express it
+        work = outer / "jobs" / f"w{n}"
+        before = _snapshot(outer.parent, work)
+        try:
+            stage_code(str(archive), "run.py", work, limits=limits)
+        except StagingError as exc:
+            msg = str(exc)
+            assert msg and "\n" not in msg and len(msg) < 600, msg
+            assert not os.path.lexists(work), "a refused archive left a partial tree"
+            outcomes["refused"] += 1
+        else:
+            _check_staged(work)
+            outcomes["staged"] += 1
+            shutil.rmtree(work)
+        finally:
+            archive.unlink()
+        assert _snapshot(outer.parent, work) == before, "something outside the work directory changed"
+
+    check()
+    assert outcomes["staged"] > 0 and outcomes["refused"] > 0, outcomes
+    assert sum(outcomes.values()) >= examples * 0.9, outcomes
