@@ -570,3 +570,51 @@ def test_unwrapping_the_top_folder_keeps_links_inside(tmp_path):
         _add(tf, "top/lib/up", type=tarfile.SYMTYPE, linkname="../run.py")
     stage_code(str(tgz2), "run.py", tmp_path / "w3")  # links that stay below top: unwrapped as before
     assert (tmp_path / "w3" / "lib" / "up").read_text() == "print(1)\n"
+
+
+def test_stalled_archive_download_fails_within_the_time_limit_via_cli(tmp_path, stalled_git_server):
+    """The same listener as an http:// archive URL: it accepts and never sends a header."""
+    port, held = stalled_git_server
+    site = _site(tmp_path, fetch_timeout_s=2)
+    t0 = time.monotonic()
+    proc = site.cli("submit", f"http://127.0.0.1:{port}/code.tar.gz", "-p", "spikey", "-c", "run.py", timeout=60)
+    elapsed = time.monotonic() - t0
+    line = _one_line_error(proc, "cannot download")
+    assert "timed out" in line and held and elapsed < 10, (line, elapsed)
+    _nothing_left(site)
+
+
+def test_dripping_download_is_cut_at_the_total_time_limit(tmp_path):
+    """A server that answers at once but sends a byte every 0.2 s never trips a per-read timeout; the total
+    limit (2 s here) ends it, and the partial download is gone."""
+    import http.server
+
+    class Drip(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            self.send_response(200)
+            self.send_header("Content-Length", "100000")
+            self.end_headers()
+            try:
+                for _ in range(100):
+                    self.wfile.write(b"\0")
+                    self.wfile.flush()
+                    time.sleep(0.2)
+            except OSError:
+                pass
+
+        def log_message(self, *args) -> None:
+            pass
+
+    srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Drip)
+    t = threading.Thread(target=srv.serve_forever, daemon=True)
+    t.start()
+    try:
+        url = f"http://127.0.0.1:{srv.server_address[1]}/code.tgz"
+        t0 = time.monotonic()
+        with pytest.raises(StagingError, match=r"took longer than 2 s \(site config \[sources\] fetch_timeout_s\)"):
+            stage_code(url, "run.py", tmp_path / "w", limits=SourceLimits(fetch_timeout_s=2))
+        assert 2 <= time.monotonic() - t0 < 6
+        assert sorted(p.name for p in tmp_path.iterdir()) == []
+    finally:
+        srv.shutdown()
+        srv.server_close()
