@@ -78,6 +78,9 @@ class SafeTree:
     ``what`` names the source in messages (``archive code.tgz``, ``folder exp/``); ``compressed`` is the
     size of the archive on disk, for the compression-ratio cap."""
 
+    #: directory fds kept open between members (a hard link needs two at once)
+    OPEN_DIRS = 32
+
     def __init__(self, root: Path, limits: SourceLimits, what: str, compressed: int | None = None) -> None:
         self.limits = limits
         self.what = what
@@ -87,11 +90,15 @@ class SafeTree:
         #: what we created, by path parts: "dir" or "file" (links are not entered: nothing may go through one)
         self.kinds: dict[tuple[str, ...], str] = {(): "dir"}
         self._links: list[tuple[str, tuple[str, ...], str]] = []  # (member name, parts, target) for the end
+        self._dirs: dict[tuple[str, ...], int] = {}  # open directory fds by path parts, least recently used first
         root.mkdir(mode=0o755, exist_ok=True)
         self.fd = os.open(root, _DIR_FLAGS)
 
     # -- plumbing ---------------------------------------------------------------------------------
     def close(self) -> None:
+        for fd in self._dirs.values():
+            os.close(fd)
+        self._dirs.clear()
         if self.fd >= 0:
             os.close(self.fd)
             self.fd = -1
@@ -157,12 +164,26 @@ class SafeTree:
 
     # -- walking ----------------------------------------------------------------------------------
     def _parent(self, name: str, parts: tuple[str, ...], create: bool) -> int:
-        """An open fd of the directory that holds ``parts[-1]`` (the caller closes it), walked from the
-        root with O_NOFOLLOW, creating missing directories when ``create``."""
-        cur = os.dup(self.fd)
+        """An open fd of the directory that holds ``parts[-1]``, walked with O_NOFOLLOW from the root (or
+        from the nearest directory already open), creating missing directories when ``create``.  The fd
+        belongs to the tree's small cache of open directories (the caller does not close it): members
+        come folder by folder, so most walks are one dictionary look-up."""
+        key = parts[:-1]
+        if not key:
+            return self.fd
+        cached = self._dirs.pop(key, None)
+        if cached is not None:
+            self._dirs[key] = cached  # most recently used last
+            return cached
+        start, cur = 0, self.fd
+        for i in range(len(key) - 1, 0, -1):
+            if key[:i] in self._dirs:
+                start, cur = i, self._dirs[key[:i]]
+                break
+        owned = False
         try:
-            for i, comp in enumerate(parts[:-1]):
-                here = parts[: i + 1]
+            for i in range(start, len(key)):
+                comp, here = key[i], key[: i + 1]
                 if self.kinds.get(here) not in (None, "dir"):
                     raise self.refuse(name, f"lies below {shown('/'.join(here))}, which is not a directory")
                 try:
@@ -179,12 +200,18 @@ class SafeTree:
                         raise self.refuse(name, f"lies below {shown('/'.join(here))}, which is not a "
                                                 f"directory") from None
                     raise
-                os.close(cur)
-                cur = nxt
-            return cur
+                if owned:
+                    os.close(cur)
+                cur, owned = nxt, True
         except BaseException:
-            os.close(cur)
+            if owned:
+                os.close(cur)
             raise
+        self._dirs[key] = cur
+        if len(self._dirs) > self.OPEN_DIRS:
+            oldest = next(iter(self._dirs))
+            os.close(self._dirs.pop(oldest))
+        return cur
 
     # -- building ---------------------------------------------------------------------------------
     def mkdir(self, name: str, parts: tuple[str, ...]) -> None:
@@ -203,8 +230,6 @@ class SafeTree:
             os.close(fd)
         except FileExistsError:
             raise self.refuse(name, "appears twice") from None
-        finally:
-            os.close(parent)
         self.kinds[parts] = "dir"
 
     def write_file(self, name: str, parts: tuple[str, ...], src: IO[bytes] | Callable[[int], bytes],
@@ -223,11 +248,7 @@ class SafeTree:
                 os.unlink(parts[-1], dir_fd=parent)
             fd = os.open(parts[-1], _NEW_FILE_FLAGS, 0o600, dir_fd=parent)
         except FileExistsError:
-            os.close(parent)
             raise self.refuse(name, "appears twice") from None
-        except BaseException:
-            os.close(parent)
-            raise
         self.kinds[parts] = "file"
         try:
             written = 0
@@ -255,7 +276,6 @@ class SafeTree:
                     pass  # a silly date in a header is not worth refusing the code for
         finally:
             os.close(fd)
-            os.close(parent)
 
     def hardlink(self, name: str, parts: tuple[str, ...], target: str) -> None:
         """A hard link (tar): allowed to a regular file created earlier in this tree, nothing else."""
@@ -266,16 +286,11 @@ class SafeTree:
         if not parts or self.kinds.get(parts) is not None:
             raise self.refuse(name, "appears twice")
         src = self._parent(target, tparts, create=False)
+        dst = self._parent(name, parts, create=True)  # may open one directory: src stays cached (LRU)
         try:
-            dst = self._parent(name, parts, create=True)
-            try:
-                os.link(tparts[-1], parts[-1], src_dir_fd=src, dst_dir_fd=dst, follow_symlinks=False)
-            except FileExistsError:
-                raise self.refuse(name, "appears twice") from None
-            finally:
-                os.close(dst)
-        finally:
-            os.close(src)
+            os.link(tparts[-1], parts[-1], src_dir_fd=src, dst_dir_fd=dst, follow_symlinks=False)
+        except FileExistsError:
+            raise self.refuse(name, "appears twice") from None
         self.kinds[parts] = "file"
 
     def symlink(self, name: str, parts: tuple[str, ...], target: str) -> None:
@@ -286,20 +301,30 @@ class SafeTree:
             raise self.refuse(name, "is a link with an empty, overlong or NUL-containing target")
         self._links.append((name, parts, target))
 
-    def _resolve(self, parts: tuple[str, ...], target: str) -> tuple[str, ...] | None:
-        """Where a link at ``parts`` pointing to ``target`` lands in the tree, lexically; None if outside."""
+    def _resolve(self, parts: tuple[str, ...], target: str) -> tuple[str, ...] | str:
+        """Where a link at ``parts`` pointing to ``target`` lands in the tree, or why it cannot be kept.
+
+        Resolved component by component, and every component it passes through must be a real directory
+        of the tree: only then is the lexical ``..`` what the kernel does (``x/..`` through a link ``x ->
+        ../..`` is not ``.``: a chain like CVE-2025-4517's climbs out exactly that way)."""
         if target.startswith("/"):
-            return None
+            return f"is a symbolic link to {shown(target)}, which points outside"
         out = list(parts[:-1])
         for comp in target.split("/"):
+            if self.kinds.get(tuple(out)) != "dir":
+                return (f"is a symbolic link to {shown(target)}, which passes through "
+                        f"{shown('/'.join(out))}, not a folder of the code")
             if comp in ("", "."):
                 continue
             if comp == "..":
                 if not out:
-                    return None
+                    return f"is a symbolic link to {shown(target)}, which points outside"
                 out.pop()
             else:
                 out.append(comp)
+        if self.kinds.get(tuple(out)) not in ("dir", "file"):
+            return (f"is a symbolic link to {shown(target)}, which is not a file or directory of the code "
+                    f"(links may point only to files and folders inside it, not to other links)")
         return tuple(out)
 
     def finish(self, fallback: Callable[[str, tuple[str, ...], str], bool] | None = None) -> None:
@@ -312,27 +337,18 @@ class SafeTree:
             for i in range(1, len(parts)):
                 if self.kinds.get(parts[:i]) not in (None, "dir"):
                     raise self.refuse(name, f"lies below {shown('/'.join(parts[:i]))}, which is not a directory")
+            parent = self._parent(name, parts, create=True)  # its folders exist before it is resolved
             resolved = self._resolve(parts, target)
-            why = None
-            if resolved is None:
-                why = f"is a symbolic link to {shown(target)}, which points outside"
-            elif any(self.kinds.get(resolved[:i]) != "dir" for i in range(len(resolved))) or \
-                    self.kinds.get(resolved) not in ("dir", "file"):
-                why = (f"is a symbolic link to {shown(target)}, which is not a file or directory of the code "
-                       f"(links may point only to files and folders inside it, not to other links)")
-            if why is not None:
-                if parts not in self.kinds and fallback is not None and fallback(name, parts, why):
+            if isinstance(resolved, str):
+                if parts not in self.kinds and fallback is not None and fallback(name, parts, resolved):
                     continue
-                raise self.refuse(name, why)
+                raise self.refuse(name, resolved)
             if parts in self.kinds:
                 raise self.refuse(name, "appears twice")
-            parent = self._parent(name, parts, create=True)
             try:
                 os.symlink(target, parts[-1], dir_fd=parent)
             except FileExistsError:
                 raise self.refuse(name, "appears twice") from None
-            finally:
-                os.close(parent)
             self.kinds[parts] = "link"
         self._links.clear()
 
@@ -519,9 +535,9 @@ def copy_folder(src: Path, dest: Path, what: str, limits: SourceLimits,
                 skip_dirs: tuple[str, ...] = ("__pycache__",)) -> None:
     """Copy a folder into ``dest`` with the archive rules: regular files and directories, links only to
     files and folders inside it (a link to a regular file elsewhere is replaced by a copy of that file, a
-    link to a folder or special file elsewhere is refused); FIFOs, devices and sockets are refused (reading a FIFO would hang the
-    submission, a device like /dev/zero would fill the job root).  Walked iteratively with directory fds,
-    so neither depth nor a link swapped in meanwhile can lead it astray."""
+    link to a folder or special file elsewhere is refused); FIFOs, devices and sockets are refused (reading
+    a FIFO would hang the submission, a device like /dev/zero would fill the job root).  Walked
+    iteratively with directory fds, so neither depth nor a link swapped in meanwhile can lead it astray."""
     try:
         top = os.open(src, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
     except OSError as exc:

@@ -29,7 +29,6 @@ if TYPE_CHECKING:
     from nmcluster.config import SourceLimits
 
 ARCHIVE_SUFFIXES = (".zip", ".tar.gz", ".tgz", ".tar", ".tar.bz2", ".tar.xz")
-DEFAULT_MAX_ARCHIVE_BYTES = 2 * 1024**3  # uncompressed; a zip bomb stops here
 PYTHONS = ("python", "python3")
 
 
@@ -103,7 +102,8 @@ def _fetch(url: str, dest: Path, max_bytes: int, timeout_s: float = 300.0) -> No
 
     deadline = time.monotonic() + timeout_s
     try:
-        with urllib.request.urlopen(url, timeout=min(60.0, timeout_s)) as resp, open(dest, "xb") as out:  # x: never onto or through an existing entry
+        # "xb": never onto or through an existing entry
+        with urllib.request.urlopen(url, timeout=min(60.0, timeout_s)) as resp, open(dest, "xb") as out:
             total = 0
             read = getattr(resp, "read1", resp.read)  # read1: whatever has arrived, not a full 1 MiB
             while chunk := read(1 << 20):

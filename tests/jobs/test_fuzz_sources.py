@@ -72,8 +72,11 @@ def _snapshot(root: Path, skip: Path) -> dict[str, tuple]:
             if p == skip:
                 continue
             st_ = p.lstat()
+            if stat.S_ISDIR(st_.st_mode):  # a folder's size and link count move with what it holds
+                out[str(p)] = (stat.S_IFDIR,)
+                continue
             data = p.read_bytes() if stat.S_ISREG(st_.st_mode) else os.readlink(p) if p.is_symlink() else None
-            out[str(p)] = (stat.S_IFMT(st_.st_mode), st_.st_size, st_.st_nlink, data)
+            out[str(p)] = (stat.S_IFMT(st_.st_mode), st_.st_size, st_.st_nlink, st_.st_mtime_ns, data)
     return out
 
 

@@ -467,7 +467,7 @@ def test_git_size_and_file_limits(tmp_path):
     _git("commit", "-qm", "init", cwd=src)
     _git("clone", "-q", "--bare", str(src), str(tmp_path / "repo.git"), cwd=tmp_path)
     url = f"file://{tmp_path / 'repo.git'}"
-    with pytest.raises(StagingError, match=r"downloads more than 1048576 bytes \(site config \[sources\] git_max_bytes"):
+    with pytest.raises(StagingError, match=r"downloads more than 1048576 bytes \(site config \[sources\] git_max"):
         stage_code(url, "run.py", tmp_path / "w1", limits=SourceLimits(git_max_bytes=1024 * 1024))
     with pytest.raises(StagingError, match=r"'blob.bin' is 3145728 bytes, more than 1000000"):
         stage_code(url, "run.py", tmp_path / "w2", limits=SourceLimits(max_file_bytes=1_000_000))
@@ -618,3 +618,23 @@ def test_dripping_download_is_cut_at_the_total_time_limit(tmp_path):
     finally:
         srv.shutdown()
         srv.server_close()
+
+
+def test_link_resolved_through_another_link_is_refused(tmp_path):
+    """``a/b/x -> ../..`` (the root: kept) and ``l -> a/b/x/../..``: read lexically ``l`` lands on ``a``,
+    but the kernel follows ``x`` to the root first and then climbs two levels out of the job directory.
+    Every component a link passes through must be a real folder, so ``l`` is refused."""
+    outer = tmp_path / "o"
+    (outer / "jobs").mkdir(parents=True)
+    victim = _sentinel(outer)
+    tgz = tmp_path / "through.tgz"
+    with tarfile.open(tgz, "w:gz") as tf:
+        _add(tf, "run.py", data=b"")
+        _add(tf, "a/b", type=tarfile.DIRTYPE)
+        _add(tf, "a/b/x", type=tarfile.SYMTYPE, linkname="../..")
+        _add(tf, "l", type=tarfile.SYMTYPE, linkname="a/b/x/../..")
+    with pytest.raises(StagingError, match=r"member 'l' is a symbolic link to 'a/b/x/../..', which passes through "
+                                           r"'a/b/x', not a folder"):
+        stage_code(str(tgz), "run.py", outer / "jobs" / "work")
+    _unchanged(victim)
+    assert not (outer / "jobs" / "work").exists()
