@@ -457,6 +457,8 @@ def stage_inputs(inputs: tuple[str, ...], work: Path, max_bytes: int | None = No
         else:
             src = Path(item).expanduser()
             if not src.is_file():
+                if src.exists():
+                    raise StagingError(f"input {item} refused: it is not a regular file")
                 raise StagingError(f"input file {item} does not exist")
             _copy_file(src, work, name, local_limits, f"input file {item}")
         names.append(name)

@@ -1,6 +1,6 @@
 """Fuzzing (hypothesis) of archive members: names (``..``, absolute, overlong, backslashes, duplicates),
 types (files, folders, symbolic and hard links, FIFOs, devices), link targets and sizes, in tar and zip
-archives, staged with small caps so the limits are hit too.  Whatever the archive:
+archives and as real folders, staged with small caps so the limits are hit too.  Whatever the archive:
 
 * the only exception out of :func:`~nmcluster.jobs.staging.stage_code` is
   :class:`~nmcluster.errors.StagingError` (a one-line user error), never a traceback;
@@ -9,7 +9,8 @@ archives, staged with small caps so the limits are hit too.  Whatever the archiv
 * what is staged holds only regular files, folders and links whose target, resolved by the kernel, is a
   file or folder inside the work directory and not itself a link.
 
-200 examples per format in the default run; 2000 each with ``NMCLUSTER_FUZZ_FULL=1`` (the ``slow`` ones).
+200 examples per format (tar, zip, folder) in the default run; 2000 each with ``NMCLUSTER_FUZZ_FULL=1``
+(the ``slow`` ones).
 """
 
 from __future__ import annotations
@@ -124,6 +125,37 @@ def _zip(path: Path, members) -> None:
                 zf.writestr(info, target.encode("utf-8", "surrogateescape") if kind == "sym" else data)
 
 
+def _folder(path: Path, members) -> None:
+    """The members as a real folder (what a user might point ``submit`` at): names are taken relative and
+    without ``..`` (a folder cannot hold those), hard links name an earlier file, devices need root."""
+    path.mkdir()
+    made: list[Path] = []
+    for kind, name, target, data in members:
+        parts = [p for p in name.split("/") if p not in ("", ".", "..")]
+        if not parts:
+            continue
+        p = path.joinpath(*parts)
+        try:
+            if os.path.lexists(p) or any(path.joinpath(*parts[:i]).is_symlink() for i in range(1, len(parts))):
+                continue  # writing onto a FIFO or through a link made by an earlier member: the builder's problem
+            p.parent.mkdir(parents=True, exist_ok=True)
+            if kind == "file":
+                p.write_bytes(data)
+                made.append(p)
+            elif kind == "dir":
+                p.mkdir()
+            elif kind == "sym":
+                os.symlink(target, p)
+            elif kind == "hard" and made:
+                os.link(made[-1], p)
+            elif kind == "fifo":
+                os.mkfifo(p)
+            elif kind == "chr" and os.geteuid() == 0:
+                os.mknod(p, 0o600 | stat.S_IFCHR, os.makedev(1, 5))
+        except (OSError, ValueError):
+            continue  # a name taken by an earlier member, a parent that is a file or a link, ...
+
+
 @pytest.fixture(scope="module")
 def sandbox(tmp_path_factory):
     box = tmp_path_factory.mktemp("fuzz-sources")
@@ -136,7 +168,7 @@ def sandbox(tmp_path_factory):
     return outer, tmp_path_factory.mktemp("fuzz-archives")
 
 
-@pytest.mark.parametrize("fmt", ["tar", "zip"])
+@pytest.mark.parametrize("fmt", ["tar", "zip", "folder"])
 @pytest.mark.parametrize("examples", EXAMPLES)
 def test_fuzz_archive_members(sandbox, fmt, examples):
     outer, archives = sandbox
@@ -148,11 +180,11 @@ def test_fuzz_archive_members(sandbox, fmt, examples):
     @given(members=_members(str(outer)), with_script=st.booleans(), limits=st.sampled_from(LIMITS))
     def check(members, with_script, limits):
         n = next(counter)
-        archive = archives / f"a{n}.{'tgz' if fmt == 'tar' else 'zip'}"
+        archive = archives / f"a{n}.{ {'tar': 'tgz', 'zip': 'zip', 'folder': 'd'}[fmt]}"
         if with_script:
             members = [("file", "run.py", "", b"print(1)\n"), *members]
         try:
-            (_tar if fmt == "tar" else _zip)(archive, members)
+            {"tar": _tar, "zip": _zip, "folder": _folder}[fmt](archive, members)
         except (ValueError, UnicodeError, OverflowError, tarfile.TarError):
             assume(False)  # the test's own archive writer cannot express it
         work = outer / "jobs" / f"w{n}"
@@ -169,7 +201,7 @@ def test_fuzz_archive_members(sandbox, fmt, examples):
             outcomes["staged"] += 1
             shutil.rmtree(work)
         finally:
-            archive.unlink()
+            shutil.rmtree(archive) if archive.is_dir() else archive.unlink()
         assert _snapshot(outer.parent, work) == before, "something outside the work directory changed"
 
     check()

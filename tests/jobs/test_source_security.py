@@ -638,3 +638,12 @@ def test_link_resolved_through_another_link_is_refused(tmp_path):
         stage_code(str(tgz), "run.py", outer / "jobs" / "work")
     _unchanged(victim)
     assert not (outer / "jobs" / "work").exists()
+
+
+def test_fifo_input_is_refused(tmp_path, experiment):
+    site = _site(tmp_path)
+    os.mkfifo(tmp_path / "stim.npy")
+    line = _one_line_error(site.cli("submit", str(experiment), "-p", "spikey", "-c", "main.py", "-i",
+                                    str(tmp_path / "stim.npy"), timeout=60), "refused")
+    assert "it is not a regular file" in line
+    _nothing_left(site)
