@@ -53,12 +53,14 @@ def _names(outer: str) -> st.SearchStrategy[str]:
 
 
 KINDS = ["file", "file", "file", "dir", "sym", "sym", "hard", "fifo", "chr"]
+#: names from a tiny alphabet, so that members meet: links into folders, links through links, '..' after them
+LINKY = st.lists(st.sampled_from(["a", "b", "l", ".."]), min_size=1, max_size=5).map("/".join)
 
 
 def _members(outer: str):
-    return st.lists(st.tuples(st.sampled_from(KINDS), _names(outer),
-                              _names(outer) | st.sampled_from(["..", "../..", "/etc/passwd", outer + "/bashrc",
-                                                               "run.py", "a", "sub/..", "."]),
+    return st.lists(st.tuples(st.sampled_from(KINDS), _names(outer) | LINKY,
+                              _names(outer) | LINKY | st.sampled_from(["..", "../..", "/etc/passwd", outer + "/bashrc",
+                                                                       "run.py", "a", "sub/..", "."]),
                               st.binary(max_size=80)),
                     max_size=10)
 
