@@ -47,8 +47,13 @@ def _components(outer: str) -> st.SearchStrategy[str]:
 
 
 def _names(outer: str) -> st.SearchStrategy[str]:
-    return st.builds(lambda lead, parts: lead + "/".join(parts),
-                     st.sampled_from(["", "", "", "./", "/", outer + "/"]),
+    def join(lead: str, parts: list[str]) -> str:
+        name = lead + "/".join(parts)
+        # absolute names and targets point only into the sandbox: were staging ever broken, the fuzz must
+        # find it there, not by writing to / (an earlier version of this test wrote through /etc/passwd)
+        return outer + name if name.startswith("/") and not name.startswith(outer + "/") else name
+
+    return st.builds(join, st.sampled_from(["", "", "", "./", outer + "/"]),
                      st.lists(_components(outer), min_size=1, max_size=5))
 
 
@@ -59,7 +64,7 @@ LINKY = st.lists(st.sampled_from(["a", "b", "l", ".."]), min_size=1, max_size=5)
 
 def _members(outer: str):
     return st.lists(st.tuples(st.sampled_from(KINDS), _names(outer) | LINKY,
-                              _names(outer) | LINKY | st.sampled_from(["..", "../..", "/etc/passwd", outer + "/bashrc",
+                              _names(outer) | LINKY | st.sampled_from(["..", "../..", outer + "/sub/data", outer + "/bashrc",
                                                                        "run.py", "a", "sub/..", "."]),
                               st.binary(max_size=80)),
                     max_size=10)
@@ -129,7 +134,10 @@ def _zip(path: Path, members) -> None:
 
 def _folder(path: Path, members) -> None:
     """The members as a real folder (what a user might point ``submit`` at): names are taken relative and
-    without ``..`` (a folder cannot hold those), hard links name an earlier file, devices need root."""
+    without ``..`` (a folder cannot hold those), hard links name an earlier file, devices need root.
+    Never onto an existing name or below a link: an earlier version wrote fuzz bytes through a member
+    link to an absolute target (the pool then held /etc/passwd); absolute targets now point only into
+    the sandbox."""
     path.mkdir()
     made: list[Path] = []
     for kind, name, target, data in members:
