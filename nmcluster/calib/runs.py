@@ -258,7 +258,7 @@ def _python() -> str:
 def submit_slurm(run: Run, site: Any, env: dict[str, str] | None = None,
                  extra_args: Sequence[str] = ()) -> dict[str, Any]:
     """Submit the missing chunks as one array and the dependent fit job; records the ids in run.json."""
-    from nmcluster.executors.slurmcli import SlurmCLI
+    from nmcluster.infra.slurmcli import SlurmCLI
 
     spec = run.spec
     todo = run.missing()

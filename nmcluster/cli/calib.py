@@ -137,7 +137,7 @@ def run(kind, station, wafer, hicann, local, workers, chunks, reps, neuron_targe
            "tasks": ids["tasks"], "resumed": resumed}
     if wait:
         from nmcluster.calib.store import CalibError
-        from nmcluster.executors.slurmcli import SlurmCLI
+        from nmcluster.infra.slurmcli import SlurmCLI
 
         st = runs.wait(run_, SlurmCLI(jobcomp_file=site.slurm.jobcomp_file))
         if st["state"] != "committed":
@@ -176,7 +176,7 @@ def status(target, show_all, no_slurm, as_json, root) -> int:
     if not no_slurm:
         try:
             from nmcluster.config import load_config
-            from nmcluster.executors.slurmcli import SlurmCLI
+            from nmcluster.infra.slurmcli import SlurmCLI
 
             cli = SlurmCLI(jobcomp_file=load_config().slurm.jobcomp_file)
             slurm = cli if cli.available() else None

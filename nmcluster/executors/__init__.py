@@ -1,4 +1,4 @@
-"""Executors: where a job runs.  ``slurm`` (sbatch/srun through :mod:`.slurmcli`) or ``local``
+"""Executors: where a job runs.  ``slurm`` (sbatch/srun through :mod:`nmcluster.infra.slurmcli`) or ``local``
 (subprocesses on this machine, the embedded default).  Both run the same job runner in the same job
 directory layout and report the same states."""
 

@@ -113,7 +113,8 @@ class LocalExecutor:
         """Lock the hardware, then become the runner (exec): output streams, the exit code is the job's."""
         if slurm_options:
             raise UserInputError("Slurm options (--slurm-opt) need the Slurm executor")
-        from nmcluster.jobs import locks, runner
+        from nmcluster.jobs import runner
+        from nmcluster.infra import locks
 
         if request.lock_keys:
             # like a second user at the workstation: say who has the station now, never share the device

@@ -1,5 +1,5 @@
 """Slurm executor: ``sbatch`` a small batch script that starts the job runner inside the allocation;
-``srun`` for interactive runs.  All Slurm calls go through :mod:`nmcluster.executors.slurmcli`."""
+``srun`` for interactive runs.  All Slurm calls go through :mod:`nmcluster.infra.slurmcli`."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 
 from nmcluster.config import SiteConfig
 from nmcluster.executors.base import Observation, runner_argv
-from nmcluster.executors.slurmcli import SlurmCLI, SlurmJobInfo
+from nmcluster.infra.slurmcli import SlurmCLI, SlurmJobInfo
 from nmcluster.jobs.runner import RESULT_FILE, RUNNER_FILE
 from nmcluster.partitions.base import ResourceRequest
 

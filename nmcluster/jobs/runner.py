@@ -265,7 +265,7 @@ def run_batch(job_dir: Path) -> int:
 
         try:
             if job.get("lock_keys"):
-                from nmcluster.jobs import locks
+                from nmcluster.infra import locks
 
                 lock_fds = locks.acquire(job["lock_keys"], Path(job["lock_dir"]),
                                          locks.describe_owner(str(job["id"])), announce=note)
@@ -320,7 +320,7 @@ def run_batch(job_dir: Path) -> int:
             note(reason)
             result.update(end=time.time(), exit_code=code, state="error", reason=reason, outputs=[])
         finally:
-            from nmcluster.jobs import locks
+            from nmcluster.infra import locks
 
             locks.release(lock_fds)
     write_json_atomic(job_dir / RESULT_FILE, result)

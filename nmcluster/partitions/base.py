@@ -177,7 +177,7 @@ class Partition(ABC):
 
     def pin_free_now(self, request: ResourceRequest, nodes: Sequence[Any]) -> ResourceRequest | None:
         """For an interactive run that asks for "any" resource: the same request pinned to one that is free
-        right now (``nodes``: :meth:`nmcluster.executors.slurmcli.SlurmCLI.nodes`), so its environment is
+        right now (``nodes``: :meth:`nmcluster.infra.slurmcli.SlurmCLI.nodes`), so its environment is
         known before ``srun`` and nothing has to be completed inside the allocation; None to keep the
         request as it is (nothing free now: the job queues for any resource as asked)."""
         return None

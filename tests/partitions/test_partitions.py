@@ -30,7 +30,7 @@ def test_spikey_any_station(site):
 def test_spikey_any_station_pinned_to_a_free_one(site):
     """``nmcluster run`` without a station pins the lowest station Slurm shows free on an allocatable
     node of the spikey partition; nothing free -> None (the job queues for any station)."""
-    from nmcluster.executors.slurmcli import SlurmNodeInfo
+    from nmcluster.infra.slurmcli import SlurmNodeInfo
 
     part = get_partition("spikey", site)
     req = part.validate({"CALIB_VERSION": 3})

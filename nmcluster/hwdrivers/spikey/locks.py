@@ -1,6 +1,6 @@
 """Exclusive use of a station outside Slurm (``--local`` on a workstation with a chip attached).
 
-Built on :mod:`nmcluster.jobs.locks` (the same ``station500`` lock file the local executor takes for a
+Built on :mod:`nmcluster.infra.locks` (the same ``station500`` lock file the local executor takes for a
 job), so a ``--local`` run, a locally queued job and a direct :func:`claim_station` exclude each other.
 ``flock`` locks die with their process: a crashed experiment never leaves a station blocked.
 
@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from nmcluster.errors import HardwareBusyError, HardwareConfigError
-from nmcluster.jobs import locks
+from nmcluster.infra import locks
 
 if TYPE_CHECKING:
     from nmcluster.config import SiteConfig
@@ -36,7 +36,7 @@ def station_key(number: int) -> str:
 
 def prepare_shared(lock_dir: Path) -> None:
     """Create a shared lock directory sticky and world-writable (like ``/run/lock``) so every user can
-    create lock files in it; :func:`nmcluster.jobs.locks.acquire` makes the files themselves rw for all."""
+    create lock files in it; :func:`nmcluster.infra.locks.acquire` makes the files themselves rw for all."""
     if lock_dir.is_dir():
         return
     lock_dir.mkdir(parents=True, exist_ok=True)

@@ -326,11 +326,11 @@ def parse_scontrol_jobs(text: str) -> dict[int, str]:
 
 
 def slurm_station_users(env: Mapping[str, str] | None = None) -> dict[int, str]:
-    """Station -> Slurm job using it, through the one Slurm adapter (:mod:`nmcluster.executors.slurmcli`).
+    """Station -> Slurm job using it, through the one Slurm adapter (:mod:`nmcluster.infra.slurmcli`).
 
     Raises :class:`~nmcluster.errors.SlurmUnavailableError` when Slurm does not answer.
     """
-    from nmcluster.executors.slurmcli import SlurmCLI
+    from nmcluster.infra.slurmcli import SlurmCLI
 
     return parse_scontrol_jobs(SlurmCLI(env=env).show_jobs_detail())
 

@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from nmcluster.errors import SlurmError, SlurmUnavailableError
-from nmcluster.executors.slurmcli import (
+from nmcluster.infra.slurmcli import (
     SlurmCLI,
     SlurmJobInfo,
     _job_from_json,
@@ -338,7 +338,7 @@ def test_failure_classification():
 
 
 def test_module_import_is_cheap():
-    code = ("import sys, nmcluster.executors.slurmcli as m; "
+    code = ("import sys, nmcluster.infra.slurmcli as m; "
             "bad = {'json', 'numpy', 'click', 'rich', 'asyncio'} & set(sys.modules); print(sorted(bad))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip()
     assert out == "[]"
