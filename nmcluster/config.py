@@ -41,29 +41,10 @@ from pathlib import Path
 from typing import Any, NamedTuple
 
 from nmcluster.errors import ConfigError
+from nmcluster.stationfiles import Station, import_stations  # noqa: F401 - Station is part of the site config
 
 SYSTEM_CONFIG = Path("/etc/nmcluster/site.toml")
 PARTITION_KINDS = ("spikey", "wafer", "ess", "spinnaker")
-
-
-class Station(NamedTuple):
-    """A Spikey station: one USB-attached chip, addressed as ``station<number>``."""
-
-    number: int
-    serial: str = ""
-    chip_version: int = 4
-    board_version: int = 2
-    fpga_input_delay: int = 0
-    host: str = ""  # node the station's USB cable is plugged into ("" = not recorded)
-
-    @property
-    def name(self) -> str:
-        return f"station{self.number}"
-
-    @property
-    def gres_type(self) -> str:
-        """Slurm GRES type of this station (``station:s500``)."""
-        return f"s{self.number}"
 
 
 class Wafer(NamedTuple):
@@ -319,8 +300,6 @@ def parse_config(data: Mapping[str, Any], env: Mapping[str, str] | None = None,
     stations: dict[int, Station] = {}
     if hardware.station_config_dir or hardware.workstations_xml:
         # imported stations come first; [[stations]] entries below override them by number
-        from nmcluster.hwdrivers.spikey.stations import import_stations
-
         stations.update({s.number: s for s in import_stations(hardware.station_config_dir,
                                                               hardware.workstations_xml)})
         station_list = data.get("stations", [])

@@ -37,10 +37,14 @@ def slurm_conf(nodes: tuple[str, ...], site_config: str | None, only: str | None
       nmcluster admin slurm-conf --only gres --node spikey01 >> /etc/slurm/gres.conf
       nmcluster admin slurm-conf --site-config /etc/nmcluster/site.toml --output-dir /tmp/conf
     """
+    from nmcluster.calib.providers import site_blacklists
     from nmcluster.config import load_config
     from nmcluster.hwdrivers.slurmconf import render
+    from nmcluster.hwdrivers.wafer.licenses import site_without_unavailable_fpgas
 
     config = load_config(site_config)
+    # no licence for an FPGA the calibration store blacklists (render drops those of the defects files)
+    config = site_without_unavailable_fpgas(config, site_blacklists(config))
     hosts = sorted({st.host for st in config.stations.values() if st.host})
     fragment = render(config, nodes or hosts or [socket.gethostname().split(".")[0] or "localhost"])
     header = f"# site config: {config.source}\n"

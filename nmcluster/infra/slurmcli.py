@@ -622,3 +622,19 @@ class SlurmCLI:
         except OSError:
             return found
         return found
+
+
+def slurm_configured(env: Mapping[str, str] | None = None) -> bool:
+    """Is this machine part of a Slurm cluster?  (Client tools installed and a slurm.conf to use.)
+
+    A configured Slurm whose controller does not answer is an error ("Slurm is not answering"), not a
+    reason to run a hardware job on the frontend; only a machine without Slurm gets the local executor.
+    """
+    import os
+    import shutil
+
+    env = os.environ if env is None else env
+    if shutil.which("sbatch", path=env.get("PATH")) is None:
+        return False
+    conf = env.get("SLURM_CONF") or "/etc/slurm/slurm.conf"
+    return os.path.isfile(conf)

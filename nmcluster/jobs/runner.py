@@ -166,13 +166,13 @@ def job_defects(request: ResourceRequest, env: dict[str, str], job_dir: Path, ve
     if request.kind not in ("wafer", "ess") or not (env.get("NMCLUSTER_WAFER") or "").isdigit():
         return
     try:
-        from nmcluster.calib.store import default_root
+        from nmcluster.calib.providers import site_blacklists
         from nmcluster.config import load_config
         from nmcluster.hwdrivers.wafer.defects import job_defects_dir
 
         site = load_config(env=env)
         path = job_defects_dir(site, int(env["NMCLUSTER_WAFER"]), job_dir / "defects",
-                               calib_root=default_root(site, env), version=version)
+                               site_blacklists(site, env, version))
     except Exception as exc:  # noqa: BLE001 - say so, keep the site's defects
         if note is not None:
             note(f"cannot write the job's defects file, SLURM_DEFECTS_PATH stays "

@@ -477,7 +477,7 @@ class JobService:
     def info(self) -> dict[str, Any]:
         """What ``nmcluster info`` shows: version, site config in use, job root, executor."""
         from nmcluster import __version__
-        from nmcluster.executors import slurm_configured
+        from nmcluster.infra.slurmcli import slurm_configured
 
         executor = self.executor_name
         if executor == "auto":

@@ -6,27 +6,12 @@ which the chip software reads.  Without a station any free station is requested 
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping
 from typing import Any
 
 from nmcluster.errors import HardwareConfigError
+from nmcluster.hwdrivers.spikey.stations import parse_station
 from nmcluster.partitions.base import Partition, int_value
-
-_STATION_RE = re.compile(r"^(?:station)?(\d+)$")
-
-
-def parse_station(value: Any) -> int:
-    """``500``, ``"500"`` or ``"station500"`` -> 500."""
-    if isinstance(value, bool):
-        raise HardwareConfigError(f"spikey hardware config: STATION must be like \"station500\" or 500, got {value!r}")
-    if isinstance(value, int):
-        return value
-    if isinstance(value, str):
-        m = _STATION_RE.match(value.strip())
-        if m:
-            return int(m.group(1))
-    raise HardwareConfigError(f"spikey hardware config: STATION must be like \"station500\" or 500, got {value!r}")
 
 
 class SpikeyPartition(Partition):

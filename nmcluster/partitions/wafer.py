@@ -65,9 +65,10 @@ class WaferPartition(Partition):
                 raise
             raise HardwareConfigError(f"wafer {wafer_id}: {exc}") from None
         whole = not fpgas
+        from nmcluster.calib.providers import site_blacklists
         from nmcluster.hwdrivers.wafer.defects import defect_source
 
-        source = defect_source(self.site)
+        source = defect_source(self.site, site_blacklists(self.site))
         defects = source.load(wafer_id)
         dropped: set[int] = set()
         if self.uses_licences and not defects.empty:

@@ -10,8 +10,8 @@ import pytest
 
 from nmcluster.config import Station, parse_config
 from nmcluster.errors import ConfigError
-from nmcluster.hwdrivers.spikey.stations import (import_stations, parse_scontrol_jobs, parse_station_cfg,
-                                                 parse_workstations_xml, to_toml)
+from nmcluster.hwdrivers.spikey.stations import parse_scontrol_jobs
+from nmcluster.stationfiles import import_stations, parse_station_cfg, parse_workstations_xml, to_toml
 
 XML = """<?xml version="1.0" encoding="UTF-8"?>
 <workstations>
