@@ -44,4 +44,4 @@ class Executor(Protocol):
 
 def runner_argv(*args: str) -> list[str]:
     """How to start the job runner with nmcluster's own interpreter."""
-    return [sys.executable, "-m", "nmcluster.jobs.runner", *args]
+    return [sys.executable, "-m", "nmcluster.executors.runner", *args]

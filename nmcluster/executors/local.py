@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING
 from nmcluster.config import SiteConfig
 from nmcluster.errors import UserInputError
 from nmcluster.executors.base import Observation, runner_argv
-from nmcluster.jobs.runner import RESULT_FILE, RUNNER_FILE
+from nmcluster.executors.runner import RESULT_FILE, RUNNER_FILE
 from nmcluster.partitions.base import ResourceRequest
 
 if TYPE_CHECKING:
@@ -113,7 +113,7 @@ class LocalExecutor:
         """Lock the hardware, then become the runner (exec): output streams, the exit code is the job's."""
         if slurm_options:
             raise UserInputError("Slurm options (--slurm-opt) need the Slurm executor")
-        from nmcluster.jobs import runner
+        from nmcluster.executors import runner
         from nmcluster.infra import locks
 
         if request.lock_keys:

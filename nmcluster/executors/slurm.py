@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 from nmcluster.config import SiteConfig
 from nmcluster.executors.base import Observation, runner_argv
 from nmcluster.infra.slurmcli import SlurmCLI, SlurmJobInfo
-from nmcluster.jobs.runner import RESULT_FILE, RUNNER_FILE
+from nmcluster.executors.runner import RESULT_FILE, RUNNER_FILE
 from nmcluster.partitions.base import ResourceRequest
 
 SUBMITTED = {"PENDING", "CONFIGURING", "REQUEUED", "REQUEUE_HOLD", "REQUEUE_FED", "SUSPENDED", "RESV_DEL_HOLD"}
@@ -163,7 +163,7 @@ class SlurmExecutor:
         """``srun`` the runner's exec mode; this process becomes srun (exit code and signals are srun's)."""
         import json
 
-        from nmcluster.jobs.runner import SYSTEM_RE, build_argv, job_environment
+        from nmcluster.executors.runner import SYSTEM_RE, build_argv, job_environment
 
         env = self.env
         if mode != "auto" or any(SYSTEM_RE.search(a) for a in command):

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 from nmcluster.config import SiteConfig, load_config
 from nmcluster.errors import JobStateError, NmclusterError, StagingError, StorageError, UserInputError
-from nmcluster.jobs.runner import JOB_FILE, LOG_FILE, RESULT_FILE, RUNNER_FILE, WORK_DIR, write_json_atomic
+from nmcluster.executors.runner import JOB_FILE, LOG_FILE, RESULT_FILE, RUNNER_FILE, WORK_DIR, write_json_atomic
 from nmcluster.jobs.spec import JobSpec, system_restrictions
 from nmcluster.partitions import get_partition
 from nmcluster.partitions.base import ResourceRequest

@@ -43,7 +43,7 @@ def size_from_script(code: str, command: str, inputs: Sequence[str] = (), env: M
                      timeout: float | None = None) -> dict[str, Any]:
     """Run the script's network construction on the SpiNNaker emulator in partition-only mode (on a
     temporary snapshot of the code and inputs) and return its partitioning report."""
-    from nmcluster.jobs.runner import build_argv
+    from nmcluster.executors.runner import build_argv
     from nmcluster.jobs.spec import split_command
     from nmcluster.jobs.staging import stage_code
 

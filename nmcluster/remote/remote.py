@@ -39,7 +39,7 @@ from typing import Any
 
 from nmcluster.errors import (JobStateError, RemoteCommandError, RemoteConnectionError, RemoteError,
                               RemoteUserError, StagingError, UserInputError)
-from nmcluster.jobs.runner import WORK_DIR
+from nmcluster.executors.runner import WORK_DIR
 from nmcluster.jobs.service import result_names
 from nmcluster.jobs.spec import JobSpec
 from nmcluster.jobs.store import JobRecord
