@@ -5,12 +5,19 @@ from __future__ import annotations
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, NamedTuple, Protocol
+from typing import NamedTuple, Protocol
 
 from nmcluster.partitions.base import ResourceRequest
 
-if TYPE_CHECKING:
-    from nmcluster.jobs.store import JobRecord
+
+class JobRecord(Protocol):
+    """What an executor needs of a job's record to observe or cancel it (the job store's
+    :class:`nmcluster.jobs.store.JobRecord` has these fields; the executors do not import the store)."""
+
+    id: int
+    external_id: str
+    job_dir: str
+    timestamp_submission: float
 
 
 class Observation(NamedTuple):

@@ -14,16 +14,12 @@ import signal
 import subprocess
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from nmcluster.config import SiteConfig
 from nmcluster.errors import UserInputError
-from nmcluster.executors.base import Observation, runner_argv
+from nmcluster.executors.base import JobRecord, Observation, runner_argv
 from nmcluster.executors.runner import RESULT_FILE, RUNNER_FILE
 from nmcluster.partitions.base import ResourceRequest
-
-if TYPE_CHECKING:
-    from nmcluster.jobs.store import JobRecord
 
 
 def lock_dir(site: SiteConfig) -> Path:

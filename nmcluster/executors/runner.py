@@ -22,12 +22,14 @@ import sys
 import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from nmcluster.jobs.spec import SYSTEM_RE, split_command, substitute_system
+from nmcluster.command import allowed_backends, build_argv, split_command, uses_system
 from nmcluster.partitions.base import BackendChoice, ResourceRequest, choose_backend
 
-PYTHONS = ("python", "python3")
+if TYPE_CHECKING:
+    from nmcluster.partitions.base import Partition
+
 JOB_FILE = "job.json"
 RUNNER_FILE = "runner.json"
 RESULT_FILE = "result.json"
@@ -53,55 +55,36 @@ def write_json_atomic(path: Path, data: Mapping[str, Any], fsync: bool = True) -
         raise
 
 
-def hardware_present(request: ResourceRequest, env: Mapping[str, str]) -> bool:
-    """Ask the partition's driver layer (loaded only when needed)."""
+def partition_of(request: ResourceRequest, env: Mapping[str, str]) -> "Partition":
+    """The job's partition, looked up once per job inside the allocation (site config from ``env``)."""
     from nmcluster.config import load_config
     from nmcluster.partitions import get_partition
 
-    return get_partition(request.kind, load_config(env=env)).hardware_present(request, env)
+    return get_partition(request.kind, load_config(env=env))
 
 
-def runtime_environment(request: ResourceRequest, env: Mapping[str, str]) -> dict[str, str]:
+def runtime_environment(partition: "Partition", request: ResourceRequest, env: Mapping[str, str]) -> dict[str, str]:
     """What only the node running the job knows (e.g. the station Slurm picked)."""
-    from nmcluster.config import load_config
-    from nmcluster.partitions import get_partition
-
-    partition = get_partition(request.kind, load_config(env=env))
     return partition.runtime_environment(request, env) if partition.needs_runtime_environment(request) else {}
 
 
-def decide_backend(request: ResourceRequest, mode: str, command: Sequence[str],
-                   env: Mapping[str, str]) -> BackendChoice | None:
-    """The backend ``{system}`` becomes here.  Without ``{system}`` in the command a missing emulator is
-    not an error (the script picks its own simulator), so None is returned then."""
-    present = False if mode == "emulate" or request.always_emulate else hardware_present(request, env)
-    needs = any(SYSTEM_RE.search(a) for a in command)
+def decide_backend(request: ResourceRequest, mode: str, command: Sequence[str], env: Mapping[str, str],
+                   partition: "Partition | None" = None) -> BackendChoice | None:
+    """The backend ``{system}`` becomes here: the partition's choice among what ``{system=a,b}`` allows
+    (:func:`nmcluster.partitions.base.choose_backend`).  Without ``{system}`` in the command a missing
+    emulator is not an error (the script picks its own simulator), so None is returned then."""
+    allowed = allowed_backends(command)
+    if mode == "emulate" or request.always_emulate or \
+            (allowed is not None and request.hardware_backend not in allowed):
+        present = False  # the driver need not be asked
+    else:
+        present = (partition or partition_of(request, env)).hardware_present(request, env)
     try:
-        choice = choose_backend(request, present, mode)
+        return choose_backend(request, present, mode, allowed=allowed)
     except Exception:
-        if needs or mode == "hardware":
+        if uses_system(command) or mode == "hardware":
             raise
         return None
-    restrictions = [m.group(1) for a in command for m in SYSTEM_RE.finditer(a) if m.group(1)]
-    for allowed in restrictions:
-        names = [n.strip() for n in allowed.split(",")]
-        if choice.backend not in names:
-            from nmcluster.errors import UserInputError
-
-            raise UserInputError(f"the command allows only {{system={allowed}}}, but this job runs on "
-                                 f"{choice.backend}")
-    return choice
-
-
-def build_argv(command: Sequence[str], backend: str | None) -> list[str]:
-    """Substitute ``{system}``; ``x.py`` and a bare ``python`` run under nmcluster's own interpreter,
-    which is where the emulator backends are installed."""
-    argv = [substitute_system(a, backend) if backend else a for a in command]
-    if argv and argv[0] in PYTHONS:
-        argv[0] = sys.executable
-    elif argv and argv[0].endswith(".py"):
-        argv.insert(0, sys.executable)
-    return argv
 
 
 def job_environment(request: ResourceRequest, choice: BackendChoice | None, base: Mapping[str, str],
@@ -121,7 +104,8 @@ def run_exec(request: ResourceRequest, mode: str, command: list[str]) -> int:
     from nmcluster.errors import NmclusterError
 
     try:
-        choice = decide_backend(request, mode, command, os.environ)
+        partition = partition_of(request, os.environ)
+        choice = decide_backend(request, mode, command, os.environ, partition)
     except NmclusterError as exc:
         print(f"nmcluster: error: {exc}", file=sys.stderr)
         return exc.exit_code
@@ -129,56 +113,13 @@ def run_exec(request: ResourceRequest, mode: str, command: list[str]) -> int:
         print(f"nmcluster: {choice.reason}", file=sys.stderr)
     argv = build_argv(command, choice.backend if choice else None)
     env = job_environment(request, choice, os.environ)
-    env.update(runtime_environment(request, env))
+    env.update(runtime_environment(partition, request, env))
     try:
         os.execvpe(argv[0], argv, env)
     except OSError as exc:
         print(f"nmcluster: error: cannot run {argv[0]}: {exc.strerror}", file=sys.stderr)
         return 127
     return 0  # not reached
-
-
-def pin_calibration(request: ResourceRequest, env: dict[str, str], note=None) -> int | None:
-    """The calibration version this job uses (``CALIB_VERSION`` of the hardware config, passed as
-    ``$NMCLUSTER_CALIB_VERSION``, else the target's current version now), pinned in ``env`` so that a
-    version committed while the job runs does not change it; None when the target has none."""
-    if request.kind not in ("spikey", "wafer", "ess"):
-        return None
-    try:
-        from nmcluster.calib.store import ENV_VERSION, job_calibration_version
-
-        version = job_calibration_version(request.kind, env)
-    except Exception as exc:  # noqa: BLE001 - an unreadable store must not stop the job; say so
-        if note is not None:
-            note(f"calibration store not readable, running uncalibrated: {exc}")
-        return None
-    if version is not None:
-        env[ENV_VERSION] = str(version)
-    return version
-
-
-def job_defects(request: ResourceRequest, env: dict[str, str], job_dir: Path, version: int | None,
-                note=None) -> None:
-    """Wafer/ESS jobs: write the job's defects (site defects files + the calibration store's blacklists of
-    the pinned ``version``) to ``<job_dir>/defects/wafer<W>.json`` and point ``SLURM_DEFECTS_PATH`` there,
-    so the job (and the wafer emulator) skip what the store blacklists.  On failure the partition's
-    ``SLURM_DEFECTS_PATH`` stays, and the log says why."""
-    if request.kind not in ("wafer", "ess") or not (env.get("NMCLUSTER_WAFER") or "").isdigit():
-        return
-    try:
-        from nmcluster.calib.providers import site_blacklists
-        from nmcluster.config import load_config
-        from nmcluster.hwdrivers.wafer.defects import job_defects_dir
-
-        site = load_config(env=env)
-        path = job_defects_dir(site, int(env["NMCLUSTER_WAFER"]), job_dir / "defects",
-                               site_blacklists(site, env, version))
-    except Exception as exc:  # noqa: BLE001 - say so, keep the site's defects
-        if note is not None:
-            note(f"cannot write the job's defects file, SLURM_DEFECTS_PATH stays "
-                 f"{env.get('SLURM_DEFECTS_PATH') or 'unset'}: {exc}")
-        return
-    env["SLURM_DEFECTS_PATH"] = str(path)
 
 
 def _files(work: Path) -> dict[str, tuple[int, int]]:
@@ -270,12 +211,12 @@ def run_batch(job_dir: Path) -> int:
                 lock_fds = locks.acquire(job["lock_keys"], Path(job["lock_dir"]),
                                          locks.describe_owner(str(job["id"])), announce=note)
             command = split_command(job["command"])
-            choice = decide_backend(request, job.get("mode", "auto"), command, os.environ)
+            partition = partition_of(request, os.environ)
+            choice = decide_backend(request, job.get("mode", "auto"), command, os.environ, partition)
             argv = build_argv(command, choice.backend if choice else None)
             env = job_environment(request, choice, os.environ, str(job["id"]))
-            env.update(runtime_environment(request, env))
-            calib_version = pin_calibration(request, env, note)
-            job_defects(request, env, job_dir, calib_version, note)
+            env.update(runtime_environment(partition, request, env))
+            calib_version = partition.prepare_job(request, env, job_dir, note).get("calib_version")
             state = {"state": "running", "start": time.time(), "host": result["host"], "pid": os.getpid(),
                      "slurm_job_id": os.environ.get("SLURM_JOB_ID", "")}
             if calib_version is not None:

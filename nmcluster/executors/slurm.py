@@ -8,12 +8,11 @@ import shlex
 import sys
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from nmcluster.config import SiteConfig
-from nmcluster.executors.base import Observation, runner_argv
-from nmcluster.infra.slurmcli import SlurmCLI, SlurmJobInfo
+from nmcluster.executors.base import JobRecord, Observation, runner_argv
 from nmcluster.executors.runner import RESULT_FILE, RUNNER_FILE
+from nmcluster.infra.slurmcli import SlurmCLI, SlurmJobInfo
 from nmcluster.partitions.base import ResourceRequest
 
 SUBMITTED = {"PENDING", "CONFIGURING", "REQUEUED", "REQUEUE_HOLD", "REQUEUE_FED", "SUSPENDED", "RESV_DEL_HOLD"}
@@ -21,9 +20,6 @@ RUNNING = {"RUNNING", "COMPLETING", "STAGE_OUT", "SIGNALING", "RESIZING"}
 FINISHED = {"COMPLETED"}
 ERROR = {"FAILED", "TIMEOUT", "CANCELLED", "NODE_FAIL", "OUT_OF_MEMORY", "BOOT_FAIL", "DEADLINE", "PREEMPTED",
          "REVOKED", "SPECIAL_EXIT"}
-
-if TYPE_CHECKING:
-    from nmcluster.jobs.store import JobRecord
 
 
 def map_state(info: SlurmJobInfo) -> Observation:
@@ -163,10 +159,11 @@ class SlurmExecutor:
         """``srun`` the runner's exec mode; this process becomes srun (exit code and signals are srun's)."""
         import json
 
-        from nmcluster.executors.runner import SYSTEM_RE, build_argv, job_environment
+        from nmcluster.command import build_argv, uses_system
+        from nmcluster.executors.runner import job_environment
 
         env = self.env
-        if mode != "auto" or any(SYSTEM_RE.search(a) for a in command):
+        if mode != "auto" or uses_system(command):
             self.cli.check()  # srun itself would retry a dead controller for MessageTimeout seconds
             inner = runner_argv("exec", "--request", json.dumps(request.to_dict()), "--mode", mode, "--",
                                 *command)

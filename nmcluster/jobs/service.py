@@ -21,9 +21,10 @@ from typing import TYPE_CHECKING, Any
 from nmcluster.config import SiteConfig, load_config
 from nmcluster.errors import JobStateError, NmclusterError, StagingError, StorageError, UserInputError
 from nmcluster.executors.runner import JOB_FILE, LOG_FILE, RESULT_FILE, RUNNER_FILE, WORK_DIR, write_json_atomic
-from nmcluster.jobs.spec import JobSpec, system_restrictions
+from nmcluster.command import allowed_backends, check_placeholders
+from nmcluster.jobs.spec import JobSpec
 from nmcluster.partitions import get_partition
-from nmcluster.partitions.base import ResourceRequest
+from nmcluster.partitions.base import ResourceRequest, check_allowed
 
 if TYPE_CHECKING:  # the store (sqlite3) is imported only by commands that use it, not by `run`
     from nmcluster.jobs.store import JobRecord, JobStore
@@ -33,13 +34,12 @@ STORE_FILE = "jobs.sqlite"
 MAX_ARRAY_TASKS = 1000
 
 
-def check_system_restrictions(command: str | Sequence[str], request: ResourceRequest) -> None:
-    """``{system=a,b}`` must name at least one backend this partition can provide."""
+def check_command(command: str | Sequence[str], request: ResourceRequest, array: bool = False) -> None:
+    """Refuse at once what would fail in the queue: unknown placeholders, ``--array`` without
+    ``{task}``, and a ``{system=a,b}`` that no backend of the partition satisfies."""
     text = command if isinstance(command, str) else " ".join(command)
-    for allowed in system_restrictions(text):
-        if allowed is not None and not set(allowed) & set(request.backends):
-            raise UserInputError(f"{{system={','.join(allowed)}}} lists no backend of the {request.kind} "
-                                 f"partition (its backends: {', '.join(request.backends)})")
+    check_placeholders(text, array)
+    check_allowed(request, allowed_backends(text))
 
 
 def safe_relative_name(name: str) -> bool:
@@ -187,7 +187,7 @@ class JobService:
         if not command:
             raise UserInputError("no command given (put it after --, e.g. -- python run.py {system})")
         request = self.resolve(platform, hardware_config, slurm_options)
-        check_system_restrictions(command, request)
+        check_command(command, request)
         return self.executor().interactive(request, command, mode, slurm_options)
 
     # -- submission -----------------------------------------------------------------------------
@@ -244,20 +244,33 @@ class JobService:
         return self.store.get(job_id)
 
     def size_from_script(self, spec: JobSpec) -> JobSpec:
-        """A SpiNNaker job with ``BOARDS: "auto"``: run the script's network construction on the emulator
-        in partition-only mode and ask for what its partitioning report needs (see
-        :func:`nmcluster.partitions.spinnaker.sized_hardware_config`); other specs are returned as they are."""
-        from nmcluster.partitions.spinnaker import sized_hardware_config, wants_sizing
-
-        if spec.platform != "spinnaker" or not wants_sizing(spec.hardware_config):
-            return spec
+        """The partition's sizing from the script (a SpiNNaker job with ``BOARDS: "auto"``: its network
+        construction runs on the emulator in partition-only mode, see
+        :func:`nmcluster.partitions.spinnaker.sized_hardware_config`); the spec as it is otherwise."""
         import dataclasses
 
-        hw, _report = sized_hardware_config(self.site, spec.code, spec.command, spec.inputs, spec.hardware_config,
-                                            self.env)
-        return dataclasses.replace(spec, hardware_config=hw)
+        hw = get_partition(spec.platform, self.site).size_from_script(
+            spec.hardware_config, lambda backend, env, timeout: self._run_snapshot(spec, backend, env, timeout),
+            self.env)
+        return spec if hw is spec.hardware_config else dataclasses.replace(spec, hardware_config=dict(hw))
 
-    def _check_submission(self, spec: JobSpec, mode: str, slurm_options: Sequence[str]):
+    def _run_snapshot(self, spec: JobSpec, backend: str, extra_env: Mapping[str, str],
+                      timeout: float) -> "subprocess.CompletedProcess[str]":
+        """Run a temporary snapshot of the spec's code and inputs (task 0 of an array) with ``{system}`` =
+        ``backend``: what a partition's sizing hook measures the script with."""
+        import subprocess
+        import tempfile
+
+        from nmcluster.command import build_argv, split_command
+        from nmcluster.jobs.staging import stage_code
+
+        with tempfile.TemporaryDirectory(prefix="nmcluster-sizing-") as tmp:
+            staged = stage_code(spec.code, spec.command, Path(tmp) / "work", tuple(spec.inputs))
+            argv = build_argv(split_command(staged.command.replace("{task}", "0")), backend)
+            return subprocess.run(argv, cwd=Path(tmp) / "work", env={**self.env, **extra_env},
+                                  stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=timeout)
+
+    def _check_submission(self, spec: JobSpec, mode: str, slurm_options: Sequence[str], array: bool = False):
         """Everything that can reject a submission before anything is written."""
         if mode not in ("auto", "hardware", "emulate"):
             raise UserInputError(f"unknown backend mode {mode!r} (auto, hardware or emulate)")
@@ -266,7 +279,7 @@ class JobService:
                 raise UserInputError("Slurm option --array is not accepted here: use nmcluster submit --array N "
                                      "(one job record and directory per task)")
         request = self.resolve(spec.platform, spec.hardware_config, slurm_options)
-        check_system_restrictions(spec.command, request)
+        check_command(spec.command, request, array)
         return request, self.executor()
 
     def _abort_submission(self, executor, dirs: Sequence[Path], job_ids: Sequence[int],
@@ -329,7 +342,7 @@ class JobService:
         if isinstance(count, bool) or not isinstance(count, int) or not 1 <= count <= MAX_ARRAY_TASKS:
             raise UserInputError(f"--array takes a number of tasks from 1 to {MAX_ARRAY_TASKS}, got {count!r}")
         spec = self.size_from_script(spec)
-        request, executor = self._check_submission(spec, mode, slurm_options)
+        request, executor = self._check_submission(spec, mode, slurm_options, array=True)
         from nmcluster.jobs.staging import stage_code
 
         root = self.job_root()

@@ -9,14 +9,21 @@ from __future__ import annotations
 
 import importlib.util
 from abc import ABC, abstractmethod
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 from nmcluster.config import PartitionConfig, SiteConfig
 from nmcluster.errors import HardwareConfigError, HardwareUnavailableError, UserInputError
 
 if TYPE_CHECKING:
+    import subprocess
+    from pathlib import Path
+
     from nmcluster.hwdrivers.base import Presence
+
+#: runs a temporary snapshot of a job's code with ``{system}`` = the given backend and extra environment
+#: variables, within a timeout (s); the job service provides it to :meth:`Partition.size_from_script`
+ScriptRunner = Callable[[str, Mapping[str, str], float], "subprocess.CompletedProcess[str]"]
 
 #: Slurm options a user may not hand-write: the partition derives them from the hardware config
 RESERVED_SLURM_OPTIONS = ("-p", "--partition", "-L", "--licenses", "--gres", "--export")
@@ -72,16 +79,43 @@ def backend_importable(name: str) -> bool:
         return False
 
 
+def check_allowed(request: ResourceRequest, allowed: Sequence[str] | None) -> None:
+    """``{system=a,b}`` must name at least one backend this partition can provide (checked at submit,
+    before anything is queued)."""
+    if allowed is not None and not set(allowed) & set(request.backends):
+        raise UserInputError(f"{{system={','.join(allowed)}}} lists no backend of the {request.kind} "
+                             f"partition (its backends: {', '.join(request.backends)})")
+
+
 def choose_backend(request: ResourceRequest, hardware_present: bool, mode: str = "auto",
-                   importable=backend_importable) -> BackendChoice:
+                   importable=backend_importable, allowed: Sequence[str] | None = None) -> BackendChoice:
     """Hardware backend when the hardware is present (and not ``mode == "emulate"``), else the first
-    importable emulator backend.  ``mode == "hardware"`` makes absence an error."""
+    importable emulator backend.  ``mode == "hardware"`` makes absence an error.
+
+    ``allowed`` (the command's ``{system=a,b}``) narrows the choice: the hardware backend only if it is
+    allowed, and the first allowed importable emulator otherwise (``{system=nest}`` on Spikey runs on
+    NEST, whether or not the chip is attached), like the guidebook's benchmark placeholder expects."""
     if mode not in ("auto", "hardware", "emulate"):
         raise UserInputError(f"unknown backend mode {mode!r} (auto, hardware or emulate)")
     if request.always_emulate and mode == "hardware":
         raise UserInputError(f"the {request.kind} partition is an emulator; --hardware does not apply")
     # the driver's answer may carry why (a hwdrivers.base.Presence); a plain bool says nothing more
     detail = str(getattr(hardware_present, "reason", "") or "")
+    if allowed is not None:
+        check_allowed(request, allowed)
+        if request.hardware_backend not in allowed:
+            if mode == "hardware":
+                raise UserInputError(f"--hardware was given, but the command allows only "
+                                     f"{{system={','.join(allowed)}}}, not the hardware backend "
+                                     f"{request.hardware_backend}")
+            emulators = [n for n in request.emulator_backends if n in allowed]
+            for name in emulators:
+                if importable(name):
+                    return BackendChoice(name, True, f"{request.description}: the command allows only "
+                                                     f"{{system={','.join(allowed)}}}, using emulator {name}")
+            raise HardwareUnavailableError(f"{request.description}: the command allows only "
+                                           f"{{system={','.join(allowed)}}} and none of them is importable here "
+                                           f"(tried {', '.join(emulators) or 'none'})")
     if mode != "emulate" and not request.always_emulate:
         if hardware_present:
             return BackendChoice(request.hardware_backend, False,
@@ -94,7 +128,7 @@ def choose_backend(request: ResourceRequest, hardware_present: bool, mode: str =
            "partition always emulates" if request.always_emulate else
            f"hardware not present ({detail})" if detail else "hardware not present")
     for name in request.emulator_backends:
-        if importable(name):
+        if importable(name) and (allowed is None or name in allowed):
             return BackendChoice(name, True, f"{request.description}: {why}, using emulator {name}")
     raise HardwareUnavailableError(f"{request.description}: {why} and no emulator backend is importable "
                                    f"(tried {', '.join(request.emulator_backends)})")
@@ -181,6 +215,49 @@ class Partition(ABC):
         known before ``srun`` and nothing has to be completed inside the allocation; None to keep the
         request as it is (nothing free now: the job queues for any resource as asked)."""
         return None
+
+    # -- hooks the generic job code calls instead of testing a hardware's name ------------------------
+    @classmethod
+    def defaults_from_environment(cls, env: Mapping[str, str]) -> dict[str, Any]:
+        """Hardware config values the loaded environment module supplies (the lowest layer under the
+        user's config and flags), e.g. ``MY_STAGE1_STATION`` for Spikey; none by default."""
+        return {}
+
+    def size_from_script(self, hw: Mapping[str, Any], run_script: ScriptRunner,
+                         env: Mapping[str, str]) -> Mapping[str, Any]:
+        """The hardware config with anything "sized from the script" resolved (at submit time, before
+        validation); ``run_script`` runs a snapshot of the job's code.  Unchanged by default."""
+        return hw
+
+    def calibration_target(self, request: ResourceRequest, env: Mapping[str, str]) -> str | None:
+        """The calibration store target this job's hardware uses (``station500``, ``wafer33``), known
+        inside the allocation (``env``: the job's environment); None when the hardware has none."""
+        return None
+
+    def prepare_job(self, request: ResourceRequest, env: dict[str, str], job_dir: "Path",
+                    note: Callable[[str], None]) -> dict[str, Any]:
+        """Prepare the job inside its allocation, just before the command starts: pin the calibration
+        version (``$NMCLUSTER_CALIB_VERSION``, so that a version committed while the job runs does not
+        change it) and whatever the hardware needs besides (the wafer's defects file).  Changes ``env``;
+        returns what the job record should keep (``calib_version``).  Failures are noted, not raised: an
+        unreadable store must not stop the job."""
+        target = self.calibration_target(request, env)
+        if target is None:
+            return {}
+        try:
+            from nmcluster.calib.store import ENV_VERSION, CalibStore, default_root
+
+            if env.get(ENV_VERSION, "").strip():
+                version: int | None = int(env[ENV_VERSION])
+            else:
+                version = CalibStore(default_root(self.site, env)).current(target)
+        except Exception as exc:  # noqa: BLE001 - say so, run uncalibrated
+            note(f"calibration store not readable, running uncalibrated: {exc}")
+            return {}
+        if version is None:
+            return {}
+        env[ENV_VERSION] = str(version)
+        return {"calib_version": version}
 
     def check_slurm_options(self, options: Sequence[str]) -> None:
         """Refuse hand-written resource options; the original site's submit plugin did the same."""

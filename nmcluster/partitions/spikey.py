@@ -18,6 +18,18 @@ class SpikeyPartition(Partition):
     kind = "spikey"
     SCHEMA = {"STATION": 'station number or "stationNNN"', "CALIB_VERSION": "integer"}
 
+    @classmethod
+    def defaults_from_environment(cls, env):
+        """The station the ``spikey`` environment module selected (``MY_STAGE1_STATION``)."""
+        return {"STATION": env["MY_STAGE1_STATION"]} if env.get("MY_STAGE1_STATION") else {}
+
+    def calibration_target(self, request, env):
+        """``station<N>``: the station the job got (pinned, or the one Slurm picked)."""
+        try:
+            return f"station{parse_station(env.get('MY_STAGE1_STATION', ''))}"
+        except HardwareConfigError:
+            return None
+
     def resolve(self, hw: Mapping[str, Any]):
         normalised: dict[str, Any] = {}
         calib_env: dict[str, str] = {}

@@ -28,6 +28,39 @@ class WaferPartition(Partition):
               "RETICLES": "list of integers 0..47", "CALIB_VERSION": "integer"}
     uses_licences = True
 
+    @classmethod
+    def defaults_from_environment(cls, env):
+        """The wafer the ``brainscales`` environment module selected (``NMCLUSTER_WAFER``)."""
+        value = env.get("NMCLUSTER_WAFER", "")
+        return {"WAFER": int(value)} if value.isdigit() else {}
+
+    def calibration_target(self, request, env):
+        """``wafer<W>`` of the job's wafer."""
+        value = env.get("NMCLUSTER_WAFER") or ""
+        return f"wafer{value}" if value.isdigit() else None
+
+    def prepare_job(self, request, env, job_dir, note):
+        """Pin the calibration, then write the job's defects (the site's defects files + the calibration
+        store's blacklists of the pinned version) to ``<job_dir>/defects/wafer<W>.json`` and point
+        ``SLURM_DEFECTS_PATH`` there, so the job (and the wafer emulator) skip what the store blacklists.
+        On failure the partition's ``SLURM_DEFECTS_PATH`` stays, and the log says why."""
+        info = super().prepare_job(request, env, job_dir, note)
+        wafer = env.get("NMCLUSTER_WAFER") or ""
+        if not wafer.isdigit():
+            return info
+        try:
+            from nmcluster.calib.providers import site_blacklists
+            from nmcluster.hwdrivers.wafer.defects import job_defects_dir
+
+            path = job_defects_dir(self.site, int(wafer), job_dir / "defects",
+                                   site_blacklists(self.site, env, info.get("calib_version")))
+        except Exception as exc:  # noqa: BLE001 - say so, keep the site's defects
+            note(f"cannot write the job's defects file, SLURM_DEFECTS_PATH stays "
+                 f"{env.get('SLURM_DEFECTS_PATH') or 'unset'}: {exc}")
+            return info
+        env["SLURM_DEFECTS_PATH"] = str(path)
+        return info
+
     def _wafer(self, hw: Mapping[str, Any]) -> int:
         if "WAFER" not in hw:
             if len(self.site.wafers) == 1:

@@ -121,3 +121,55 @@ def test_hand_written_resources_refused(site, opt):
 def test_unknown_platform(site):
     with pytest.raises(UserInputError, match="unknown platform 'Loihi'"):
         get_partition("Loihi", site)
+
+
+def test_system_restriction_chooses_among_the_allowed_backends(site):
+    """``{system=nest}`` / the guidebook's ``{system=spiNNaker,nest}``: the hardware backend only when
+    allowed, else the first allowed importable emulator, whether or not the chip is attached."""
+    from nmcluster.command import allowed_backends
+    from nmcluster.errors import HardwareUnavailableError
+    from nmcluster.partitions.base import choose_backend
+
+    req = get_partition("spikey", site).validate({"STATION": 500})
+    everything = lambda name: True  # noqa: E731
+    for command in ("run.py {system=nest}", "run.py {system=spiNNaker,nest}"):
+        allowed = allowed_backends(command)
+        for present in (True, False):
+            choice = choose_backend(req, present, "auto", everything, allowed=allowed)
+            assert (choice.backend, choice.emulated) == ("nest", True), (command, present)
+    assert choose_backend(req, True, "auto", everything, allowed=("hardware.spikey", "nest")).backend == \
+        "hardware.spikey"
+    assert choose_backend(req, False, "auto", everything, allowed=("hardware.spikey", "nest")).backend == "nest"
+    # the emulator preferred by the partition wins when several are allowed
+    assert choose_backend(req, False, "auto", everything,
+                          allowed=("nest", "nmcluster.spikey")).backend == "nmcluster.spikey"
+    with pytest.raises(UserInputError, match="--hardware"):
+        choose_backend(req, True, "hardware", everything, allowed=("nest",))
+    with pytest.raises(HardwareUnavailableError, match="none of them is importable"):
+        choose_backend(req, True, "auto", lambda name: False, allowed=("nest",))
+    with pytest.raises(UserInputError, match="lists no backend of the spikey partition"):
+        choose_backend(req, True, "auto", everything, allowed=("spiNNaker",))
+
+
+@pytest.mark.parametrize("command, array, msg", [
+    ("run.py {sytem}", False, "unknown placeholder {sytem}"),
+    ("run.py {system} {seed}", False, "unknown placeholder {seed}"),
+    ("run.py {system=}", False, "names no backend"),
+    ("run.py {system}", True, "--array needs {task}"),
+])
+def test_command_placeholders_refused(command, array, msg):
+    from nmcluster.command import check_placeholders
+
+    with pytest.raises(UserInputError, match=msg.replace("{", r"\{").replace("}", r"\}")):
+        check_placeholders(command, array)
+
+
+def test_command_placeholders_accepted():
+    """Known placeholders, and braces that are not placeholders (JSON, bash braces, ``{}``), pass."""
+    from nmcluster.command import allowed_backends, check_placeholders
+
+    for command in ("run.py {system} --seed {task}", "run.py {system=spiNNaker,nest}",
+                    "run.py --json '{\"a\": 1}' x{1,2} {}"):
+        check_placeholders(command, array="{task}" in command)
+    assert allowed_backends("run.py {system=spiNNaker,nest} {system}") == ("spiNNaker", "nest")
+    assert allowed_backends("run.py {system}") is None
