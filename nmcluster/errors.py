@@ -24,6 +24,12 @@ class ConfigError(UserInputError):
     """The site configuration file is malformed."""
 
 
+class UnsafePathError(UserInputError):
+    """A directory or file nmcluster would keep data in could be read or replaced by another user (a link
+    planted by someone else, a mode that lets others write, a relative path).  Exit code 2: the site config
+    or the directory's mode must change; nothing was written."""
+
+
 class HardwareConfigError(UserInputError):
     """A hardware config (the job's JSON object) is invalid for its partition."""
 

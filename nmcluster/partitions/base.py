@@ -109,16 +109,28 @@ def check_keys(kind: str, config: Mapping[str, Any], schema: Mapping[str, str]) 
                                   f"partition (allowed: {allowed})")
 
 
-def int_value(kind: str, key: str, value: Any) -> int:
+def shown(value: Any, limit: int = 60) -> str:
+    """``repr(value)`` cut to ``limit`` characters for messages (repr of a 5000-digit int raises)."""
+    if isinstance(value, int) and not isinstance(value, bool) and abs(value) >= 10**limit:
+        return "a number of more than 60 digits"
+    text = repr(value)
+    return text if len(text) <= limit else text[:limit] + "..."
+
+
+def int_value(kind: str, key: str, value: Any, lo: int = -2**31, hi: int = 2**31 - 1) -> int:
+    """An integer of the hardware config in ``lo..hi`` (by default 32 bits: never so large that rendering
+    it into Slurm options or file names could fail later; partitions check their own ranges after)."""
     if isinstance(value, bool) or not isinstance(value, int):
-        raise HardwareConfigError(f"{kind} hardware config: {key} must be an integer, got {value!r}")
+        raise HardwareConfigError(f"{kind} hardware config: {key} must be an integer, got {shown(value)}")
+    if not lo <= value <= hi:
+        raise HardwareConfigError(f"{kind} hardware config: {key} must lie in {lo}..{hi}, got {shown(value)}")
     return value
 
 
 def int_list(kind: str, key: str, value: Any) -> tuple[int, ...]:
     if not isinstance(value, list) or not value:
         raise HardwareConfigError(f"{kind} hardware config: {key} must be a non-empty list of integers, "
-                                  f"got {value!r}")
+                                  f"got {shown(value)}")
     return tuple(int_value(kind, key, v) for v in value)
 
 

@@ -11,22 +11,25 @@ from collections.abc import Mapping
 from typing import Any
 
 from nmcluster.errors import HardwareConfigError
-from nmcluster.partitions.base import Partition, int_value
+from nmcluster.partitions.base import Partition, int_value, shown
 
-_STATION_RE = re.compile(r"^(?:station)?(\d+)$")
+_STATION_RE = re.compile(r"^(?:station)?(\d{1,9})$")
 
 
 def parse_station(value: Any) -> int:
     """``500``, ``"500"`` or ``"station500"`` -> 500."""
     if isinstance(value, bool):
-        raise HardwareConfigError(f"spikey hardware config: STATION must be like \"station500\" or 500, got {value!r}")
+        raise HardwareConfigError(f"spikey hardware config: STATION must be like \"station500\" or 500, "
+                                  f"got {shown(value)}")
     if isinstance(value, int):
-        return value
-    if isinstance(value, str):
+        if 0 <= value < 10**9:
+            return value
+    elif isinstance(value, str):
         m = _STATION_RE.match(value.strip())
         if m:
             return int(m.group(1))
-    raise HardwareConfigError(f"spikey hardware config: STATION must be like \"station500\" or 500, got {value!r}")
+    raise HardwareConfigError(f"spikey hardware config: STATION must be like \"station500\" or 500, "
+                              f"got {shown(value)}")
 
 
 class SpikeyPartition(Partition):
