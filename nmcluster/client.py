@@ -23,7 +23,6 @@ job records carry a ``provenance`` dict saying which backend really ran (hardwar
 
 from __future__ import annotations
 
-import getpass
 import os
 import posixpath
 import urllib.parse
@@ -100,7 +99,9 @@ class Client:
             site = site_config if isinstance(site_config, SiteConfig) or site_config is None \
                 else load_config(site_config, env=self._env)
             self._service = JobService(site=site, env=self._env, executor=executor)
-            self.username = username or self._env.get("USER") or getpass.getuser()
+            from nmcluster.identity import user_name
+
+            self.username = username or user_name()
 
     # -- lifetime -------------------------------------------------------------------------------
     def close(self) -> None:

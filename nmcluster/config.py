@@ -32,8 +32,8 @@ Where the driver layers (:mod:`nmcluster.hwdrivers`) find the hardware, all opti
 
 from __future__ import annotations
 
-import getpass
 import os
+import re
 import tomllib
 from collections.abc import Mapping
 from types import MappingProxyType
@@ -41,6 +41,7 @@ from pathlib import Path
 from typing import Any, NamedTuple
 
 from nmcluster.errors import ConfigError
+from nmcluster.identity import user_name
 from nmcluster.stationfiles import Station, import_stations  # noqa: F401 - Station is part of the site config
 
 SYSTEM_CONFIG = Path("/etc/nmcluster/site.toml")
@@ -129,6 +130,8 @@ class SpallocSettings(NamedTuple):
 
 
 class SiteConfig(NamedTuple):
+    #: this user's job root (0700, theirs alone); with ``shared_job_root = true`` it is
+    #: ``<job_root>/<user>`` under the site's shared, root-owned, sticky directory
     job_root: Path
     executor: str = "auto"  # auto | slurm | local
     partitions: Mapping[str, PartitionConfig] = MappingProxyType({})
@@ -139,6 +142,8 @@ class SiteConfig(NamedTuple):
     source: str = "built-in defaults"
     hardware: HardwareSettings = HardwareSettings()
     spalloc: SpallocSettings = SpallocSettings()
+    #: the site-managed parent of per-user job roots (``shared_job_root = true``), else None
+    shared_job_root: Path | None = None
 
     @property
     def lock_dir(self) -> Path:
@@ -219,6 +224,11 @@ def load_config(path: Path | str | None = None, env: Mapping[str, str] | None = 
                 data = tomllib.load(fh)
         except (OSError, tomllib.TOMLDecodeError) as exc:
             raise ConfigError(f"cannot read site config {file}: {exc}") from None
+        except UnicodeDecodeError as exc:  # TOML is UTF-8 by definition
+            raise ConfigError(f"cannot read site config {file}: not UTF-8 text (byte {exc.start}: "
+                              f"{exc.reason})") from None
+        except ValueError as exc:  # e.g. an integer of thousands of digits (int conversion limit)
+            raise ConfigError(f"cannot read site config {file}: {str(exc).split(';')[0]}") from None
         except RecursionError:  # arrays nested thousands deep
             raise ConfigError(f"cannot read site config {file}: nested too deeply") from None
     return parse_config(data, env, source=str(file) if file else "built-in defaults")
@@ -238,9 +248,30 @@ def _typed(where: str, value: Any, kind: type | tuple[type, ...]) -> Any:
     return value
 
 
-def _int_list(where: str, value: Any) -> tuple[int, ...]:
+def _int_list(where: str, value: Any, lo: int = 0, hi: int = 9999) -> tuple[int, ...]:
     _typed(where, value, list)
-    return tuple(_typed(f"{where}[]", v, int) for v in value)
+    return tuple(_bounded(f"{where}[]", v, lo, hi) for v in value)
+
+
+def _bounded(where: str, value: Any, lo: int, hi: int) -> int:
+    """An integer in ``lo..hi``.  Numbers end up in slurm.conf, udev rules, GRES names and file names:
+    a negative station or a number of thousands of digits must stop here with one line, not later as a
+    ValueError/OverflowError in whichever command renders it."""
+    _typed(where, value, int)
+    if not lo <= value <= hi:
+        shown = value if abs(value) < 10**12 else f"a number of {len(str(abs(value))) if abs(value) < 10**4000 else 'thousands of'} digits"
+        raise ConfigError(f"site config: {where} must lie in {lo}..{hi}, got {shown}")
+    return value
+
+
+#: POSIX portable user/group names as Debian's adduser accepts them (NAME_REGEX), at most 32 characters:
+#: the group is written into a udev rule, so quotes, commas or newlines must never get there
+_GROUP_RE = re.compile(r"^[a-z_][a-z0-9_-]{0,30}\$?$")
+
+
+def valid_group_name(name: str) -> bool:
+    """True for a portable Unix group name (what may be written into a udev rule)."""
+    return bool(_GROUP_RE.fullmatch(name))
 
 
 def parse_config(data: Mapping[str, Any], env: Mapping[str, str] | None = None,
@@ -248,11 +279,21 @@ def parse_config(data: Mapping[str, Any], env: Mapping[str, str] | None = None,
     """Validate a parsed TOML document and build the :class:`SiteConfig`."""
     env = os.environ if env is None else env
     _check_keys("the top level", data,
-                {"job_root", "executor", "partitions", "stations", "wafers", "boards", "slurm",
+                {"job_root", "shared_job_root", "executor", "partitions", "stations", "wafers", "boards", "slurm",
                  "hardware", "spalloc"})
-    user = env.get("USER") or getpass.getuser()
-    raw_root = str(data.get("job_root") or user_data_dir(env) / "jobs")
+    # the real uid's name, never $USER: {user} decides whose directory this process writes into
+    user = user_name()
+    raw_root = str(_typed("job_root", data.get("job_root") or str(user_data_dir(env) / "jobs"), str))
+    shared_root = _typed("shared_job_root", data.get("shared_job_root", False), bool)
+    if shared_root and "{user}" in raw_root:
+        raise ConfigError("site config: shared_job_root = true makes <job_root>/<user> per user; "
+                          "drop {user} from job_root")
     job_root = Path(os.path.expanduser(raw_root.replace("{user}", user)))
+    if not job_root.is_absolute():
+        raise ConfigError(f"site config: job_root must be an absolute path, got {raw_root!r}")
+    shared_parent: Path | None = None
+    if shared_root:
+        shared_parent, job_root = job_root, job_root / user
     executor = _typed("executor", data.get("executor", "auto"), str)
     if executor not in ("auto", "slurm", "local"):
         raise ConfigError(f"site config: executor must be auto, slurm or local, got {executor!r}")
@@ -296,6 +337,9 @@ def parse_config(data: Mapping[str, Any], env: Mapping[str, str] | None = None,
         calib_dir=_path("calib_dir", None),
         udev_group=_typed("hardware.udev_group", hw.get("udev_group", "plugdev"), str) or "plugdev",
     )
+    if not valid_group_name(hardware.udev_group):
+        raise ConfigError(f"site config: hardware.udev_group must be a group name (letters, digits, _ and -), "
+                          f"got {hardware.udev_group!r}")
 
     stations: dict[int, Station] = {}
     if hardware.station_config_dir or hardware.workstations_xml:
@@ -312,12 +356,12 @@ def parse_config(data: Mapping[str, Any], env: Mapping[str, str] | None = None,
                                            "fpga_input_delay", "host"})
         if "number" not in st:
             raise ConfigError(f"site config: stations[{i}] needs a number")
-        station = Station(number=_typed(f"stations[{i}].number", st["number"], int),
+        station = Station(number=_bounded(f"stations[{i}].number", st["number"], 0, 99999),
                           serial=str(st.get("serial", "")),
-                          chip_version=_typed(f"stations[{i}].chip_version", st.get("chip_version", 4), int),
-                          board_version=_typed(f"stations[{i}].board_version", st.get("board_version", 2), int),
-                          fpga_input_delay=_typed(f"stations[{i}].fpga_input_delay",
-                                                  st.get("fpga_input_delay", 0), int),
+                          chip_version=_bounded(f"stations[{i}].chip_version", st.get("chip_version", 4), 0, 99),
+                          board_version=_bounded(f"stations[{i}].board_version", st.get("board_version", 2), 0, 99),
+                          fpga_input_delay=_bounded(f"stations[{i}].fpga_input_delay",
+                                                    st.get("fpga_input_delay", 0), 0, 1_000_000),
                           host=_typed(f"stations[{i}].host", st.get("host", ""), str))
         if station.number in explicit:
             raise ConfigError(f"site config: station {station.number} is listed twice")
@@ -331,10 +375,8 @@ def parse_config(data: Mapping[str, Any], env: Mapping[str, str] | None = None,
         _check_keys(f"wafers[{i}]", wf, {"id", "fpgas", "hardware"})
         if "id" not in wf:
             raise ConfigError(f"site config: wafers[{i}] needs an id")
-        fpgas = _int_list(f"wafers[{i}].fpgas", wf.get("fpgas", list(range(48))))
-        if any(not 0 <= f < 48 for f in fpgas):
-            raise ConfigError(f"site config: wafers[{i}].fpgas must lie in 0..47")
-        wafer = Wafer(id=_typed(f"wafers[{i}].id", wf["id"], int), fpgas=tuple(sorted(set(fpgas))),
+        fpgas = _int_list(f"wafers[{i}].fpgas", wf.get("fpgas", list(range(48))), 0, 47)
+        wafer = Wafer(id=_bounded(f"wafers[{i}].id", wf["id"], 0, 9999), fpgas=tuple(sorted(set(fpgas))),
                       hardware=_typed(f"wafers[{i}].hardware", wf.get("hardware", False), bool))
         wafers[wafer.id] = wafer
 
@@ -342,10 +384,10 @@ def parse_config(data: Mapping[str, Any], env: Mapping[str, str] | None = None,
     for i, bd in enumerate(_typed("boards", data.get("boards", DEFAULT_BOARDS), list)):
         _typed(f"boards[{i}]", bd, dict)
         _check_keys(f"boards[{i}]", bd, {"name", "host", "chips", "position", "hardware"})
-        chips = _typed(f"boards[{i}].chips", bd.get("chips", 48), int)
+        chips = _bounded(f"boards[{i}].chips", bd.get("chips", 48), 0, 48)
         if chips not in (4, 48):
             raise ConfigError(f"site config: boards[{i}].chips must be 4 or 48, got {chips}")
-        pos = _int_list(f"boards[{i}].position", bd.get("position", [0, 0, 0]))
+        pos = _int_list(f"boards[{i}].position", bd.get("position", [0, 0, 0]), 0, 9999)
         if len(pos) != 3:
             raise ConfigError(f"site config: boards[{i}].position must be [x, y, z]")
         boards.append(Board(name=_typed(f"boards[{i}].name", bd.get("name", f"board{i}"), str),
@@ -367,12 +409,12 @@ def parse_config(data: Mapping[str, Any], env: Mapping[str, str] | None = None,
     _check_keys("[spalloc]", sp, {"host", "port", "owner", "machine", "keepalive", "timeout"})
     spalloc = SpallocSettings(
         host=_typed("spalloc.host", sp.get("host", ""), str),
-        port=_typed("spalloc.port", sp.get("port", 22244), int),
+        port=_bounded("spalloc.port", sp.get("port", 22244), 1, 65535),
         owner=_typed("spalloc.owner", sp.get("owner", ""), str).replace("{user}", user),
         machine=_typed("spalloc.machine", sp.get("machine", ""), str),
         keepalive=float(_typed("spalloc.keepalive", sp.get("keepalive", 60.0), (int, float))),
         timeout=float(_typed("spalloc.timeout", sp.get("timeout", 10.0), (int, float))),
     )
-    return SiteConfig(job_root=job_root, executor=executor, partitions=partitions, stations=stations,
+    return SiteConfig(job_root=job_root, shared_job_root=shared_parent, executor=executor, partitions=partitions, stations=stations,
                       wafers=wafers, boards=tuple(boards), slurm=slurm, source=source, hardware=hardware,
                       spalloc=spalloc)

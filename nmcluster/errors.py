@@ -7,6 +7,8 @@ never a traceback.
 
 from __future__ import annotations
 
+from typing import Any
+
 
 class NmclusterError(Exception):
     """Base class: a failure with a message meant for the user."""
@@ -22,6 +24,12 @@ class UserInputError(NmclusterError, ValueError):
 
 class ConfigError(UserInputError):
     """The site configuration file is malformed."""
+
+
+class UnsafePathError(UserInputError):
+    """A directory or file nmcluster would keep data in could be read or replaced by another user (a link
+    planted by someone else, a mode that lets others write, a relative path).  Exit code 2: the site config
+    or the directory's mode must change; nothing was written."""
 
 
 class HardwareConfigError(UserInputError):
@@ -84,3 +92,11 @@ class RemoteUserError(UserInputError):
 class StorageError(NmclusterError):
     """The job root or the job store cannot be written or read: disk full, quota, permissions, a job root
     that belongs to another user, a damaged store.  Exit code 1: nothing was queued or recorded."""
+
+
+def shown(value: Any, limit: int = 60) -> str:
+    """``repr(value)`` cut to ``limit`` characters for messages (repr of a 5000-digit int raises)."""
+    if isinstance(value, int) and not isinstance(value, bool) and abs(value) >= 10**limit:
+        return "a number of more than 60 digits"
+    text = repr(value)
+    return text if len(text) <= limit else text[:limit] + "..."

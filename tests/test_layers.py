@@ -3,7 +3,7 @@ every ``nmcluster`` import, at module level or inside a function, and under ``TY
 points to the same layer or one below, and no import cycle spans several modules outside the emulator
 backends (which, like PyNN's own backends, are one package whose modules refer to each other).
 
-    0  shared infrastructure: errors, config (+ station files), command, infra (Slurm CLI, locks)
+    0  shared infrastructure: errors, identity, config (+ station files), command, infra (Slurm CLI, locks)
     1  hwdrivers, emulators
     2  calib (store, formats, measurement code)
     3  partitions
@@ -22,7 +22,7 @@ PACKAGE = Path(__file__).resolve().parent.parent / "nmcluster"
 #: most specific prefix wins
 LAYERS: dict[str, int] = {
     "nmcluster": 0, "nmcluster.errors": 0, "nmcluster.config": 0, "nmcluster.stationfiles": 0,
-    "nmcluster.command": 0, "nmcluster.infra": 0, "nmcluster._pynn_alias": 0,
+    "nmcluster.command": 0, "nmcluster.infra": 0, "nmcluster._pynn_alias": 0, "nmcluster.identity": 0,
     "nmcluster.hwdrivers": 1, "nmcluster.emulators": 1,
     "nmcluster.calib": 2,
     "nmcluster.partitions": 3,

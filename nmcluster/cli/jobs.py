@@ -14,6 +14,7 @@ STATE_STYLE = {"submitted": "yellow", "running": "cyan", "finished": "green", "e
 def _table(records, title: str) -> None:
     from rich.console import Console
     from rich.table import Table
+    from rich.text import Text
 
     table = Table(title=title)
     for col in ("id", "status", "platform", "hardware", "backend", "command", "submitted", "tags", "reason"):
@@ -22,8 +23,11 @@ def _table(records, title: str) -> None:
         hw = ", ".join(f"{k}={v}" for k, v in r.hardware_config.items() if k not in ("HICANNS",))
         backend = r.backend + (" (emulated)" if r.emulated else "") if r.backend else ""
         submitted = (r.to_dict()["timestamp_submission"] or "")[:19].replace("T", " ")
-        table.add_row(str(r.id), f"[{STATE_STYLE.get(r.status, '')}]{r.status}[/]", r.hardware_platform, hw,
-                      backend, r.command, submitted, ",".join(r.tags), r.reason)
+        # user strings as Text, never as markup: a tag like "[/]" or "[link=...]" must print as written and
+        # never break the listing of every other job
+        table.add_row(str(r.id), Text(r.status, style=STATE_STYLE.get(r.status, "")),
+                      *(Text(str(v)) for v in (r.hardware_platform, hw, backend, r.command, submitted,
+                                               ",".join(r.tags), r.reason)))
     Console().print(table)
 
 

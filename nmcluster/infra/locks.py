@@ -85,5 +85,7 @@ class ResourceBusy(Exception):
 
 
 def describe_owner(job: str = "") -> str:
-    return f"PID {os.getpid()}" + (f" / job {job}" if job else "") + f" (user {os.environ.get('USER', '?')})"
+    from nmcluster.identity import user_name
+
+    return f"PID {os.getpid()}" + (f" / job {job}" if job else "") + f" (user {user_name()})"
 

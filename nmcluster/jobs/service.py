@@ -9,7 +9,6 @@ after that (Slurm down, disk full) removes the record and the job directory agai
 from __future__ import annotations
 
 import errno
-import getpass
 import json
 import os
 import shutil
@@ -19,6 +18,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from nmcluster.config import SiteConfig, load_config
+from nmcluster.identity import user_name
 from nmcluster.errors import JobStateError, NmclusterError, StagingError, StorageError, UserInputError
 from nmcluster.executors.runner import JOB_FILE, LOG_FILE, RESULT_FILE, RUNNER_FILE, WORK_DIR, write_json_atomic
 from nmcluster.command import allowed_backends, check_placeholders
@@ -99,15 +99,6 @@ def _pid_alive(pid: int) -> bool:
 ABANDONED_AFTER_S = 86400.0
 
 
-def _user_name(uid: int) -> str:
-    import pwd
-
-    try:
-        return f"user {pwd.getpwuid(uid).pw_name}"
-    except KeyError:
-        return f"uid {uid}"
-
-
 def _read_json(path: Path) -> dict[str, Any] | None:
     try:
         return json.loads(path.read_text())
@@ -136,19 +127,16 @@ class JobService:
         return self._store
 
     def job_root(self) -> Path:
-        """The job root, created (0700) when missing.  It must belong to this user: a root shared by
-        several users would let them read and change each other's records, so that is refused."""
-        root = self.site.job_root
-        try:
-            root.mkdir(parents=True, exist_ok=True, mode=0o700)
-            owner = root.stat().st_uid
-        except OSError as exc:
-            raise StorageError(f"cannot use the job root {root}: {exc.strerror or exc}") from None
-        if owner != os.geteuid():
-            raise StorageError(f"the job root {root} belongs to {_user_name(owner)}, not to you: every user "
-                               f"needs their own (put {{user}} into job_root in the site config, e.g. "
-                               f"job_root = \"/scratch/nmcluster/{{user}}\")")
-        return root
+        """The job root, created (0700) when missing, checked on every use: absolute, not a link, owned by
+        this (real) user, not writable by others, under parents nobody else can swap.  A root shared by
+        several users would let them read and change each other's records; a planted link would send
+        this user's jobs where another user chose.  With ``shared_job_root = true`` the site's directory
+        must be root-owned (sticky when world-writable) and each user gets a private one inside it."""
+        from nmcluster.identity import check_shared_parent, secure_private_dir
+
+        if self.site.shared_job_root is not None:
+            check_shared_parent(self.site.shared_job_root, "job root")
+        return secure_private_dir(self.site.job_root, "job root")
 
     def close(self) -> None:
         if self._store is not None:
@@ -218,7 +206,7 @@ class JobService:
                 status="preparing", code=spec.code if code_label is None else code_label,
                 command=staged.command, platform=spec.platform, hardware_config=dict(request.hardware_config),
                 input_data=list(spec.inputs if input_labels is None else input_labels), tags=list(spec.tags),
-                collab_id=spec.collab_id, user=self.env.get("USER") or getpass.getuser(),
+                collab_id=spec.collab_id, user=user_name(),
                 timestamp_submission=now, executor=executor.name, external_id=_submitter())
             job_dir = root / str(job_id)
             staging.rename(job_dir)
@@ -355,7 +343,7 @@ class JobService:
             staging.mkdir(mode=0o700)
             staged = stage_code(spec.code, spec.command, staging / WORK_DIR, spec.inputs)
             now = time.time()
-            user = self.env.get("USER") or getpass.getuser()
+            user = user_name()
             commands = [staged.command.replace("{task}", str(i)) for i in range(count)]
             job_ids = self.store.insert_many([dict(
                 status="preparing", code=spec.code, command=cmd, platform=spec.platform,
@@ -497,7 +485,7 @@ class JobService:
             executor = "slurm" if slurm_configured(self.env) else "local"
         return {"version": __version__, "config": self.site.source, "job_root": str(self.site.job_root),
                 "executor": executor, "configured_executor": self.executor_name,
-                "user": self.env.get("USER") or getpass.getuser()}
+                "user": user_name()}
 
     # -- removal --------------------------------------------------------------------------------
     def cancel(self, job_id: int | str) -> JobRecord:

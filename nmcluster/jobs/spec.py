@@ -39,6 +39,8 @@ def parse_hardware_config(raw: str | Mapping[str, Any] | None) -> dict[str, Any]
                                   f"column {exc.colno}") from None
     except RecursionError:  # '[[[[...' thousands deep: found by fuzzing
         raise HardwareConfigError("hardware config is nested too deeply to be a hardware config") from None
+    except ValueError as exc:  # an integer of thousands of digits (Python's int conversion limit)
+        raise HardwareConfigError(f"hardware config: {str(exc).split(';')[0]}") from None
     if not isinstance(value, dict):
         raise HardwareConfigError(f"hardware config must be a JSON object, got {type(value).__name__}")
     return value

@@ -13,7 +13,7 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 from nmcluster.config import PartitionConfig, SiteConfig
-from nmcluster.errors import HardwareConfigError, HardwareUnavailableError, UserInputError
+from nmcluster.errors import HardwareConfigError, HardwareUnavailableError, UserInputError, shown
 
 if TYPE_CHECKING:
     import subprocess
@@ -143,16 +143,20 @@ def check_keys(kind: str, config: Mapping[str, Any], schema: Mapping[str, str]) 
                                   f"partition (allowed: {allowed})")
 
 
-def int_value(kind: str, key: str, value: Any) -> int:
+def int_value(kind: str, key: str, value: Any, lo: int = -2**31, hi: int = 2**31 - 1) -> int:
+    """An integer of the hardware config in ``lo..hi`` (by default 32 bits: never so large that rendering
+    it into Slurm options or file names could fail later; partitions check their own ranges after)."""
     if isinstance(value, bool) or not isinstance(value, int):
-        raise HardwareConfigError(f"{kind} hardware config: {key} must be an integer, got {value!r}")
+        raise HardwareConfigError(f"{kind} hardware config: {key} must be an integer, got {shown(value)}")
+    if not lo <= value <= hi:
+        raise HardwareConfigError(f"{kind} hardware config: {key} must lie in {lo}..{hi}, got {shown(value)}")
     return value
 
 
 def int_list(kind: str, key: str, value: Any) -> tuple[int, ...]:
     if not isinstance(value, list) or not value:
         raise HardwareConfigError(f"{kind} hardware config: {key} must be a non-empty list of integers, "
-                                  f"got {value!r}")
+                                  f"got {shown(value)}")
     return tuple(int_value(kind, key, v) for v in value)
 
 

@@ -21,19 +21,23 @@ from nmcluster.hwdrivers.spikey.discovery import UsbDevice, match_serial, spikey
 if TYPE_CHECKING:
     from nmcluster.config import SiteConfig
 
-_STATION_NAME = re.compile(r"^(?:station)?(\d+)$")
+_STATION_VALUE = re.compile(r"^(?:station)?(\d{1,9})$")
 
 
 def parse_station(value: Any) -> int:
-    """A job's ``STATION``: ``500``, ``"500"`` or ``"station500"`` -> 500 (HardwareConfigError otherwise)."""
-    from nmcluster.errors import HardwareConfigError
+    """A job's ``STATION``: ``500``, ``"500"`` or ``"station500"`` -> 500 (HardwareConfigError otherwise,
+    also for numbers of more than 9 digits, which no station has)."""
+    from nmcluster.errors import HardwareConfigError, shown
 
     if isinstance(value, int) and not isinstance(value, bool):
-        return value
-    m = _STATION_NAME.match(value.strip()) if isinstance(value, str) else None
-    if m:
-        return int(m.group(1))
-    raise HardwareConfigError(f"spikey hardware config: STATION must be like \"station500\" or 500, got {value!r}")
+        if 0 <= value < 10**9:
+            return value
+    elif isinstance(value, str):
+        m = _STATION_VALUE.match(value.strip())
+        if m:
+            return int(m.group(1))
+    raise HardwareConfigError(f"spikey hardware config: STATION must be like \"station500\" or 500, "
+                              f"got {shown(value)}")
 
 
 # ------------------------------------------------------------------------------------------------ status
