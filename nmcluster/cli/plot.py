@@ -37,7 +37,7 @@ def plot(target, output, kind) -> int:
 def _plot_job(job_id: int, output: str | None, kind: str) -> list[Path]:
     from nmcluster import plotting
     from nmcluster.jobs.service import JobService, result_names
-    from nmcluster.executors.runner import WORK_DIR
+    from nmcluster.executors.jobfile import WORK_DIR
 
     with JobService() as service:
         rec = service.get(job_id)

@@ -77,10 +77,6 @@ def submit(partition, station, wafer, hicann, fpga, reticle, boards, hw_config, 
 
 
 def _submit_array(service, spec, count, mode, slurm_opts, wait, as_json) -> int:
-    from nmcluster.errors import UserInputError
-
-    if not hasattr(service, "submit_array"):
-        raise UserInputError("--array is not available with --host: submit the sweep on the frontend")
     records = service.submit_array(spec, count, mode=mode, slurm_options=slurm_opts)
     if wait:
         records = [service.wait(r.id) for r in records]

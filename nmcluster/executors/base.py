@@ -5,6 +5,7 @@ from __future__ import annotations
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from dataclasses import dataclass
 from typing import NamedTuple, Protocol
 
 from nmcluster.partitions.base import ResourceRequest
@@ -31,12 +32,23 @@ class Observation(NamedTuple):
     slurm_state: str = ""
 
 
+@dataclass(frozen=True)
+class Ticket:
+    """One prepared job to queue: its record id, its directory (job.json written, snapshot staged), its
+    resources and the account it is charged to (the collab; Slurm's ``--account``)."""
+
+    job_id: int
+    job_dir: Path
+    request: ResourceRequest
+    account: str | None = None
+
+
 class Executor(Protocol):
     name: str
 
-    def submit(self, job_dir: Path, job_id: int, request: ResourceRequest,
-               slurm_options: Sequence[str] = ()) -> str:
-        """Queue the job whose directory is prepared; return the executor's id for it."""
+    def submit(self, tickets: Sequence[Ticket], slurm_options: Sequence[str] = ()) -> list[str]:
+        """Queue prepared jobs of one request (a job is an array of one; a sweep one array) and return
+        the executor's id of each, in order.  All or nothing: on failure nothing stays queued."""
 
     def observe(self, records: Sequence[JobRecord]) -> dict[int, Observation]:
         """Current states of unfinished jobs (keyed by record id)."""

@@ -14,11 +14,12 @@ import signal
 import subprocess
 from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import NamedTuple
 
 from nmcluster.config import SiteConfig
 from nmcluster.errors import UserInputError
-from nmcluster.executors.base import JobRecord, Observation, runner_argv
-from nmcluster.executors.runner import RESULT_FILE, RUNNER_FILE
+from nmcluster.executors.base import JobRecord, Observation, Ticket, runner_argv
+from nmcluster.executors.jobfile import RESULT_FILE, RUNNER_FILE
 from nmcluster.partitions.base import ResourceRequest
 
 
@@ -58,19 +59,29 @@ class LocalExecutor:
         self.site = site
         self.env = dict(os.environ if env is None else env)
 
-    def submit(self, job_dir: Path, job_id: int, request: ResourceRequest,
-               slurm_options: Sequence[str] = ()) -> str:
+    def submit(self, tickets: Sequence[Ticket], slurm_options: Sequence[str] = ()) -> list[str]:
+        """One detached runner per job; the runner takes the request's exclusive resources (a station,
+        FPGA licences) as advisory locks in :func:`lock_dir`, the bookkeeping Slurm does otherwise."""
         if slurm_options:
             raise UserInputError("Slurm options (--slurm-opt) need the Slurm executor; "
                                  "the local executor has no Slurm")
-        out = open(job_dir / "runner.out", "ab")
+        started: list[str] = []
         try:
-            proc = subprocess.Popen(runner_argv("batch", str(job_dir)), stdin=subprocess.DEVNULL, stdout=out,
-                                    stderr=subprocess.STDOUT, start_new_session=True, env=self.env,
-                                    cwd=job_dir)
-        finally:
-            out.close()
-        return str(proc.pid)
+            for ticket in tickets:
+                out = open(ticket.job_dir / "runner.out", "ab")
+                try:
+                    proc = subprocess.Popen(
+                        runner_argv("batch", str(ticket.job_dir), "--lock-dir", str(lock_dir(self.site))),
+                        stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT, start_new_session=True,
+                        env=self.env, cwd=ticket.job_dir)
+                finally:
+                    out.close()
+                started.append(str(proc.pid))
+        except BaseException:
+            for pid, ticket in zip(started, tickets):
+                self.cancel(_Started(pid, str(ticket.job_dir)))
+            raise
+        return started
 
     def observe(self, records: Sequence[JobRecord]) -> dict[int, Observation]:
         out: dict[int, Observation] = {}
@@ -123,6 +134,13 @@ class LocalExecutor:
                 what = f"station {exc.key[7:]}" if exc.key.startswith("station") else exc.key
                 raise HardwareBusyError(f"{what} is in use by {exc.who}") from None
         return runner.run_exec(request, mode, list(command))
+
+
+class _Started(NamedTuple):
+    """What :meth:`LocalExecutor.cancel` needs of a runner started moments ago."""
+
+    external_id: str
+    job_dir: str
 
 
 def _reap(pid: str) -> None:

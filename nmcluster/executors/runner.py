@@ -25,35 +25,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from nmcluster.command import allowed_backends, build_argv, split_command, uses_system
+from nmcluster.executors.jobfile import (JOB_FILE, LOG_FILE, RESULT_FILE, RUNNER_FILE, WORK_DIR,  # noqa: F401
+                                        JobFile, write_json_atomic)
 from nmcluster.partitions.base import BackendChoice, ResourceRequest, choose_backend
 
 if TYPE_CHECKING:
     from nmcluster.partitions.base import Partition
-
-JOB_FILE = "job.json"
-RUNNER_FILE = "runner.json"
-RESULT_FILE = "result.json"
-LOG_FILE = "job.log"
-WORK_DIR = "work"
-
-
-def write_json_atomic(path: Path, data: Mapping[str, Any], fsync: bool = True) -> None:
-    """Readers see the old file or the new one, never half of it (``fsync``: and it survives a crash)."""
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        with open(tmp, "w") as fh:
-            json.dump(data, fh, indent=1, sort_keys=True)
-            fh.flush()
-            if fsync:
-                os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)  # a full disk must not leave a half-written temporary behind
-        except OSError:
-            pass
-        raise
-
 
 def partition_of(request: ResourceRequest, env: Mapping[str, str]) -> "Partition":
     """The job's partition, looked up once per job inside the allocation (site config from ``env``)."""
@@ -164,12 +141,22 @@ def _signal_group(pgid: int, signum: int) -> bool:
     return True
 
 
-def run_batch(job_dir: Path) -> int:
-    """Run one submitted job to completion; always leaves result.json unless SIGKILLed."""
+def run_batch(job_dir: Path, lock_dir: Path | None = None) -> int:
+    """Run one submitted job to completion; always leaves result.json unless SIGKILLed.  ``lock_dir``
+    (the local executor's): take the request's exclusive resources as advisory locks there first."""
     import socket
 
-    job = json.loads((job_dir / JOB_FILE).read_text())
-    request = ResourceRequest.from_dict(job["request"])
+    from nmcluster.executors.jobfile import JobFileError
+
+    try:
+        job = JobFile.read(job_dir)
+    except JobFileError as exc:  # end with a result that says why, rather than a traceback in slurm.out
+        now = time.time()
+        write_json_atomic(job_dir / RESULT_FILE, {"start": now, "end": now, "exit_code": 2, "state": "error",
+                                                  "reason": str(exc), "outputs": []})
+        print(f"nmcluster: error: {exc}", file=sys.stderr)
+        return 2
+    request = job.request
     work = job_dir / WORK_DIR
     log_path = job_dir / LOG_FILE
     try:
@@ -205,16 +192,16 @@ def run_batch(job_dir: Path) -> int:
             log.write(f"[nmcluster {time.strftime('%Y-%m-%d %H:%M:%S')}] {msg}\n")
 
         try:
-            if job.get("lock_keys"):
+            keys, where = (job.lock_keys, job.lock_dir) if job.lock_keys else (request.lock_keys, lock_dir)
+            if keys and where:
                 from nmcluster.infra import locks
 
-                lock_fds = locks.acquire(job["lock_keys"], Path(job["lock_dir"]),
-                                         locks.describe_owner(str(job["id"])), announce=note)
-            command = split_command(job["command"])
+                lock_fds = locks.acquire(keys, Path(where), locks.describe_owner(str(job.id)), announce=note)
+            command = split_command(job.command)
             partition = partition_of(request, os.environ)
-            choice = decide_backend(request, job.get("mode", "auto"), command, os.environ, partition)
+            choice = decide_backend(request, job.mode, command, os.environ, partition)
             argv = build_argv(command, choice.backend if choice else None)
-            env = job_environment(request, choice, os.environ, str(job["id"]))
+            env = job_environment(request, choice, os.environ, str(job.id))
             env.update(runtime_environment(partition, request, env))
             calib_version = partition.prepare_job(request, env, job_dir, note).get("calib_version")
             state = {"state": "running", "start": time.time(), "host": result["host"], "pid": os.getpid(),
@@ -224,7 +211,7 @@ def run_batch(job_dir: Path) -> int:
             if choice is not None:
                 state.update(choice.to_dict())
                 note(choice.reason)
-            note(f"job {job['id']} on {result['host']}: {request.description}; running {' '.join(argv)}")
+            note(f"job {job.id} on {result['host']}: {request.description}; running {' '.join(argv)}")
             write_json_atomic(job_dir / RUNNER_FILE, state)
             before = _files(work)
             try:
@@ -241,7 +228,7 @@ def run_batch(job_dir: Path) -> int:
                 if _signal_group(child.pid, signal.SIGKILL):
                     note("killed processes the command left running in its process group")
             after = _files(work)
-            inputs = set(job.get("inputs", ()))
+            inputs = set(job.inputs)
             outputs = sorted(p for p, sig in after.items() if before.get(p) != sig and p not in inputs)
             if choice is not None:
                 result.update(choice.to_dict())
@@ -272,6 +259,8 @@ def main(argv: list[str] | None = None) -> int:
     args = sys.argv[1:] if argv is None else argv
     if len(args) == 2 and args[0] == "batch":
         return run_batch(Path(args[1]))
+    if len(args) == 4 and args[0] == "batch" and args[2] == "--lock-dir":
+        return run_batch(Path(args[1]), Path(args[3]))
     if args and args[0] == "exec" and "--" in args:
         sep = args.index("--")
         opts, command = args[1:sep], args[sep + 1:]
@@ -285,7 +274,8 @@ def main(argv: list[str] | None = None) -> int:
             print("usage: runner exec --request JSON [--mode auto|hardware|emulate] -- COMMAND...", file=sys.stderr)
             return 2
         return run_exec(ResourceRequest.from_dict(json.loads(request_json)), mode, command)
-    print("usage: python -m nmcluster.executors.runner batch JOBDIR | exec --request JSON -- COMMAND...",
+    print("usage: python -m nmcluster.executors.runner batch JOBDIR [--lock-dir DIR] | "
+          "exec --request JSON -- COMMAND...",
           file=sys.stderr)
     return 2
 

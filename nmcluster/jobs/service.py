@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 from nmcluster.config import SiteConfig, load_config
 from nmcluster.identity import user_name
 from nmcluster.errors import JobStateError, NmclusterError, StagingError, StorageError, UserInputError
-from nmcluster.executors.runner import JOB_FILE, LOG_FILE, RESULT_FILE, RUNNER_FILE, WORK_DIR, write_json_atomic
+from nmcluster.executors.jobfile import LOG_FILE, RESULT_FILE, RUNNER_FILE, WORK_DIR, ArrayTask, JobFile
 from nmcluster.command import allowed_backends, check_placeholders
 from nmcluster.jobs.spec import JobSpec
 from nmcluster.partitions import get_partition
@@ -188,48 +188,7 @@ class JobService:
         directory but records the names the user gave on their own machine)."""
         if input_labels is not None and len(input_labels) != len(spec.inputs):
             raise UserInputError(f"{len(input_labels)} input labels for {len(spec.inputs)} inputs")
-        spec = self.size_from_script(spec)
-        request, executor = self._check_submission(spec, mode, slurm_options)
-        from nmcluster.jobs.staging import stage_code
-
-        root = self.job_root()
-        self.collect_abandoned(root)
-        staging = root / f".staging-{os.getpid()}-{os.urandom(8).hex()}"  # not uuid: its import costs ~15 ms
-        job_id: int | None = None
-        job_dir: Path | None = None
-        external: str | None = None
-        try:
-            staging.mkdir(mode=0o700)
-            staged = stage_code(spec.code, spec.command, staging / WORK_DIR, spec.inputs)
-            now = time.time()
-            job_id = self.store.insert(
-                status="preparing", code=spec.code if code_label is None else code_label,
-                command=staged.command, platform=spec.platform, hardware_config=dict(request.hardware_config),
-                input_data=list(spec.inputs if input_labels is None else input_labels), tags=list(spec.tags),
-                collab_id=spec.collab_id, user=user_name(),
-                timestamp_submission=now, executor=executor.name, external_id=_submitter())
-            job_dir = root / str(job_id)
-            staging.rename(job_dir)
-            staging = job_dir
-            job = {"id": job_id, "spec": spec.to_dict(), "command": staged.command, "inputs": list(staged.inputs),
-                   "code_kind": staged.kind, "request": request.to_dict(), "mode": mode,
-                   "executor": executor.name, "submitted": now}
-            if executor.name == "local":
-                from nmcluster.executors.local import lock_dir
-
-                job.update(lock_keys=list(request.lock_keys), lock_dir=str(lock_dir(self.site)))
-            write_json_atomic(job_dir / JOB_FILE, job)
-            if spec.collab_id and executor.name == "slurm":  # the collab is the Slurm account
-                slurm_options = (*slurm_options, f"--account={spec.collab_id}")
-            external = executor.submit(job_dir, job_id, request, slurm_options)
-            self.store.update(job_id, status="submitted", external_id=external, job_dir=str(job_dir))
-        except BaseException as exc:
-            self._abort_submission(executor, [staging], [] if job_id is None else [job_id],
-                                   [] if external is None else [(external, staging)])
-            if isinstance(exc, OSError) and not isinstance(exc, NmclusterError):
-                raise _storage_or_staging_error(exc, root) from None
-            raise
-        return self.store.get(job_id)
+        return self._submit(spec, None, mode, slurm_options, code_label, input_labels)[0]
 
     def size_from_script(self, spec: JobSpec) -> JobSpec:
         """The partition's sizing from the script (a SpiNNaker job with ``BOARDS: "auto"``: its network
@@ -329,13 +288,23 @@ class JobService:
         directory of the sweep is removed again and what was queued is cancelled."""
         if isinstance(count, bool) or not isinstance(count, int) or not 1 <= count <= MAX_ARRAY_TASKS:
             raise UserInputError(f"--array takes a number of tasks from 1 to {MAX_ARRAY_TASKS}, got {count!r}")
+        return self._submit(spec, count, mode, slurm_options)
+
+    def _submit(self, spec: JobSpec, count: int | None, mode: str, slurm_options: Sequence[str],
+                code_label: str | None = None, input_labels: Sequence[str] | None = None) -> list[JobRecord]:
+        """One submission path for a job (``count`` None) and a sweep: stage the snapshot once, one record,
+        directory and job file per task, one ``executor.submit`` call for all (a job is an array of one).
+        All or nothing: if any step fails, every record and directory is removed again and what was
+        queued is cancelled."""
         spec = self.size_from_script(spec)
-        request, executor = self._check_submission(spec, mode, slurm_options, array=True)
+        request, executor = self._check_submission(spec, mode, slurm_options, array=count is not None)
+        from nmcluster.executors.base import Ticket
         from nmcluster.jobs.staging import stage_code
 
+        tasks = 1 if count is None else count
         root = self.job_root()
         self.collect_abandoned(root)
-        staging = root / f".staging-{os.getpid()}-{os.urandom(8).hex()}"
+        staging = root / f".staging-{os.getpid()}-{os.urandom(8).hex()}"  # not uuid: its import costs ~15 ms
         dirs: list[Path] = [staging]
         job_ids: list[int] = []
         queued: list[tuple[str, Path]] = []
@@ -344,38 +313,31 @@ class JobService:
             staged = stage_code(spec.code, spec.command, staging / WORK_DIR, spec.inputs)
             now = time.time()
             user = user_name()
-            commands = [staged.command.replace("{task}", str(i)) for i in range(count)]
+            commands = [staged.command if count is None else staged.command.replace("{task}", str(i))
+                        for i in range(tasks)]
             job_ids = self.store.insert_many([dict(
-                status="preparing", code=spec.code, command=cmd, platform=spec.platform,
-                hardware_config=dict(request.hardware_config), input_data=list(spec.inputs), tags=list(spec.tags),
+                status="preparing", code=spec.code if code_label is None else code_label, command=cmd,
+                platform=spec.platform, hardware_config=dict(request.hardware_config),
+                input_data=list(spec.inputs if input_labels is None else input_labels), tags=list(spec.tags),
                 collab_id=spec.collab_id, user=user, timestamp_submission=now, executor=executor.name,
                 external_id=_submitter()) for cmd in commands])
             job_dirs = [root / str(i) for i in job_ids]
             for i, job_dir in enumerate(job_dirs):  # the last task takes the snapshot itself
                 dirs.append(job_dir)
-                if i < count - 1:
+                if i < tasks - 1:
                     shutil.copytree(staging, job_dir, symlinks=True)
                 else:
                     staging.rename(job_dir)
-            extra: dict[str, Any] = {}
-            if executor.name == "local":
-                from nmcluster.executors.local import lock_dir
-
-                extra = dict(lock_keys=list(request.lock_keys), lock_dir=str(lock_dir(self.site)))
             for i, (job_id, job_dir) in enumerate(zip(job_ids, job_dirs)):
-                write_json_atomic(job_dir / JOB_FILE, {
-                    "id": job_id, "spec": spec.to_dict(), "command": commands[i], "inputs": list(staged.inputs),
-                    "code_kind": staged.kind, "request": request.to_dict(), "mode": mode, "executor": executor.name,
-                    "submitted": now, "array": {"task": i, "count": count, "first_id": job_ids[0]}, **extra},
-                    fsync=False)  # one fsync per task would cost seconds for a big sweep
-            if spec.collab_id and executor.name == "slurm":
-                slurm_options = (*slurm_options, f"--account={spec.collab_id}")
-            if hasattr(executor, "submit_array"):
-                externals = executor.submit_array(job_dirs, job_ids, request, slurm_options)
-                queued = list(zip(externals, job_dirs))
-            else:
-                for job_id, job_dir in zip(job_ids, job_dirs):
-                    queued.append((executor.submit(job_dir, job_id, request, slurm_options), job_dir))
+                JobFile(id=job_id, command=commands[i], request=request, mode=mode, submitted=now,
+                        inputs=tuple(staged.inputs), code_kind=staged.kind, spec=spec.to_dict(),
+                        array=None if count is None else ArrayTask(i, count, job_ids[0])
+                        ).write(job_dir, fsync=count is None)  # one fsync per task would cost seconds
+            # the collab is the account of the job (Slurm's --account; the local executor has none)
+            tickets = [Ticket(job_id, job_dir, request, spec.collab_id or None)
+                       for job_id, job_dir in zip(job_ids, job_dirs)]
+            externals = executor.submit(tickets, slurm_options)
+            queued = list(zip(externals, job_dirs))
             self.store.update_many({job_id: dict(status="submitted", external_id=ext, job_dir=str(d))
                                     for job_id, (ext, d) in zip(job_ids, queued)})
         except BaseException as exc:

@@ -39,7 +39,8 @@ from typing import Any
 
 from nmcluster.errors import (JobStateError, RemoteCommandError, RemoteConnectionError, RemoteError,
                               RemoteUserError, StagingError, UserInputError)
-from nmcluster.executors.runner import WORK_DIR
+from nmcluster.command import check_placeholders
+from nmcluster.executors.jobfile import WORK_DIR
 from nmcluster.jobs.service import result_names
 from nmcluster.jobs.spec import JobSpec
 from nmcluster.jobs.store import JobRecord
@@ -305,6 +306,22 @@ class RemoteService:
     def submit(self, spec: JobSpec, mode: str = "auto", slurm_options: Sequence[str] = (),
                code_label: str | None = None, input_labels: Sequence[str] | None = None) -> JobRecord:
         """Check locally, upload with SFTP, then let the remote nmcluster snapshot and register the job."""
+        return JobRecord.from_dict(self._submit(spec, mode, slurm_options, code_label, input_labels))
+
+    def submit_array(self, spec: JobSpec, count: int, mode: str = "auto",
+                     slurm_options: Sequence[str] = ()) -> list[JobRecord]:
+        """A sweep of ``count`` tasks from one upload: the remote nmcluster queues it as one array, like
+        :meth:`nmcluster.jobs.service.JobService.submit_array` (which checks ``count`` and ``{task}``)."""
+        if isinstance(count, bool) or not isinstance(count, int):
+            raise UserInputError(f"--array takes a number of tasks, got {count!r}")
+        check_placeholders(spec.command, array=True)  # before anything is uploaded
+        data = self._submit(spec, mode, slurm_options, None, None, [f"--array={count}"])
+        return [JobRecord.from_dict(d) for d in data]
+
+    def _submit(self, spec: JobSpec, mode: str, slurm_options: Sequence[str], code_label: str | None,
+                input_labels: Sequence[str] | None, extra: Sequence[str] = ()) -> Any:
+        """Upload, then ``nmcluster submit ... --json`` on the remote host; its JSON answer."""
+        check_placeholders(spec.command, array=bool(extra))
         if mode not in ("auto", "hardware", "emulate"):
             raise UserInputError(f"unknown backend mode {mode!r} (auto, hardware or emulate)")
         labels = list(input_labels) if input_labels is not None else list(spec.inputs)
@@ -336,7 +353,7 @@ class RemoteService:
             args.append(f"--{mode}")
         if self.executor_name == "local":
             args.append("--local")
-        args += ["--", code_arg]
+        args += [*extra, "--", code_arg]
         q = shlex.quote
         after = (f"rm -rf -- {q(upload)}; find {q(uploads)} -mindepth 1 -maxdepth 1 -mmin "
                  f"+{STALE_UPLOAD_MINUTES} -exec rm -rf -- {{}} + 2>/dev/null")
@@ -345,7 +362,7 @@ class RemoteService:
         except RemoteConnectionError as exc:
             raise RemoteConnectionError(f"{exc}. The upload was complete, so the job may have been queued: "
                                         f"check with `nmcluster --host {self.host} list`") from None
-        return JobRecord.from_dict(data)
+        return data
 
     def _upload(self, plan: UploadPlan, upload: str) -> tuple[str, list[str]]:
         conn = self.connection
