@@ -178,7 +178,8 @@ class Client:
         names = [item.get("name") or _url_name(item.get("url", "")) for item in items if isinstance(item, Mapping)]
         job_id = _job_id(job)
         dest = Path(local_dir) / f"job_{job_id}"
-        files = self._service.results(job_id, dest, include_inputs=include_input_data, names=names)
+        # the platform's client replaces what it downloaded before: so does this one (the CLI does not)
+        files = self._service.results(job_id, dest, include_inputs=include_input_data, names=names, force=True)
         # spelled like the platform's client: os.path.join(local_dir, "job_<id>", name)
         return [os.path.join(os.fspath(local_dir), f"job_{job_id}", *f.relative_to(dest).parts) for f in files]
 

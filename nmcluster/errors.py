@@ -52,8 +52,16 @@ class SlurmError(NmclusterError):
     """A Slurm command failed for a reason other than the controller being down."""
 
 
-class JobStateError(NmclusterError):
-    """The operation does not fit the job's state (e.g. removing a running job)."""
+class JobStateError(UserInputError):
+    """The operation does not fit the job's state (cancelling a finished job, removing a running one,
+    results of a running one): a user mistake, exit code 2 like the README says."""
+
+
+class JobTimeoutError(JobStateError):
+    """Waiting for a job ended at its timeout with the job still queued or running (nothing wrong with
+    the request: exit code 1)."""
+
+    exit_code = 1
 
 
 class HardwareUnavailableError(NmclusterError):

@@ -105,19 +105,26 @@ def log(job) -> int:
 
 @click.command(context_settings={"help_option_names": ["-h", "--help"]})
 @click.argument("job")
-@click.option("-o", "--output", "dest", default=".", type=click.Path(file_okay=False), show_default=True,
-              help="Directory to copy the files into.")
+@click.option("-o", "--output", "dest", default=None, type=click.Path(file_okay=False),
+              help="Directory to copy the files into (default: job_<JOB>/, like the client's download_data).")
 @click.option("--inputs", "include_inputs", is_flag=True, help="Copy the job's input files too.")
+@click.option("--force", is_flag=True, help="Overwrite files that exist already (never done without it).")
 @click.option("--json", "as_json", is_flag=True, help="Print the copied paths as JSON.")
-def results(job, dest, include_inputs, as_json) -> int:
-    """Copy the output files of finished JOB into a directory.
+def results(job, dest, include_inputs, force, as_json) -> int:
+    """Copy the output files of finished JOB into a directory (job_<JOB>/ by default); existing files are
+    never overwritten without --force.
 
     \b
-    Example:
-      nmcluster results 12 -o results/12
+    Examples:
+      nmcluster results 12
+      nmcluster results 12 -o results/12 --force
     """
     with make_service(False) as service:
-        files = service.results(job, dest, include_inputs=include_inputs)
+        if dest is None:
+            from nmcluster.remote.remote import parse_job_id
+
+            dest = f"job_{parse_job_id(job)}"
+        files = service.results(job, dest, include_inputs=include_inputs, force=force)
     if as_json:
         echo_json([str(f) for f in files])
     else:

@@ -36,11 +36,16 @@ def plot(target, output, kind) -> int:
 
 def _plot_job(job_id: int, output: str | None, kind: str) -> list[Path]:
     from nmcluster import plotting
-    from nmcluster.jobs.service import JobService, result_names
     from nmcluster.executors.jobfile import WORK_DIR
+    from nmcluster.jobs.service import JobService, result_names
+
+    from nmcluster.errors import JobStateError
 
     with JobService() as service:
         rec = service.get(job_id)
+    if not rec.final:  # its data files are not written yet: say so, not "no data file"
+        raise JobStateError(f"job {rec.id} is {rec.status}: plot it once it has finished "
+                            f"(nmcluster submit --wait, or nmcluster status {rec.id})")
     names = plotting.data_files(result_names(rec))
     if not names:
         what = ", ".join(rec.output_data) if rec.output_data else "none"

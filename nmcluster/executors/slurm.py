@@ -4,12 +4,14 @@
 from __future__ import annotations
 
 import os
+import re
 import shlex
 import sys
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from nmcluster.config import SiteConfig
+from nmcluster.errors import SlurmError, UserInputError
 from nmcluster.executors.base import JobRecord, Observation, Ticket, runner_argv
 from nmcluster.executors.jobfile import RESULT_FILE, RUNNER_FILE
 from nmcluster.infra.slurmcli import SlurmCLI, SlurmJobInfo
@@ -20,6 +22,11 @@ RUNNING = {"RUNNING", "COMPLETING", "STAGE_OUT", "SIGNALING", "RESIZING"}
 FINISHED = {"COMPLETED"}
 ERROR = {"FAILED", "TIMEOUT", "CANCELLED", "NODE_FAIL", "OUT_OF_MEMORY", "BOOT_FAIL", "DEADLINE", "PREEMPTED",
          "REVOKED", "SPECIAL_EXIT"}
+
+
+#: sbatch's wording when it rejects an option's value (as opposed to Slurm being down or out of resources)
+_REFUSED_OPTION = re.compile(r"invalid|unrecognized option|unknown option|not recognized|bad .*specification",
+                             re.IGNORECASE)
 
 
 def map_state(info: SlurmJobInfo) -> Observation:
@@ -51,8 +58,6 @@ def map_state(info: SlurmJobInfo) -> Observation:
 def _names_other_job(name: str, record_id: int) -> bool:
     """Is ``name`` the job name nmcluster gives another record's job (``nmc-<id>``, arrays
     ``nmc-<first>-<last>``)?  A name the user chose (``--slurm-opt=--job-name``) says nothing."""
-    import re
-
     m = re.fullmatch(r"nmc-(\d+)(?:-(\d+))?", name or "")
     return bool(m) and not int(m.group(1)) <= record_id <= int(m.group(2) or m.group(1))
 
@@ -88,12 +93,21 @@ class SlurmExecutor:
         first = tickets[0]
         if any(t.request != first.request or t.account != first.account for t in tickets):
             raise ValueError("one submit call queues jobs of one request and account")
+        user_options = tuple(slurm_options)
         if first.account:  # the collab is the Slurm account
             slurm_options = (*slurm_options, f"--account={first.account}")
-        if len(tickets) == 1:
-            return [self._submit_one(first.job_dir, first.job_id, first.request, slurm_options)]
-        return self._submit_array([t.job_dir for t in tickets], [t.job_id for t in tickets], first.request,
-                                  slurm_options)
+        try:
+            if len(tickets) == 1:
+                return [self._submit_one(first.job_dir, first.job_id, first.request, slurm_options)]
+            return self._submit_array([t.job_dir for t in tickets], [t.job_id for t in tickets], first.request,
+                                      slurm_options)
+        except SlurmError as exc:
+            if (user_options or first.account) and _REFUSED_OPTION.search(str(exc)):
+                # sbatch refused what the user wrote (--slurm-opt=--time=abc, a collab that is no account):
+                # a user mistake, exit code 2, with Slurm's own words
+                given = " ".join([*user_options, *([f"--account={first.account}"] if first.account else [])])
+                raise UserInputError(f"Slurm refused the job: {exc} (options given: {given})") from None
+            raise
 
     def _submit_one(self, job_dir: Path, job_id: int, request: ResourceRequest,
                     slurm_options: Sequence[str]) -> str:

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 from nmcluster.config import SiteConfig, load_config
 from nmcluster.identity import user_name
-from nmcluster.errors import JobStateError, NmclusterError, StagingError, StorageError, UserInputError
+from nmcluster.errors import JobStateError, JobTimeoutError, NmclusterError, StagingError, StorageError, UserInputError
 from nmcluster.executors.jobfile import LOG_FILE, RESULT_FILE, RUNNER_FILE, WORK_DIR, ArrayTask, JobFile
 from nmcluster.command import allowed_backends, check_placeholders
 from nmcluster.jobs.spec import JobSpec
@@ -66,6 +66,18 @@ def result_names(record: JobRecord, include_inputs: bool = False,
         out = [n for n in out if n in wanted]
     seen: set[str] = set()
     return [n for n in out if safe_relative_name(n) and not (n in seen or seen.add(n))]
+
+
+def check_no_overwrite(dest: Path, names: Sequence[str], force: bool) -> None:
+    """``results`` never replaces a file the user has (a re-run's results, an edited copy) unless
+    ``force``: refused before anything is copied.  Shared by the local and the remote service."""
+    if force:
+        return
+    existing = [dest / n for n in names if os.path.lexists(dest / n)]
+    if existing:
+        more = f" (and {len(existing) - 1} more)" if len(existing) > 1 else ""
+        raise UserInputError(f"{existing[0]} exists{more}: results never overwrites files; "
+                             f"use --force, or another directory with -o")
 
 
 def _storage_or_staging_error(exc: OSError, root: Path) -> NmclusterError:
@@ -414,22 +426,22 @@ class JobService:
         return "".join(parts)
 
     def results(self, job_id: int | str, dest: Path | str, include_inputs: bool = False,
-                names: Sequence[str] | None = None) -> list[Path]:
+                names: Sequence[str] | None = None, force: bool = False) -> list[Path]:
         """Copy the job's output files (and optionally its inputs) below ``dest``; returns the copies.
-        ``names`` (relative to the work directory) restricts the copy to those files."""
+        ``names`` (relative to the work directory) restricts the copy to those files.  An existing file is
+        never overwritten unless ``force`` (checked for all files before the first is copied)."""
         rec = self.get(job_id)
         if not rec.final:
             raise JobStateError(f"job {rec.id} is {rec.status}: results are available once it has finished")
         work = Path(rec.job_dir) / WORK_DIR
         dest = Path(dest)
+        wanted = [n for n in result_names(rec, include_inputs, names) if (work / n).is_file()]
+        check_no_overwrite(dest, wanted, force)
         copied = []
-        for name in result_names(rec, include_inputs, names):
-            src = work / name
-            if not src.is_file():
-                continue
+        for name in wanted:
             target = dest / name
             target.parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy2(src, target)
+            shutil.copy2(work / name, target)
             copied.append(target)
         return copied
 
@@ -469,17 +481,39 @@ class JobService:
             shutil.rmtree(rec.job_dir, ignore_errors=True)
 
 
-def wait_until_final(get, job_id: int | str, timeout: float | None, interval: float) -> "JobRecord":
-    """Poll ``get(job_id)`` until the record is final, or raise JobStateError after ``timeout`` s.
-    Shared by the local service and the remote one (which polls over its open SSH connection)."""
-    deadline = None if timeout is None else time.monotonic() + timeout
+#: waiting polls after 0.2 s, then each pause 1.5 times the last, up to this (squeue is asked once per
+#: poll: a user waiting for a queued hour-long job costs one call every 10 s, not five a second)
+MAX_POLL_INTERVAL_S = 10.0
+
+
+def poll_intervals(first: float = 0.2, factor: float = 1.5, most: float = MAX_POLL_INTERVAL_S):
+    """The pauses between polls: ``first``, growing by ``factor`` up to ``most`` (back-off)."""
+    pause = first
     while True:
+        yield pause
+        pause = min(most, pause * factor)
+
+
+def wait_until_final(get, job_id: int | str, timeout: float | None, interval: float,
+                     on_poll=None) -> "JobRecord":
+    """Poll ``get(job_id)`` until the record is final (pauses from ``interval`` backing off to
+    :data:`MAX_POLL_INTERVAL_S`), or raise JobTimeoutError after ``timeout`` s.  ``on_poll(record)`` sees
+    every record read (a progress display).  Shared by the local service and the remote one (which polls
+    over its open SSH connection)."""
+    deadline = None if timeout is None else time.monotonic() + timeout
+    for pause in poll_intervals(interval):
         rec = get(job_id)
+        if on_poll is not None:
+            on_poll(rec)
         if rec.final:
             return rec
-        if deadline is not None and time.monotonic() > deadline:
-            raise JobStateError(f"job {rec.id} is still {rec.status} after {timeout:g} s")
-        time.sleep(interval)
+        if deadline is not None:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise JobTimeoutError(f"job {rec.id} is still {rec.status} after {timeout:g} s")
+            pause = min(pause, left + 0.01)
+        time.sleep(pause)
+    raise AssertionError("not reached")
 
 
 def _job_id(value: int | str) -> int:

@@ -37,11 +37,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from nmcluster.command import check_placeholders
 from nmcluster.errors import (JobStateError, RemoteCommandError, RemoteConnectionError, RemoteError,
                               RemoteUserError, StagingError, UserInputError)
-from nmcluster.command import check_placeholders
 from nmcluster.executors.jobfile import WORK_DIR
-from nmcluster.jobs.service import result_names
+from nmcluster.jobs.service import check_no_overwrite, result_names
 from nmcluster.jobs.spec import JobSpec
 from nmcluster.jobs.store import JobRecord
 from nmcluster.remote.ssh import Connection, HostSpec, SshOptions, resolve
@@ -432,8 +432,10 @@ class RemoteService:
         return self.call(["log", str(parse_job_id(job_id))])
 
     def results(self, job_id: int | str, dest: Path | str, include_inputs: bool = False,
-                names: Sequence[str] | None = None) -> list[Path]:
-        """Download the job's output files (and optionally its inputs) below ``dest`` with SFTP."""
+                names: Sequence[str] | None = None, force: bool = False) -> list[Path]:
+        """Download the job's output files (and optionally its inputs) below ``dest`` with SFTP; an
+        existing file is never overwritten unless ``force`` (checked before the first download)."""
+
         rec = self.get(job_id)
         if not rec.final:
             raise JobStateError(f"job {rec.id} is {rec.status}: results are available once it has finished")
@@ -443,14 +445,17 @@ class RemoteService:
         conn = self.connection
         with conn.guard("downloading results"):
             sftp = conn.sftp()
+            found = []
             for name in result_names(rec, include_inputs, names):
                 remote = posixpath.join(work, name)
                 try:
                     attrs = sftp.stat(remote)
                 except FileNotFoundError:
                     continue
-                if attrs.st_mode is None or not stat.S_ISREG(attrs.st_mode):
-                    continue
+                if attrs.st_mode is not None and stat.S_ISREG(attrs.st_mode):
+                    found.append((name, remote, attrs))
+            check_no_overwrite(dest, [name for name, _, _ in found], force)
+            for name, remote, attrs in found:
                 target = dest / name
                 target.parent.mkdir(parents=True, exist_ok=True)
                 part = target.with_name(f".{target.name}.part")

@@ -103,7 +103,7 @@ def test_cancel_running_job(local_site, experiment):
     local_site.cli("cancel", str(job), check=True)
     rec = local_site.wait(job, timeout=20)
     assert rec["status"] == "error" and "cancelled" in rec["reason"]
-    assert local_site.cli("cancel", str(job)).returncode == 1  # already ended
+    assert local_site.cli("cancel", str(job)).returncode == 2  # already ended: a user mistake
     local_site.cli("remove", str(job), check=True)
     assert local_site.cli("status", str(job)).returncode == 2
     assert local_site.leftovers() == []

@@ -119,9 +119,10 @@ def test_final_state_survives_slurm_forgetting(slurm_site, experiment, slurm_clu
 def test_bad_input_queues_nothing(slurm_site, experiment):
     before = _squeue_count(slurm_site.env)
     for args in (["-p", "spikey", "--station", "999"], ["-p", "wafer", "--wafer", "33", "--hicann", "384"],
-                 ["-p", "spikey", "-c", "nothere.py"]):
+                 ["-p", "spikey", "-c", "nothere.py"], ["-p", "spikey", "--slurm-opt=--time=abc"],
+                 ["-p", "spikey", "--array", "2", "-c", "main.py"]):
         proc = slurm_site.cli("submit", str(experiment), *args)
-        assert proc.returncode == 2 and len(proc.stderr.strip().splitlines()) == 1
+        assert proc.returncode == 2 and len(proc.stderr.strip().splitlines()) == 1, (args, proc.stderr)
     assert _squeue_count(slurm_site.env) == before
     assert slurm_site.leftovers() == [] and slurm_site.records() == []
 
