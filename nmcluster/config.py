@@ -263,7 +263,11 @@ def _check_keys(where: str, table: Mapping[str, Any], allowed: set[str]) -> None
 def _typed(where: str, value: Any, kind: type | tuple[type, ...]) -> Any:
     if isinstance(value, bool) and kind is int or not isinstance(value, kind):
         name = kind.__name__ if isinstance(kind, type) else "/".join(k.__name__ for k in kind)
-        raise ConfigError(f"site config: {where} must be {name}, got {value!r}")
+        try:
+            got = repr(value)
+        except ValueError:  # an int past the int-to-string limit, maybe inside a list
+            got = "a value with a number of thousands of digits"
+        raise ConfigError(f"site config: {where} must be {name}, got {got[:80]}")
     return value
 
 

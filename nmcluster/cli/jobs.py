@@ -11,7 +11,13 @@ from nmcluster.cli.common import echo_json, make_service
 STATE_STYLE = {"submitted": "yellow", "running": "cyan", "finished": "green", "error": "red"}
 
 
-def _table(records, title: str) -> None:
+def printable(text: str) -> str:
+    """``text`` with control characters escaped (``\\x1b``): a tag or command must not move the cursor,
+    recolour or retitle a user's terminal, nor hide what it says."""
+    return text if text.isprintable() else "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
+
+
+def _table(records, title: str, console=None) -> None:
     from rich.console import Console
     from rich.table import Table
     from rich.text import Text
@@ -26,9 +32,9 @@ def _table(records, title: str) -> None:
         # user strings as Text, never as markup: a tag like "[/]" or "[link=...]" must print as written and
         # never break the listing of every other job
         table.add_row(str(r.id), Text(r.status, style=STATE_STYLE.get(r.status, "")),
-                      *(Text(str(v)) for v in (r.hardware_platform, hw, backend, r.command, submitted,
+                      *(Text(printable(str(v))) for v in (r.hardware_platform, hw, backend, r.command, submitted,
                                                ",".join(r.tags), r.reason)))
-    Console().print(table)
+    (console or Console()).print(table)
 
 
 @click.command(context_settings={"help_option_names": ["-h", "--help"]})
