@@ -68,6 +68,12 @@ def status(job, as_json) -> int:
         click.echo(f"  executor:  {rec.executor} {rec.external_id}")
         if rec.exit_code is not None:
             click.echo(f"  exit code: {rec.exit_code}")
+        if rec.final and rec.executor == "slurm" and service.site.accounting.enabled:
+            from nmcluster.accounting.quotas import charged
+
+            cost = charged(service.site, service.env, rec.external_id, rec.platform)
+            if cost:
+                click.echo(f"  charged:   {cost}")
         if rec.output_data:
             click.echo(f"  outputs:   {', '.join(rec.output_data)}")
     return 0

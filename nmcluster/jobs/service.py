@@ -189,7 +189,7 @@ class JobService:
         if input_labels is not None and len(input_labels) != len(spec.inputs):
             raise UserInputError(f"{len(input_labels)} input labels for {len(spec.inputs)} inputs")
         spec = self.size_from_script(spec)
-        request, executor = self._check_submission(spec, mode, slurm_options)
+        request, executor, account = self._check_submission(spec, mode, slurm_options)
         from nmcluster.jobs.staging import stage_code
 
         root = self.job_root()
@@ -219,8 +219,7 @@ class JobService:
 
                 job.update(lock_keys=list(request.lock_keys), lock_dir=str(lock_dir(self.site)))
             write_json_atomic(job_dir / JOB_FILE, job)
-            if spec.collab_id and executor.name == "slurm":  # the collab is the Slurm account
-                slurm_options = (*slurm_options, f"--account={spec.collab_id}")
+            slurm_options = (*slurm_options, *account)  # the collab's Slurm account
             external = executor.submit(job_dir, job_id, request, slurm_options)
             self.store.update(job_id, status="submitted", external_id=external, job_dir=str(job_dir))
         except BaseException as exc:
@@ -255,7 +254,21 @@ class JobService:
                                      "(one job record and directory per task)")
         request = self.resolve(spec.platform, spec.hardware_config, slurm_options)
         check_system_restrictions(spec.command, request)
-        return request, self.executor()
+        executor = self.executor()
+        return request, executor, self.account_options(spec.collab_id, request.kind, executor.name)
+
+    def account_options(self, collab_id: str | None, kind: str, executor_name: str) -> tuple[str, ...]:
+        """The Slurm account a job is charged to.  With Slurm accounting (``[accounting] enabled``) the
+        collab's sub-account for the platform, after checking membership and storage (refused with exit 2
+        before anything is written); without it, the collab id as the account, as before."""
+        if executor_name != "slurm":
+            return ()
+        if self.site.accounting.enabled:
+            from nmcluster.accounting.quotas import Accounting
+
+            charge = Accounting(self.site, self.env).charge_account(collab_id, kind)
+            return (f"--account={charge[1]}",) if charge else ()
+        return (f"--account={collab_id}",) if collab_id else ()
 
     def _abort_submission(self, executor, dirs: Sequence[Path], job_ids: Sequence[int],
                           queued: Sequence[tuple[str, Path]]) -> None:
@@ -317,7 +330,7 @@ class JobService:
         if isinstance(count, bool) or not isinstance(count, int) or not 1 <= count <= MAX_ARRAY_TASKS:
             raise UserInputError(f"--array takes a number of tasks from 1 to {MAX_ARRAY_TASKS}, got {count!r}")
         spec = self.size_from_script(spec)
-        request, executor = self._check_submission(spec, mode, slurm_options)
+        request, executor, account = self._check_submission(spec, mode, slurm_options)
         from nmcluster.jobs.staging import stage_code
 
         root = self.job_root()
@@ -355,8 +368,7 @@ class JobService:
                     "code_kind": staged.kind, "request": request.to_dict(), "mode": mode, "executor": executor.name,
                     "submitted": now, "array": {"task": i, "count": count, "first_id": job_ids[0]}, **extra},
                     fsync=False)  # one fsync per task would cost seconds for a big sweep
-            if spec.collab_id and executor.name == "slurm":
-                slurm_options = (*slurm_options, f"--account={spec.collab_id}")
+            slurm_options = (*slurm_options, *account)
             if hasattr(executor, "submit_array"):
                 externals = executor.submit_array(job_dirs, job_ids, request, slurm_options)
                 queued = list(zip(externals, job_dirs))
@@ -389,8 +401,13 @@ class JobService:
                 values: dict[str, Any] = {}
                 if obs.status != rec.status:
                     values["status"] = obs.status
-                if obs.reason != rec.reason:
-                    values["reason"] = obs.reason
+                reason = obs.reason
+                if reason and obs.status == "submitted" and "Assoc" in reason and rec.collab_id:
+                    from nmcluster.accounting.quotas import explain_reason, sub_account
+
+                    reason = explain_reason(reason, sub_account(rec.collab_id, rec.platform)) or reason
+                if reason != rec.reason:
+                    values["reason"] = reason
                 if obs.slurm_state and obs.slurm_state != rec.slurm_state:
                     values["slurm_state"] = obs.slurm_state
                 if obs.start and rec.timestamp_start is None:
@@ -472,7 +489,9 @@ class JobService:
             executor = "slurm" if slurm_configured(self.env) else "local"
         return {"version": __version__, "config": self.site.source, "job_root": str(self.site.job_root),
                 "executor": executor, "configured_executor": self.executor_name,
-                "user": user_name()}
+                "user": user_name(),
+                "quotas": "on (Slurm accounting: collabs, quotas, resource requests)" if self.site.accounting.enabled
+                else "off (no Slurm accounting configured: [accounting] enabled = false)"}
 
     # -- removal --------------------------------------------------------------------------------
     def cancel(self, job_id: int | str) -> JobRecord:

@@ -11,7 +11,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from nmcluster.errors import HardwareConfigError
-from nmcluster.partitions.base import Partition, int_value, shown
+from nmcluster.partitions.base import Partition, QuotaUnit, int_value, shown
 
 _STATION_RE = re.compile(r"^(?:station)?(\d{1,9})$")
 
@@ -34,6 +34,14 @@ def parse_station(value: Any) -> int:
 
 class SpikeyPartition(Partition):
     kind = "spikey"
+
+    def quota_unit(self) -> QuotaUnit:
+        # station-hours: one station GRES held for a minute bills 1 (the guidebook names no Spikey unit;
+        # hours of a station is what a Spikey user books)
+        return QuotaUnit("station-hours", 60.0, "GRES/station=1.0")
+
+    def tracked_tres(self) -> tuple[str, ...]:
+        return ("gres/station",)
     SCHEMA = {"STATION": 'station number or "stationNNN"', "CALIB_VERSION": "integer"}
 
     def resolve(self, hw: Mapping[str, Any]):
