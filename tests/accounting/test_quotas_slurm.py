@@ -191,6 +191,12 @@ def test_quota_is_enforced_by_slurm_and_raised_by_an_approved_request(acct_clust
     assert "charged:" in status and "station-hours to collab " + collab in status
     # bob sees nothing of the collab
     _one_line(bob.nmcluster("quota", "--collab", collab, env=env_b), 2, "not a member")
+    # storage: alice's job directories of the collab count; over the limit, submit is refused at once
+    assert quotas["storage"]["usage"] > 0
+    assert _root(acct_cluster, "admin", "collab", "set-quota", collab, "--amount", "storage=1e-9").returncode == 0
+    before = len(json.loads(alice.nmcluster("list", "--all", "--json", env=env_a).stdout))
+    _one_line(submit(alice, env_a, 500), 2, "storage quota")
+    assert len(json.loads(alice.nmcluster("list", "--all", "--json", env=env_a).stdout)) == before
 
 
 def test_bad_quota_input_changes_nothing(acct_cluster, people):
