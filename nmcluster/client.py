@@ -203,6 +203,62 @@ class Client:
                    if r.final]
         return [self._job_dict(r, with_log=False) if verbose else resource_uri(r) for r in records]
 
+    # -- collabs, quotas, resource requests (nmpi 0.11 names and shapes; issue 21) ---------------------
+    def _accounting(self) -> Any:
+        if self.host:
+            from nmcluster.errors import UserInputError
+
+            raise UserInputError("quotas and resource requests are read on the frontend itself "
+                                 "(run there, or `nmcluster --host ... ` is not available for them yet)")
+        from nmcluster.accounting.quotas import Accounting
+
+        return Accounting(self._service.site, self._env)
+
+    def my_collabs(self) -> list[str]:
+        """Collabs of which you are a member (Slurm associations)."""
+        return self._accounting().my_collabs()
+
+    def quotas(self, collab_id: Any) -> list[dict[str, Any]]:
+        """A collab's quotas: ``limit``, ``usage`` (what Slurm charged), ``units``, ``platform``."""
+        return [q.to_dict() for q in self._accounting().quotas(str(collab_id))]
+
+    def list_quotas(self, collab_id: Any) -> list[dict[str, Any]]:
+        """Deprecated name of :meth:`quotas` in nmpi 0.11, kept for old scripts."""
+        return self.quotas(collab_id)
+
+    def create_resource_request(self, title: str, collab_id: Any, abstract: str, description: str | None = None,
+                                submit: bool = False, *, tier: str = "test",
+                                amounts: Mapping[str, float] | None = None) -> str:
+        """Create a request (status "in preparation", or "under review" with ``submit``); returns its
+        resource URI ``/projects/<id>`` like nmpi."""
+        req = self._accounting().requests().create(str(collab_id), title, abstract, description or "", tier,
+                                                   amounts, submit)
+        return req.to_dict()["resource_uri"]
+
+    def edit_resource_request(self, request_id: str, title: str | None = None, abstract: str | None = None,
+                              description: str | None = None, submit: bool = False) -> dict[str, Any]:
+        """Edit and/or submit a request in preparation; returns the changed fields like nmpi."""
+        rid = str(request_id).rstrip("/").rsplit("/", 1)[-1]
+        req = self._accounting().requests().edit(rid, title, abstract, description, submit=submit)
+        data = {"status": req.status}
+        data.update({k: v for k, v in (("title", title), ("abstract", abstract), ("description", description))
+                     if v is not None})
+        return data
+
+    def resource_requests(self, collab_id: Any, status: str | None = None) -> list[dict[str, Any]]:
+        """A collab's requests (the job-queue API's project dicts)."""
+        acct = self._accounting()
+        collab = str(collab_id)
+        if not acct.is_admin() and collab not in acct.my_collabs():
+            from nmcluster.accounting.quotas import QuotaNotAllowed
+
+            raise QuotaNotAllowed(f"you are not a member of collab {collab}")
+        return [r.to_dict() for r in acct.requests().list({collab}, status)]
+
+    def list_resource_requests(self, collab_id: Any, status: str | None = None) -> list[dict[str, Any]]:
+        """Deprecated name of :meth:`resource_requests` in nmpi 0.11."""
+        return self.resource_requests(collab_id, status)
+
     # -- shapes ---------------------------------------------------------------------------------
     def _job_dict(self, rec: JobRecord, with_log: bool) -> dict[str, Any]:
         from nmcluster.jobs.staging import input_name

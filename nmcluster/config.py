@@ -129,6 +129,21 @@ class SpallocSettings(NamedTuple):
         return bool(self.host)
 
 
+class AccountingSettings(NamedTuple):
+    """Collabs, quotas and resource requests on Slurm's accounting database (``[accounting]``).
+
+    ``enabled`` says the cluster runs slurmdbd with ``AccountingStorageEnforce`` (rendered by ``nmcluster
+    admin slurm-conf --accounting``); without it quotas are off and ``nmcluster info`` says so.  A collab is
+    a Slurm account with one sub-account per platform (``<collab>_<platform>``) so that each platform's
+    quota is its own ``GrpTRESMins=billing`` limit."""
+
+    enabled: bool = False
+    admin_group: str = "nmadmin"  # Unix group whose members may approve requests, set limits, add members
+    requests_dir: Path | None = None  # resource requests (site-wide, sticky); None = quotas without requests
+    dbd_host: str = "localhost"
+    dbd_port: int = 6819
+
+
 class SiteConfig(NamedTuple):
     #: this user's job root (0700, theirs alone); with ``shared_job_root = true`` it is
     #: ``<job_root>/<user>`` under the site's shared, root-owned, sticky directory
@@ -144,6 +159,7 @@ class SiteConfig(NamedTuple):
     spalloc: SpallocSettings = SpallocSettings()
     #: the site-managed parent of per-user job roots (``shared_job_root = true``), else None
     shared_job_root: Path | None = None
+    accounting: AccountingSettings = AccountingSettings()
 
     @property
     def lock_dir(self) -> Path:
@@ -244,7 +260,11 @@ def _check_keys(where: str, table: Mapping[str, Any], allowed: set[str]) -> None
 def _typed(where: str, value: Any, kind: type | tuple[type, ...]) -> Any:
     if isinstance(value, bool) and kind is int or not isinstance(value, kind):
         name = kind.__name__ if isinstance(kind, type) else "/".join(k.__name__ for k in kind)
-        raise ConfigError(f"site config: {where} must be {name}, got {value!r}")
+        try:
+            got = repr(value)
+        except ValueError:  # an int past the int-to-string limit, maybe inside a list
+            got = "a value with a number of thousands of digits"
+        raise ConfigError(f"site config: {where} must be {name}, got {got[:80]}")
     return value
 
 
@@ -280,7 +300,7 @@ def parse_config(data: Mapping[str, Any], env: Mapping[str, str] | None = None,
     env = os.environ if env is None else env
     _check_keys("the top level", data,
                 {"job_root", "shared_job_root", "executor", "partitions", "stations", "wafers", "boards", "slurm",
-                 "hardware", "spalloc"})
+                 "hardware", "spalloc", "accounting"})
     # the real uid's name, never $USER: {user} decides whose directory this process writes into
     user = user_name()
     raw_root = str(_typed("job_root", data.get("job_root") or str(user_data_dir(env) / "jobs"), str))
@@ -415,6 +435,19 @@ def parse_config(data: Mapping[str, Any], env: Mapping[str, str] | None = None,
         keepalive=float(_typed("spalloc.keepalive", sp.get("keepalive", 60.0), (int, float))),
         timeout=float(_typed("spalloc.timeout", sp.get("timeout", 10.0), (int, float))),
     )
-    return SiteConfig(job_root=job_root, shared_job_root=shared_parent, executor=executor, partitions=partitions, stations=stations,
+    ac = _typed("accounting", data.get("accounting", {}), dict)
+    _check_keys("[accounting]", ac, {"enabled", "admin_group", "requests_dir", "dbd_host", "dbd_port"})
+    requests_dir = _typed("accounting.requests_dir", ac.get("requests_dir", ""), str)
+    accounting = AccountingSettings(
+        enabled=_typed("accounting.enabled", ac.get("enabled", False), bool),
+        admin_group=_typed("accounting.admin_group", ac.get("admin_group", "nmadmin"), str),
+        requests_dir=Path(requests_dir) if requests_dir else None,
+        dbd_host=_typed("accounting.dbd_host", ac.get("dbd_host", "localhost"), str),
+        dbd_port=_bounded("accounting.dbd_port", ac.get("dbd_port", 6819), 1, 65535))
+    if not valid_group_name(accounting.admin_group):
+        raise ConfigError(f"site config: accounting.admin_group must be a group name, got {accounting.admin_group!r}")
+    if accounting.requests_dir is not None and not accounting.requests_dir.is_absolute():
+        raise ConfigError("site config: accounting.requests_dir must be an absolute path")
+    return SiteConfig(job_root=job_root, shared_job_root=shared_parent, accounting=accounting, executor=executor, partitions=partitions, stations=stations,
                       wafers=wafers, boards=tuple(boards), slurm=slurm, source=source, hardware=hardware,
                       spalloc=spalloc)

@@ -104,7 +104,8 @@ class StorageError(NmclusterError):
 
 def shown(value: Any, limit: int = 60) -> str:
     """``repr(value)`` cut to ``limit`` characters for messages (repr of a 5000-digit int raises)."""
-    if isinstance(value, int) and not isinstance(value, bool) and abs(value) >= 10**limit:
-        return "a number of more than 60 digits"
-    text = repr(value)
+    try:
+        text = repr(value)
+    except ValueError:  # an int past Python's int-to-string limit, possibly inside a list or dict
+        return "a value with a number of thousands of digits"
     return text if len(text) <= limit else text[:limit] + "..."

@@ -8,7 +8,7 @@ backends (which, like PyNN's own backends, are one package whose modules refer t
     2  calib (store, formats, measurement code)
     3  partitions
     4  executors (+ the job runner they start)
-    5  jobs
+    5  jobs, accounting (collabs and quotas on Slurm's accounting database)
     6  cli, client, remote, compat, plotting, modules, calib.runs (runs calibrations as jobs)
 """
 
@@ -27,7 +27,7 @@ LAYERS: dict[str, int] = {
     "nmcluster.calib": 2,
     "nmcluster.partitions": 3,
     "nmcluster.executors": 4,
-    "nmcluster.jobs": 5,
+    "nmcluster.jobs": 5, "nmcluster.accounting": 5,
     "nmcluster.cli": 6, "nmcluster.client": 6, "nmcluster.remote": 6, "nmcluster.compat": 6,
     "nmcluster.plotting": 6, "nmcluster.modules": 6, "nmcluster.calib.runs": 6,
 }

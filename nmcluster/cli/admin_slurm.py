@@ -29,7 +29,8 @@ def slurm_conf(nodes: tuple[str, ...], site_config: str | None, only: str | None
     batch (default), spikey, wafer and spinnaker partitions.  gres.conf: one
     "NodeName=<node> Name=station Type=s<N> Count=1" line per station.  Merge the Gres= entry into your
     existing NodeName= lines and add CPUs/memory as usual.  The project's test cluster is started from
-    exactly this output.
+    exactly this output.  With [accounting] enabled in the site config it adds the slurmdbd accounting
+    lines and each hardware partition's TRESBillingWeights, so that slurmctld enforces collab quotas.
 
     \b
     Examples:
@@ -46,20 +47,31 @@ def slurm_conf(nodes: tuple[str, ...], site_config: str | None, only: str | None
     # no licence for an FPGA the calibration store blacklists (render drops those of the defects files)
     config = site_without_unavailable_fpgas(config, site_blacklists(config))
     hosts = sorted({st.host for st in config.stations.values() if st.host})
-    fragment = render(config, nodes or hosts or [socket.gethostname().split(".")[0] or "localhost"])
+    billing: dict[str, str] = {}
+    if config.accounting.enabled:  # [accounting] enabled: quotas enforced by slurmctld (README "Quotas")
+        from nmcluster.accounting.slurmconf import partition_billing
+
+        billing = dict(partition_billing(config))
+    fragment = render(config, nodes or hosts or [socket.gethostname().split(".")[0] or "localhost"],
+                      partition_params=billing)
+    slurm_text = fragment.slurm_conf
+    if config.accounting.enabled:
+        from nmcluster.accounting.slurmconf import accounting_lines
+
+        slurm_text += accounting_lines(config)
     header = f"# site config: {config.source}\n"
     if output_dir:
         out = Path(output_dir)
         out.mkdir(parents=True, exist_ok=True)
         if only in (None, "slurm"):
-            (out / "slurm.conf.nmcluster").write_text(header + fragment.slurm_conf)
+            (out / "slurm.conf.nmcluster").write_text(header + slurm_text)
             click.echo(f"wrote {out / 'slurm.conf.nmcluster'}")
         if only in (None, "gres"):
             (out / "gres.conf.nmcluster").write_text(header + fragment.gres_conf)
             click.echo(f"wrote {out / 'gres.conf.nmcluster'}")
         return 0
     if only in (None, "slurm"):
-        click.echo((header if only else "# ===== slurm.conf =====\n" + header) + fragment.slurm_conf, nl=False)
+        click.echo((header if only else "# ===== slurm.conf =====\n" + header) + slurm_text, nl=False)
     if only in (None, "gres"):
         click.echo(("" if only else "\n# ===== gres.conf =====\n") + fragment.gres_conf, nl=False)
     return 0

@@ -11,6 +11,13 @@ from nmcluster.cli.common import echo_json, make_service
 STATE_STYLE = {"submitted": "yellow", "running": "cyan", "finished": "green", "error": "red"}
 
 
+def printable(text: str) -> str:
+    """``text`` with control characters escaped (``\\x1b``): a tag or command must not move the cursor,
+    recolour or retitle a user's terminal, nor hide what it says (nor break a piped line: tabs and
+    newlines are escaped too)."""
+    return text if text.isprintable() else "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
+
+
 #: what ``list``/``status`` show by default, in order; ``--format`` may name any field of the record
 DEFAULT_FIELDS = ("id", "status", "platform", "hardware", "backend", "command", "submitted", "tags", "reason")
 
@@ -51,6 +58,11 @@ def field_value(record, name: str) -> str:
     return ",".join(map(str, value)) if isinstance(value, list) else str(value)
 
 
+def shown_value(record, name: str) -> str:
+    """:func:`field_value` with control characters escaped (user strings: tags, commands, reasons)."""
+    return printable(field_value(record, name))
+
+
 def parse_fields(text: str | None) -> tuple[str, ...]:
     """``--format id,status,slurm_state`` (like ``squeue -o``): known names only, one line of error else."""
     if text is None:
@@ -71,16 +83,17 @@ def parse_fields(text: str | None) -> tuple[str, ...]:
 
 def _lines(records, names: tuple[str, ...], header: bool) -> None:
     """Plain output for scripts and pipes: one line per job, tab-separated, never wrapped."""
-    rows = [[field_value(r, n).replace("\t", " ").replace("\n", " ") for n in names] for r in records]
+    rows = [[shown_value(r, n) for n in names] for r in records]
     if header:
         rows.insert(0, [n.upper() for n in names])
     for row in rows:
         click.echo("\t".join(row))
 
 
-def _table(records, title: str, names: tuple[str, ...] = DEFAULT_FIELDS, header: bool = True) -> None:
-    """A rich table on a terminal; lines (see :func:`_lines`) when piped or with ``--format``."""
-    if not sys.stdout.isatty():
+def _table(records, title: str, names: tuple[str, ...] = DEFAULT_FIELDS, header: bool = True,
+           console=None) -> None:
+    """A rich table on a terminal (or ``console``); lines (see :func:`_lines`) when piped."""
+    if console is None and not sys.stdout.isatty():
         _lines(records, names, header)
         return
     from rich.console import Console
@@ -93,9 +106,9 @@ def _table(records, title: str, names: tuple[str, ...] = DEFAULT_FIELDS, header:
     for r in records:
         # user strings as Text, never as markup: a tag like "[/]" or "[link=...]" must print as written and
         # never break the listing of every other job
-        table.add_row(*(Text(field_value(r, n), style=STATE_STYLE.get(r.status, "") if n == "status" else "")
+        table.add_row(*(Text(shown_value(r, n), style=STATE_STYLE.get(r.status, "") if n == "status" else "")
                         for n in names))
-    Console().print(table)
+    (console or Console()).print(table)
 
 
 FORMAT_HELP = ("Fields to print, comma-separated, like squeue -o: id,status,platform,hardware,backend,command,"
@@ -142,6 +155,12 @@ def status(job, as_json, fmt, noheader) -> int:
         click.echo(f"  executor:  {rec.executor} {rec.external_id}")
         if rec.exit_code is not None:
             click.echo(f"  exit code: {rec.exit_code}")
+        if rec.final and rec.executor == "slurm" and service.site.accounting.enabled:
+            from nmcluster.accounting.quotas import charged
+
+            cost = charged(service.site, service.env, rec.external_id, rec.platform)
+            if cost:
+                click.echo(f"  charged:   {cost}")
         if rec.output_data:
             click.echo(f"  outputs:   {', '.join(rec.output_data)}")
     return 0

@@ -45,6 +45,8 @@ class Ticket:
 
 class Executor(Protocol):
     name: str
+    #: does a job carry the account it is charged to (the collab; Slurm's ``--account``)?
+    charges_accounts: bool
 
     def submit(self, tickets: Sequence[Ticket], slurm_options: Sequence[str] = ()) -> list[str]:
         """Queue prepared jobs of one request (a job is an array of one; a sweep one array) and return

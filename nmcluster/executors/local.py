@@ -54,6 +54,8 @@ def _read(path: Path) -> dict | None:
 
 class LocalExecutor:
     name = "local"
+    #: does a job carry the account it is charged to (Slurm's --account)?
+    charges_accounts = False
 
     def __init__(self, site: SiteConfig, env: Mapping[str, str] | None = None) -> None:
         self.site = site

@@ -73,6 +73,8 @@ def _read(path: Path) -> dict | None:
 
 class SlurmExecutor:
     name = "slurm"
+    #: does a job carry the account it is charged to (Slurm's --account)?
+    charges_accounts = True
 
     def __init__(self, site: SiteConfig, env: Mapping[str, str] | None = None) -> None:
         self.site = site

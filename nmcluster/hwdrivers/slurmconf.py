@@ -86,11 +86,13 @@ def _node_list(nodes: Sequence[str], all_nodes: Sequence[str]) -> str:
 
 def render(config: SiteConfig, nodes: Sequence[str],
            node_extra: Mapping[str, str] | None = None,
-           partition_extra: str = "MaxTime=INFINITE State=UP") -> SlurmConfFragment:
+           partition_extra: str = "MaxTime=INFINITE State=UP",
+           partition_params: Mapping[str, str] | None = None) -> SlurmConfFragment:
     """Render the Slurm lines for ``config`` on compute ``nodes``.
 
     ``node_extra`` adds parameters to a node's ``NodeName=`` line (``CPUs=16 NodeAddr=...``); without it
     the node lines carry only ``Gres=``, for the admin to merge into the existing node definitions.
+    ``partition_params`` adds parameters per Slurm partition name (the accounting's ``TRESBillingWeights``).
     """
     nodes = tuple(dict.fromkeys(n.strip() for n in nodes))
     if not nodes or any(not n or any(c.isspace() or c in ",=#" for c in n) for n in nodes):
@@ -133,6 +135,9 @@ def render(config: SiteConfig, nodes: Sequence[str],
         members = station_hosts if kind == "spikey" else list(nodes)
         partitions.append((part.slurm_partition,
                            f"Nodes={_node_list(members, nodes)} {partition_extra}".strip()))
+    extra_params = partition_params or {}
+    partitions = [(name, f"{params} {extra_params[name]}" if name in extra_params else params)
+                  for name, params in partitions]
 
     return SlurmConfFragment(nodes=nodes, licenses=tuple(licenses), node_gres=node_gres,
                              station_nodes=station_nodes, partitions=tuple(partitions),

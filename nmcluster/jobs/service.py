@@ -239,7 +239,22 @@ class JobService:
                                      "(one job record and directory per task)")
         request = self.resolve(spec.platform, spec.hardware_config, slurm_options)
         check_command(spec.command, request, array)
-        return request, self.executor()
+        executor = self.executor()
+        return request, executor, self.charged_account(spec.collab_id, request.kind, executor)
+
+    def charged_account(self, collab_id: str | None, kind: str, executor) -> str | None:
+        """The account a job is charged to, for executors that charge accounts (Slurm's ``--account``).
+        With Slurm accounting (``[accounting] enabled``) the collab's sub-account for the platform, after
+        checking membership and storage (refused with exit 2 before anything is written); without it, the
+        collab id as the account, as before."""
+        if not executor.charges_accounts:
+            return None
+        if self.site.accounting.enabled:
+            from nmcluster.accounting.quotas import Accounting
+
+            charge = Accounting(self.site, self.env).charge_account(collab_id, kind)
+            return charge[1] if charge else None
+        return collab_id or None
 
     def _abort_submission(self, executor, dirs: Sequence[Path], job_ids: Sequence[int],
                           queued: Sequence[tuple[str, Path]]) -> None:
@@ -309,7 +324,7 @@ class JobService:
         All or nothing: if any step fails, every record and directory is removed again and what was
         queued is cancelled."""
         spec = self.size_from_script(spec)
-        request, executor = self._check_submission(spec, mode, slurm_options, array=count is not None)
+        request, executor, account = self._check_submission(spec, mode, slurm_options, array=count is not None)
         from nmcluster.executors.base import Ticket
         from nmcluster.jobs.staging import stage_code
 
@@ -345,8 +360,7 @@ class JobService:
                         inputs=tuple(staged.inputs), code_kind=staged.kind, spec=spec.to_dict(),
                         array=None if count is None else ArrayTask(i, count, job_ids[0])
                         ).write(job_dir, fsync=count is None)  # one fsync per task would cost seconds
-            # the collab is the account of the job (Slurm's --account; the local executor has none)
-            tickets = [Ticket(job_id, job_dir, request, spec.collab_id or None)
+            tickets = [Ticket(job_id, job_dir, request, account)
                        for job_id, job_dir in zip(job_ids, job_dirs)]
             externals = executor.submit(tickets, slurm_options)
             queued = list(zip(externals, job_dirs))
@@ -376,8 +390,13 @@ class JobService:
                 values: dict[str, Any] = {}
                 if obs.status != rec.status:
                     values["status"] = obs.status
-                if obs.reason != rec.reason:
-                    values["reason"] = obs.reason
+                reason = obs.reason
+                if reason and obs.status == "submitted" and "Assoc" in reason and rec.collab_id:
+                    from nmcluster.accounting.quotas import explain_reason, sub_account
+
+                    reason = explain_reason(reason, sub_account(rec.collab_id, rec.platform)) or reason
+                if reason != rec.reason:
+                    values["reason"] = reason
                 if obs.slurm_state and obs.slurm_state != rec.slurm_state:
                     values["slurm_state"] = obs.slurm_state
                 if obs.start and rec.timestamp_start is None:
@@ -459,7 +478,9 @@ class JobService:
             executor = "slurm" if slurm_configured(self.env) else "local"
         return {"version": __version__, "config": self.site.source, "job_root": str(self.site.job_root),
                 "executor": executor, "configured_executor": self.executor_name,
-                "user": user_name()}
+                "user": user_name(),
+                "quotas": "on (Slurm accounting: collabs, quotas, resource requests)" if self.site.accounting.enabled
+                else "off (no Slurm accounting configured: [accounting] enabled = false)"}
 
     # -- removal --------------------------------------------------------------------------------
     def cancel(self, job_id: int | str) -> JobRecord:

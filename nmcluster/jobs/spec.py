@@ -24,7 +24,7 @@ def parse_hardware_config(raw: str | Mapping[str, Any] | None) -> dict[str, Any]
     if raw is None or raw == "":
         return {}
     if isinstance(raw, Mapping):
-        return dict(raw)
+        return _json_safe(dict(raw))
     text = str(raw)
     if text.startswith("@"):
         path = Path(text[1:]).expanduser()
@@ -43,6 +43,16 @@ def parse_hardware_config(raw: str | Mapping[str, Any] | None) -> dict[str, Any]
         raise HardwareConfigError(f"hardware config: {str(exc).split(';')[0]}") from None
     if not isinstance(value, dict):
         raise HardwareConfigError(f"hardware config must be a JSON object, got {type(value).__name__}")
+    return _json_safe(value)
+
+
+def _json_safe(value: dict[str, Any]) -> dict[str, Any]:
+    """The config as it will be written to ``job.json``: refused now if it cannot be (an integer past
+    Python's int-to-string limit, NaN, nesting too deep, a non-string key) rather than after staging."""
+    try:
+        json.dumps(value, allow_nan=False)
+    except (ValueError, TypeError, RecursionError) as exc:
+        raise HardwareConfigError(f"hardware config cannot be stored as JSON: {str(exc).split(';')[0]}") from None
     return value
 
 

@@ -160,12 +160,34 @@ def int_list(kind: str, key: str, value: Any) -> tuple[int, ...]:
     return tuple(int_value(kind, key, v) for v in value)
 
 
+class QuotaUnit(NamedTuple):
+    """How a platform's quota maps onto Slurm's accounting (issue 21).
+
+    Each collab has one Slurm sub-account per platform, limited by ``GrpTRESMins=billing=N``; the
+    partition's ``TRESBillingWeights`` (``weights``) make its "billing" TRES count exactly the resource the
+    guidebook's quota counts, so slurmctld itself enforces the quota.  ``minutes_per_unit`` converts a
+    quota unit into billing minutes (a wafer-hour = 48 FPGA licences x 60 minutes)."""
+
+    units: str
+    minutes_per_unit: float
+    weights: str
+
+
 class Partition(ABC):
     """One hardware partition.  Subclasses fill ``kind``, ``SCHEMA`` and :meth:`resolve`."""
 
     kind: str = ""
     #: hardware config key -> human description of its type, for error messages
     SCHEMA: Mapping[str, str] = {}
+
+    def quota_unit(self) -> QuotaUnit | None:
+        """What this platform's quota counts and how Slurm bills it; None = no quota (an emulator-only
+        partition such as the ESS costs no hardware time)."""
+        return None
+
+    def tracked_tres(self) -> tuple[str, ...]:
+        """The TRES that ``AccountingStorageTRES`` must track for :meth:`quota_unit`'s weights."""
+        return ()
 
     def __init__(self, site: SiteConfig) -> None:
         self.site = site

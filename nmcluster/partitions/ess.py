@@ -8,4 +8,11 @@ from nmcluster.partitions.wafer import WaferPartition
 
 class EssPartition(WaferPartition):
     kind = "ess"
+
+    def quota_unit(self) -> None:
+        return None  # the ESS is an emulator on the batch partition: no hardware time to count
+
+    def tracked_tres(self) -> tuple[str, ...]:
+        return ()
+
     uses_licences = False

@@ -11,11 +11,19 @@ from typing import Any
 
 from nmcluster.errors import HardwareConfigError
 from nmcluster.hwdrivers.spikey.stations import parse_station
-from nmcluster.partitions.base import Partition, int_value
+from nmcluster.partitions.base import Partition, QuotaUnit, int_value
 
 
 class SpikeyPartition(Partition):
     kind = "spikey"
+
+    def quota_unit(self) -> QuotaUnit:
+        # station-hours: one station GRES held for a minute bills 1 (the guidebook names no Spikey unit;
+        # hours of a station is what a Spikey user books)
+        return QuotaUnit("station-hours", 60.0, "GRES/station=1.0")
+
+    def tracked_tres(self) -> tuple[str, ...]:
+        return ("gres/station",)
     SCHEMA = {"STATION": 'station number or "stationNNN"', "CALIB_VERSION": "integer"}
 
     @classmethod

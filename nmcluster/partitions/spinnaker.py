@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from nmcluster.errors import HardwareConfigError, UserInputError
-from nmcluster.partitions.base import Partition, ScriptRunner, int_value
+from nmcluster.partitions.base import Partition, QuotaUnit, ScriptRunner, int_value
 
 AUTO = "auto"
 SIZING_BACKEND = "nmcluster.spinnaker"
@@ -98,6 +98,10 @@ def sized_hardware_config(site, hw: Mapping[str, Any], run_script: ScriptRunner,
 
 class SpinnakerPartition(Partition):
     kind = "spinnaker"
+
+    def quota_unit(self) -> QuotaUnit:
+        # core-hours (guidebook): CPU minutes of jobs on the spinnaker partition, as the issue asks
+        return QuotaUnit("core-hours", 60.0, "CPU=1.0")
     SCHEMA = {"BOARDS": 'integer >= 1, or "auto" (sized from the script at submit time)',
               "CHIPS": "integer >= 1 (machine size)", "CORES": "integer >= 1 (application cores needed)"}
 

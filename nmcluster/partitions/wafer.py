@@ -19,11 +19,26 @@ from typing import Any
 
 from nmcluster.errors import HardwareConfigError
 from nmcluster.hwdrivers.wafer import geometry
-from nmcluster.partitions.base import Partition, int_list, int_value
+from nmcluster.partitions.base import Partition, QuotaUnit, int_list, int_value
 
 
 class WaferPartition(Partition):
     kind = "wafer"
+
+    def quota_unit(self) -> QuotaUnit:
+        """Wafer-hours (guidebook, "Requesting access"): every FPGA licence held for a minute bills 1, so a
+        whole wafer (48 FPGAs) for an hour bills 2880 and a job on 2 HICANNs of one FPGA bills 1/48 of that."""
+        from nmcluster.hwdrivers.wafer.geometry import license_name
+
+        weights = ",".join(f"License/{license_name(w, f)}=1.0" for w in sorted(self.site.wafers)
+                           for f in self.site.wafers[w].fpgas)
+        return QuotaUnit("wafer-hours", 48 * 60.0, weights)
+
+    def tracked_tres(self) -> tuple[str, ...]:
+        from nmcluster.hwdrivers.wafer.geometry import license_name
+
+        return tuple(f"license/{license_name(w, f)}" for w in sorted(self.site.wafers)
+                     for f in self.site.wafers[w].fpgas)
     SCHEMA = {"WAFER": "integer", "HICANNS": "list of integers 0..383", "FPGAS": "list of integers 0..47",
               "RETICLES": "list of integers 0..47", "CALIB_VERSION": "integer"}
     uses_licences = True
