@@ -55,6 +55,8 @@ class Wafer(NamedTuple):
     fpgas: tuple[int, ...] = tuple(range(48))
     #: the wafer physically exists here (its FPGAs answer on 192.168.<id>.x); False = emulator only
     hardware: bool = False
+    #: the wafer a BrainScaleS job without ``WAFER`` runs on (the guidebook's client calls name none)
+    default: bool = False
 
 
 class Board(NamedTuple):
@@ -199,7 +201,7 @@ DEFAULT_STATIONS = [
     {"number": 502, "serial": "SPIKEY-0502", "chip_version": 4},
     {"number": 600, "serial": "SPIKEY-0600", "chip_version": 5},
 ]
-DEFAULT_WAFERS = [{"id": 33}, {"id": 37}]
+DEFAULT_WAFERS = [{"id": 33, "default": True}, {"id": 37}]
 DEFAULT_BOARDS = [{"name": "spinn-1", "host": "spinn-1", "chips": 48},
                   {"name": "spinn-2", "host": "spinn-2", "chips": 48, "position": [0, 0, 1]}]
 
@@ -392,13 +394,17 @@ def parse_config(data: Mapping[str, Any], env: Mapping[str, str] | None = None,
     wafers: dict[int, Wafer] = {}
     for i, wf in enumerate(_typed("wafers", data.get("wafers", DEFAULT_WAFERS), list)):
         _typed(f"wafers[{i}]", wf, dict)
-        _check_keys(f"wafers[{i}]", wf, {"id", "fpgas", "hardware"})
+        _check_keys(f"wafers[{i}]", wf, {"id", "fpgas", "hardware", "default"})
         if "id" not in wf:
             raise ConfigError(f"site config: wafers[{i}] needs an id")
         fpgas = _int_list(f"wafers[{i}].fpgas", wf.get("fpgas", list(range(48))), 0, 47)
         wafer = Wafer(id=_bounded(f"wafers[{i}].id", wf["id"], 0, 9999), fpgas=tuple(sorted(set(fpgas))),
-                      hardware=_typed(f"wafers[{i}].hardware", wf.get("hardware", False), bool))
+                      hardware=_typed(f"wafers[{i}].hardware", wf.get("hardware", False), bool),
+                      default=_typed(f"wafers[{i}].default", wf.get("default", False), bool))
         wafers[wafer.id] = wafer
+    defaults = [w.id for w in wafers.values() if w.default]
+    if len(defaults) > 1:
+        raise ConfigError(f"site config: only one wafer can be the default, got {', '.join(map(str, defaults))}")
 
     boards: list[Board] = []
     for i, bd in enumerate(_typed("boards", data.get("boards", DEFAULT_BOARDS), list)):

@@ -3,6 +3,7 @@ emulated wafer's HICANNs shape the mapping) but no licences: nothing physical is
 
 from __future__ import annotations
 
+from nmcluster.errors import HardwareConfigError
 from nmcluster.partitions.wafer import WaferPartition
 
 
@@ -16,3 +17,13 @@ class EssPartition(WaferPartition):
         return ()
 
     uses_licences = False
+
+    def default_wafer(self) -> int:
+        """The ESS needs no wafer: the site's default wafer, else any configured one (the lowest id) is
+        emulated."""
+        try:
+            return super().default_wafer()
+        except HardwareConfigError:
+            if not self.site.wafers:
+                raise
+            return min(self.site.wafers)

@@ -49,6 +49,17 @@ class WaferPartition(Partition):
         value = env.get("NMCLUSTER_WAFER", "")
         return {"WAFER": int(value)} if value.isdigit() else {}
 
+    def default_wafer(self) -> int:
+        """The wafer of a job that names none: the site's default wafer (``default = true`` in its
+        ``[[wafers]]`` entry), else the only configured one."""
+        configured = sorted(self.site.wafers)
+        marked = [w for w in configured if self.site.wafers[w].default]
+        if marked or len(configured) == 1:
+            return (marked or configured)[0]
+        raise HardwareConfigError(f"the {self.kind} partition needs a WAFER: this site names no default wafer "
+                                  f"(configured wafers: {', '.join(map(str, configured)) or 'none'}; an admin "
+                                  f"marks one with default = true in its [[wafers]] entry)")
+
     def calibration_target(self, request, env):
         """``wafer<W>`` of the job's wafer."""
         value = env.get("NMCLUSTER_WAFER") or ""
@@ -78,10 +89,7 @@ class WaferPartition(Partition):
 
     def _wafer(self, hw: Mapping[str, Any]) -> int:
         if "WAFER" not in hw:
-            if len(self.site.wafers) == 1:
-                return next(iter(self.site.wafers))
-            raise HardwareConfigError(f"the {self.kind} partition needs a WAFER (configured wafers: "
-                                      f"{', '.join(str(w) for w in sorted(self.site.wafers)) or 'none'})")
+            return self.default_wafer()
         wafer = int_value(self.kind, "WAFER", hw["WAFER"])
         if wafer not in self.site.wafers:
             raise HardwareConfigError(f"wafer {wafer} is not configured at this site (wafers: "

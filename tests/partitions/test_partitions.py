@@ -173,3 +173,23 @@ def test_command_placeholders_accepted():
         check_placeholders(command, array="{task}" in command)
     assert allowed_backends("run.py {system=spiNNaker,nest} {system}") == ("spiNNaker", "nest")
     assert allowed_backends("run.py {system}") is None
+
+
+def test_default_wafer(tmp_path):
+    """``platform=nmpi.BRAINSCALES`` without a WAFER (the guidebook's own client call) runs on the site's
+    default wafer; the ESS needs none at all; a site without a default still asks for one."""
+    from nmcluster.errors import ConfigError
+
+    env = {"USER": "u", "HOME": str(tmp_path)}
+    default_site = parse_config({"job_root": str(tmp_path)}, env=env)  # the built-in wafers 33 (default), 37
+    assert get_partition("BrainScaleS", default_site).validate({"HICANNS": [297]}).hardware_config["WAFER"] == 33
+    marked = parse_config({"job_root": str(tmp_path), "wafers": [{"id": 33}, {"id": 37, "default": True}]}, env=env)
+    req = get_partition("wafer", marked).validate({"FPGAS": [0]})
+    assert req.hardware_config["WAFER"] == 37 and req.slurm_args == ("--licenses=W37F0",)
+    unmarked = parse_config({"job_root": str(tmp_path), "wafers": [{"id": 37}, {"id": 33}]}, env=env)
+    with pytest.raises(HardwareConfigError, match="names no default wafer .*default = true"):
+        get_partition("wafer", unmarked).validate({})
+    assert get_partition("ess", unmarked).validate({}).hardware_config["WAFER"] == 33
+    with pytest.raises(ConfigError, match="only one wafer can be the default"):
+        parse_config({"job_root": str(tmp_path), "wafers": [{"id": 33, "default": True},
+                                                             {"id": 37, "default": True}]}, env=env)
