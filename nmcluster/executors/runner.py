@@ -203,15 +203,19 @@ def run_batch(job_dir: Path, lock_dir: Path | None = None) -> int:
             argv = build_argv(command, choice.backend if choice else None)
             env = job_environment(request, choice, os.environ, str(job.id))
             env.update(runtime_environment(partition, request, env))
+            allocated = partition.allocated_config(request, env)
             calib_version = partition.prepare_job(request, env, job_dir, note).get("calib_version")
             state = {"state": "running", "start": time.time(), "host": result["host"], "pid": os.getpid(),
                      "slurm_job_id": os.environ.get("SLURM_JOB_ID", "")}
             if calib_version is not None:
                 state["calib_version"] = result["calib_version"] = calib_version
+            if allocated:
+                state["allocated"] = result["allocated"] = allocated
             if choice is not None:
                 state.update(choice.to_dict())
                 note(choice.reason)
-            note(f"job {job.id} on {result['host']}: {request.description}; running {' '.join(argv)}")
+            got = "".join(f", got {k} {v}" for k, v in allocated.items())
+            note(f"job {job.id} on {result['host']}: {request.description}{got}; running {' '.join(argv)}")
             write_json_atomic(job_dir / RUNNER_FILE, state)
             before = _files(work)
             try:

@@ -406,6 +406,10 @@ class JobService:
                 if info.get("backend") and info["backend"] != rec.backend:
                     values.update(backend=info["backend"], emulated=bool(info.get("emulated")),
                                   backend_reason=info.get("backend_reason", ""))
+                allocated = info.get("allocated")
+                if isinstance(allocated, dict) and any(k not in rec.hardware_config for k in allocated):
+                    # what the job got that its request left open (the station Slurm picked): shown by status
+                    values["hardware_config"] = {**allocated, **rec.hardware_config}
                 if info.get("calib_version") is not None and info["calib_version"] != rec.calib_version:
                     values["calib_version"] = int(info["calib_version"])
                 if obs.status in ("finished", "error"):

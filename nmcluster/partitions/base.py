@@ -255,6 +255,12 @@ class Partition(ABC):
         validation); ``run_script`` runs a snapshot of the job's code.  Unchanged by default."""
         return hw
 
+    def allocated_config(self, request: ResourceRequest, env: Mapping[str, str]) -> dict[str, Any]:
+        """Hardware config values the job got inside its allocation that its request left open (the
+        station Slurm picked for "any free station"): recorded with the job, so ``status`` and the log
+        name them.  None by default."""
+        return {}
+
     def calibration_target(self, request: ResourceRequest, env: Mapping[str, str]) -> str | None:
         """The calibration store target this job's hardware uses (``station500``, ``wafer33``), known
         inside the allocation (``env``: the job's environment); None when the hardware has none."""

@@ -31,6 +31,11 @@ class SpikeyPartition(Partition):
         """The station the ``spikey`` environment module selected (``MY_STAGE1_STATION``)."""
         return {"STATION": env["MY_STAGE1_STATION"]} if env.get("MY_STAGE1_STATION") else {}
 
+    def allocated_config(self, request, env):
+        """The station a job without ``STATION`` got (``MY_STAGE1_STATION`` inside its allocation)."""
+        station = env.get("MY_STAGE1_STATION", "")
+        return {"STATION": station} if station and "STATION" not in request.hardware_config else {}
+
     def calibration_target(self, request, env):
         """``station<N>``: the station the job got (pinned, or the one Slurm picked)."""
         try:

@@ -165,6 +165,11 @@ def test_any_free_station_is_named_to_the_job(slurm_site, experiment, tmp_path):
     slurm_site.cli("results", str(job), "-o", str(tmp_path / "r"), check=True)
     station = json.loads((tmp_path / "r" / "result.json").read_text())["station"]
     assert station in {"station500", "station501", "station502", "station600"}
+    # status and the log name the station it got (the record keeps what the request left open)
+    assert slurm_site.record(job)["hardware_config"]["STATION"] == station
+    assert f"STATION={station}" in slurm_site.cli("status", str(job), check=True).stdout
+    assert f"job {job} on" in slurm_site.cli("log", str(job), check=True).stdout
+    assert f"got STATION {station}" in slurm_site.cli("log", str(job), check=True).stdout
 
 
 _SHOW_OWN_JOB = ("import os, subprocess; print(os.environ.get('MY_STAGE1_STATION')); "

@@ -163,8 +163,13 @@ def parse_scontrol_jobs(text: str) -> dict[int, str]:
         if not allocated:
             allocated = _stations_in(kv.get("TresPerNode", ""))
         user = kv.get("UserId", "").split("(", 1)[0]
+        about = [user] if user else []
+        nmc = re.fullmatch(r"nmc-(\d+)(?:-(\d+))?", kv.get("JobName", ""))  # nmcluster's job names
+        if nmc:  # an array nmc-<first>-<last>: task i runs job <first> + i (ids of one sweep are consecutive)
+            task = kv.get("ArrayTaskId", "")
+            about.append(f"nmcluster job {int(nmc.group(1)) + (int(task) if nmc.group(2) and task.isdigit() else 0)}")
         for number in allocated:
-            out.setdefault(number, f"Slurm job {kv.get('JobId', '?')}" + (f" ({user})" if user else ""))
+            out.setdefault(number, f"Slurm job {kv.get('JobId', '?')}" + (f" ({', '.join(about)})" if about else ""))
     return out
 
 
