@@ -106,6 +106,17 @@ def run(kind, station, wafer, hicann, local, workers, chunks, reps, neuron_targe
             raise UserInputError("--hicann takes HICANN numbers 0..383")
         params = {"reps": reps, "seed": 1}
         chunk_args = {"hicanns": hs, "per_hicann": chunks}
+    # the partition checks the target like a job's hardware config: a station, wafer or HICANN the site
+    # does not have is refused (exit 2) before a run is planned; its resources are what the measurement
+    # tasks hold under Slurm (the station's GRES, the HICANNs' FPGA licences)
+    from nmcluster.config import load_config
+    from nmcluster.partitions import get_partition
+
+    site = load_config()
+    partition = get_partition(kind, site)
+    request = partition.validate({"STATION": station} if kind == "spikey" else {"WAFER": wafer, "HICANNS": hs})
+    if not local:
+        partition.check_slurm_options(slurm_opts)
     run_, resumed = runs.plan(store, target, params, chunk_args, fresh=fresh)
     todo = run_.missing()
     note = (f"resuming run {run_.id}: {len(run_.spec['chunks']) - len(todo)} of {len(run_.spec['chunks'])} "
@@ -129,10 +140,7 @@ def run(kind, station, wafer, hicann, local, workers, chunks, reps, neuron_targe
         else:
             click.echo(f"committed {target} version {version} ({out['seconds']:.1f} s, run {run_.id})")
         return 0
-    from nmcluster.config import load_config
-
-    site = load_config()
-    ids = runs.submit_slurm(run_, site, extra_args=slurm_opts)
+    ids = runs.submit_slurm(run_, site, extra_args=slurm_opts, request=request)
     out = {"run": run_.id, "target": target, "array_id": ids["array_id"], "fit_id": ids["fit_id"],
            "tasks": ids["tasks"], "resumed": resumed}
     if wait:
