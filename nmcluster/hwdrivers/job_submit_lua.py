@@ -144,8 +144,9 @@ local function parse_licenses(text)
     counts[name] = (counts[name] or 0) + count
   end
   for name, count in pairs(counts) do
-    local w = string.match(string.upper(name), "^W(%d+)F%d+$")
-    if WAFER_LICENSES[name] ~= nil or w ~= nil then
+    -- a licence that is not in the site's Licenses= line (W99F1) is refused by slurmctld itself
+    -- ("Invalid license specification"): Licenses= and this file are rendered together
+    if WAFER_LICENSES[name] ~= nil then
       wafer[#wafer + 1] = { name = name, count = count, wafer = WAFER_LICENSES[name] }
     elseif BOARD_LICENSE ~= "" and string.lower(name) == string.lower(BOARD_LICENSE) then
       board = board + count
@@ -230,9 +231,6 @@ local function check(partition, licenses, tres_per_node, other_tres, min_nodes)
     end
     local first = nil
     for _, l in ipairs(lic.wafer) do
-      if l.wafer == nil then
-        return "licence " .. l.name .. " is not an FPGA of a wafer configured at this site"
-      end
       if l.count ~= 1 then
         return "licence " .. l.name .. " is requested " .. l.count .. " times; an FPGA is held once"
       end

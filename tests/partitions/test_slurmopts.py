@@ -313,3 +313,73 @@ def test_fuzz_against_real_slurm(real, ws, command):
     # may still find that the node has fewer CPUs or less memory than asked: that depends on the site's size
     assert names is not None, (ws, err)
     assert rc == 0 or any(m in err for m in CONTROLLER_SIZE_REFUSALS), (ws, err)
+
+
+# ------------------------------------------------------------------------------ through the CLI, on Slurm
+@pytest.fixture
+def slurm_cli(slurm_cluster, tmp_path):
+    """``nmcluster`` as a subprocess, submitting to the real test cluster with an isolated job root."""
+    import sys
+
+    exp = tmp_path / "exp"
+    exp.mkdir()
+    (exp / "main.py").write_text("print('ran')\n")
+    site = tmp_path / "site.toml"
+    site.write_text(f'executor = "slurm"\njob_root = "{tmp_path}/jobs"\n'
+                    f'[slurm]\njobcomp_file = "{slurm_cluster.jobcomp_file}"\n')
+    env = {**os.environ, **slurm_cluster.env, "NMCLUSTER_CONFIG": str(site), "HOME": str(tmp_path),
+           "XDG_CONFIG_HOME": str(tmp_path / "cfg"), "XDG_DATA_HOME": str(tmp_path / "data")}
+
+    def run(*args: str) -> subprocess.CompletedProcess:
+        return subprocess.run([sys.executable, "-m", "nmcluster.cli.main", *args], capture_output=True, text=True,
+                              env=env, timeout=120, stdin=subprocess.DEVNULL, cwd=str(tmp_path))
+    run.exp, run.jobs, run.env = exp, tmp_path / "jobs", env  # type: ignore[attr-defined]
+    return run
+
+
+def _slurm_jobs(env) -> list[str]:
+    return subprocess.run(["squeue", "-h", "-o", "%i"], capture_output=True, text=True, env=env,
+                          timeout=30).stdout.split()
+
+
+@pytest.mark.parametrize("opts, message", [
+    (["--slurm-opt=--time=abc"], "Slurm option --time: 'abc' is not a Slurm time"),
+    (["--slurm-opt=--licens=W33F1"], "Slurm option --licenses (given as '--licens=W33F1')"),
+    (["--slurm-opt=-vLW33F1"], "Slurm option --licenses (given as '-vLW33F1')"),
+    (["--slurm-opt=--parti=batch"], "Slurm option --partition"),
+    (["--slurm-opt=-p", "--slurm-opt=batch"], "Slurm option --partition (given as '-p batch')"),
+    (["--slurm-opt=--gres", "--slurm-opt=station:s501:1"], "Slurm option --gres"),
+    (["--slurm-opt=--acc=other"], "ambiguous"),
+    (["--slurm-opt=-A", "--slurm-opt=other"], "Slurm option --account"),
+    (["--slurm-opt=--job-name"], "requires an argument"),  # would swallow nmcluster's own next argument
+])
+def test_cli_refuses_with_one_line_and_queues_nothing(slurm_cli, opts, message):
+    before = _slurm_jobs(slurm_cli.env)
+    proc = slurm_cli("submit", str(slurm_cli.exp), "-p", "wafer", "--wafer", "33", "--hicann", "297",
+                     "-c", "main.py", *opts)
+    assert proc.returncode == 2 and proc.stdout == "", proc.stderr
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and message in lines[0], proc.stderr
+    assert _slurm_jobs(slurm_cli.env) == before
+    assert not slurm_cli.jobs.exists() or sorted(p.name for p in slurm_cli.jobs.iterdir()
+                                                 if not p.name.startswith("jobs.sqlite")) in ([], ["locks"])
+    run = slurm_cli("run", "-p", "spikey", "--station", "500", *opts, "--", "true")
+    assert run.returncode == 2 and len(run.stderr.strip().splitlines()) == 1, run.stderr
+
+
+def test_cli_accepted_options_reach_slurm(slurm_cli):
+    """Accepted options go to sbatch as given and the job passes the site's job_submit.lua."""
+    proc = slurm_cli("submit", str(slurm_cli.exp), "-p", "spikey", "--station", "501", "-c", "main.py",
+                     "--slurm-opt=-t", "--slurm-opt=7", "--slurm-opt=-Jmine", "--slurm-opt=--hold", "--json")
+    assert proc.returncode == 0, proc.stderr
+    import json
+
+    record = json.loads(proc.stdout)
+    external = record.get("external_id") or record.get("slurm_job_id")
+    try:
+        show = subprocess.run(["scontrol", "show", "job", str(external)], capture_output=True, text=True,
+                              env=slurm_cli.env, timeout=30).stdout
+        assert "TimeLimit=00:07:00" in show and "JobName=mine" in show and "Partition=spikey" in show, show
+        assert "TresPerNode=gres:station:s501:1" in show and "JobState=PENDING" in show
+    finally:
+        slurm_cli("cancel", str(record["id"]))
