@@ -383,3 +383,11 @@ def test_cli_accepted_options_reach_slurm(slurm_cli):
         assert "TresPerNode=gres:station:s501:1" in show and "JobState=PENDING" in show
     finally:
         slurm_cli("cancel", str(record["id"]))
+
+
+def test_calib_run_checks_its_slurm_options(slurm_cli):
+    before = _slurm_jobs(slurm_cli.env)
+    proc = slurm_cli("calib", "run", "spikey", "--station", "500", "--slurm-opt=--parti=spikey")
+    assert proc.returncode == 2 and proc.stderr.count("\n") == 1, proc.stderr
+    assert "Slurm option --partition (given as '--parti=spikey')" in proc.stderr
+    assert "the calibration run derives" in proc.stderr and _slurm_jobs(slurm_cli.env) == before
