@@ -9,7 +9,7 @@ names as text lets all of these through.  :func:`parse` mirrors ``getopt_long`` 
 tables, and :func:`check_user_options` accepts only the options in :data:`ALLOWED` with values that Slurm
 would accept too (``--time=abc`` is one line and exit code 2 here, before anything is queued, instead of an
 ``sbatch`` failure).  This is the friendly, early check; the enforcement that plain ``sbatch``/``srun``
-cannot go around is the site's ``job_submit.lua`` (``nmcluster admin slurm-conf --job-submit-lua``).
+cannot go around is the site's ``job_submit.lua`` (``nmcluster admin slurm-conf --only lua``).
 
 Sources followed (Slurm 22.05.8, the version Debian 12 ships as ``slurm-wlm 22.05.8``; SchedMD/slurm at tag
 ``slurm-22-05-8-1``):
@@ -238,8 +238,7 @@ def _canonical(table: Sequence[SlurmOption], found: SlurmOption) -> SlurmOption:
 def _shown(word: str, limit: int = 60) -> str:
     """A user's word made safe for a one-line message: control and odd characters escaped, long words cut."""
     text = word if len(word) <= limit else word[:limit] + "..."
-    text = text.encode("unicode_escape", "backslashreplace").decode("ascii")
-    return text.replace("[", "\\[")  # rich markup in a message must not be interpreted
+    return text.encode("unicode_escape", "backslashreplace").decode("ascii")
 
 
 class SlurmOptionError(UserInputError):
