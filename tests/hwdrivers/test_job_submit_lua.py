@@ -189,3 +189,79 @@ def test_script_is_the_rendered_one(slurm_cluster):
     assert "\nJobSubmitPlugins=lua\n" in slurm_cluster.slurm_conf.read_text()
     log = (slurm_cluster.slurm_conf.parent / "log" / "slurmctld.log").read_text()
     assert "nmcluster job_submit.lua loaded" in log
+
+
+# --------------------------------------------------------------------- fuzz: the Lua against a model of the rules
+def _model(site, partition: str | None, licences: str | None, gres: str | None, nodes: int | None) -> bool:
+    """The rules of nmcluster/hwdrivers/job_submit_lua.py written again in Python: does a request keep them?"""
+    from nmcluster.hwdrivers.wafer.geometry import license_name
+
+    wafer_lic = {license_name(w, f): w for w in site.wafers for f in site.wafers[w].fpgas}
+    hw = {"spikey": "spikey", "wafer": "wafer", "spinnaker": "spinnaker"}
+    parts = [p for p in (partition or "batch").replace(" ", ",").split(",") if p] or ["batch"]
+    kind = next((hw[p] for p in parts if p in hw), None)
+    if kind and len(parts) > 1:
+        return False
+    counts: dict[str, int] = {}
+    for tok in [t for t in (licences or "").replace(";", ",").split(",") if t]:
+        name, _, n = tok.partition(":")
+        counts[name] = counts.get(name, 0) + int(n or 1)
+    wafers = {name: c for name, c in counts.items() if name in wafer_lic}
+    boards = counts.get("spinnaker_board", 0)
+    stations = []
+    for tok in [t for t in (gres or "").split(",") if t]:
+        f = tok.split(":")
+        if f[0] == "station":
+            stations.append((f[1] if len(f) >= 2 and not f[1].isdigit() else None,
+                             int(f[-1]) if len(f) > 1 and f[-1].isdigit() else 1))
+    if (kind != "spikey" and stations) or (kind != "wafer" and wafers) or (kind != "spinnaker" and boards):
+        return False
+    if kind == "spikey":
+        return (len(stations) == 1 and stations[0][1] == 1 and (stations[0][0] is None or
+                                                               stations[0][0] in {f"s{n}" for n in site.stations})
+                and (nodes or 1) <= 1)
+    if kind == "wafer":
+        return bool(wafers) and all(c == 1 for c in wafers.values()) and len({wafer_lic[n] for n in wafers}) == 1
+    if kind == "spinnaker":
+        return 1 <= boards <= len(site.boards)
+    return True
+
+
+_LICENCES = ["W33F1", "W33F2", "W37F0", "W33F47", "W99F1", "spinnaker_board", "spinnaker_board:2",
+             "spinnaker_board:3", "W33F1:2", "W33F1:0", "W37F0:1"]
+_GRES = ["station:1", "station:s500:1", "station:s600:1", "station:s999:1", "station:2", "station:s501",
+         "station", "station:s502:2"]
+
+
+def test_fuzz_lua_against_the_model(as_nobody, slurm_cluster):
+    """Random partitions, licence lists, station GRES and node counts (half of them near what a partition
+    wants), as nobody with --test-only: the Lua refuses exactly what the model refuses (Slurm itself may
+    refuse more, e.g. an unknown licence, and sbatch some GRES mixes before the controller sees them)."""
+    import random
+
+    site = load_config(slurm_cluster.site_config_path)
+    rng = random.Random(20261204)
+    reached = accepted = 0
+    for _ in range(120):
+        partition = rng.choice([None, "batch", "spikey", "wafer", "spinnaker", "spikey,batch", "batch,wafer"])
+        pool_l, pool_g = _LICENCES, _GRES
+        if rng.random() < 0.5:  # near a valid request of the partition
+            pool_l = [x for x in _LICENCES if (x[0] == "W") == (partition == "wafer")]
+            pool_g = _GRES if partition == "spikey" else []
+        licences = rng.choice([None, (rng.choice([",", ";"])).join(rng.sample(pool_l, rng.randint(1, 2)))])
+        gres = rng.choice([None, ",".join(rng.sample(pool_g, 1))]) if pool_g else None
+        nodes = rng.choice([None, None, 1, 2])
+        args = [*(["-p", partition] if partition else []), *(["-L", licences] if licences else []),
+                *([f"--gres={gres}"] if gres else []), *(["-N", str(nodes)] if nodes else [])]
+        out = as_nobody("sbatch", "--test-only", "--wrap=true", *args)
+        if "to start at" not in out.stderr and "allocation failure" not in out.stderr:
+            continue  # sbatch refused it itself (e.g. typed and untyped GRES mixed): the controller never saw it
+        reached += 1
+        ruled = "nmcluster site rules:" in out.stderr
+        allowed = _model(site, partition, licences, gres, nodes)
+        assert ruled != allowed, (args, allowed, out.stderr)
+        if out.returncode == 0:
+            assert allowed, (args, out.stderr)
+        accepted += out.returncode == 0
+    print(f"lua fuzz: {reached} of 120 reached the controller, {accepted} accepted")
+    assert reached >= 80 and accepted >= 10, (reached, accepted)
