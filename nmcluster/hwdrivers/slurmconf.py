@@ -71,7 +71,8 @@ class SlurmConfFragment:
         if self.licenses:
             lines.append(self.licenses_line)
         if self.job_submit_lua:
-            lines.append("# the site's hardware rules for every job: job_submit.lua (rendered with this) next to slurm.conf")
+            lines.append("# the site's hardware rules for every job: job_submit.lua (rendered with this) next to "
+                         "slurm.conf")
             lines.append("JobSubmitPlugins=lua")
         lines.extend(self.node_line(node) for node in self.nodes)
         lines.extend(f"PartitionName={name} {params}" for name, params in self.partitions)

@@ -121,7 +121,7 @@ REFUSED = [
 
 
 @pytest.mark.parametrize("args, message", REFUSED)
-def test_hand_written_requests_refused(as_nobody, tmp_path_factory, args, message):
+def test_hand_written_requests_refused(as_nobody, args, message):
     rc_msg = as_nobody("sbatch", "--test-only", "--wrap=true", *args)
     assert rc_msg.returncode != 0, rc_msg.stderr
     assert "sbatch: error: nmcluster site rules: " in rc_msg.stderr and message in rc_msg.stderr, rc_msg.stderr

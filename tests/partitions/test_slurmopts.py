@@ -13,7 +13,6 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from nmcluster import slurmopts
 from nmcluster.errors import UserInputError
 from nmcluster.partitions import get_partition
 from nmcluster.slurmopts import (ALLOWED, OPTIONS, SlurmOptionError, check_user_options, megabytes, option_table,
