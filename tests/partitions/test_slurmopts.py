@@ -195,7 +195,7 @@ def words(draw) -> list[str]:
     return out
 
 
-@settings(max_examples=int(os.environ.get("NMCLUSTER_SLURMOPT_FUZZ", "1000")), deadline=None,
+@settings(max_examples=int(os.environ.get("NMCLUSTER_SLURMOPT_FUZZ", "500")), deadline=None,
           suppress_health_check=[HealthCheck.too_slow])
 @given(words(), st.sampled_from(["sbatch", "srun"]))
 def test_fuzz_only_one_line_user_errors(ws, command):
