@@ -67,7 +67,9 @@ def calib() -> None:
               help="Spikey g_leak calibration target: equal firing rate at the reference point, or equal tau_mem.")
 @click.option("--fresh", is_flag=True, help="Start a new run instead of resuming an unfinished one.")
 @click.option("--wait/--no-wait", default=None, help="Wait for a Slurm run to commit (default: no).")
-@click.option("--slurm-opt", "slurm_opts", multiple=True, metavar="OPT", help="Extra sbatch option.")
+@click.option("--slurm-opt", "slurm_opts", multiple=True, metavar="OPT",
+              help="Extra sbatch option, e.g. --slurm-opt=--time=30 (time, memory, CPUs, name, mail, ...; "
+                   "resource options are refused).")
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
 @root_option
 def run(kind, station, wafer, hicann, local, workers, chunks, reps, neuron_target, fresh, wait, slurm_opts,
@@ -89,6 +91,10 @@ def run(kind, station, wafer, hicann, local, workers, chunks, reps, neuron_targe
         raise UserInputError(f"calib run: KIND must be spikey or wafer, got {kind!r}")
     if chunks < 1 or reps < 1 or workers < 1:
         raise UserInputError("calib run: --chunks, --reps and --workers must be >= 1")
+    if slurm_opts:  # read as sbatch reads them, before anything is planned (see nmcluster.slurmopts)
+        from nmcluster.slurmopts import check_user_options
+
+        check_user_options(slurm_opts, "sbatch", what="the calibration run")
     store = _store(root)
     if kind == "spikey":
         if station is None or wafer is not None or hicann is not None:

@@ -161,11 +161,12 @@ class JobService:
 
     # -- validation -------------------------------------------------------------------------------
     def resolve(self, platform: str, hardware_config: Mapping[str, Any],
-                slurm_options: Sequence[str] = ()) -> ResourceRequest:
-        """Validate a hardware request without queueing anything."""
+                slurm_options: Sequence[str] = (), command: str = "sbatch") -> ResourceRequest:
+        """Validate a hardware request without queueing anything (``command``: the Slurm command the
+        options go to, whose option table Slurm reads them with)."""
         partition = get_partition(platform, self.site)
         request = partition.validate(hardware_config)
-        partition.check_slurm_options(slurm_options)
+        partition.check_slurm_options(slurm_options, command)
         return request
 
     # -- interactive ----------------------------------------------------------------------------
@@ -174,7 +175,7 @@ class JobService:
         """``nmcluster run``: validate, then hand over to the executor (which usually execs)."""
         if not command:
             raise UserInputError("no command given (put it after --, e.g. -- python run.py {system})")
-        request = self.resolve(platform, hardware_config, slurm_options)
+        request = self.resolve(platform, hardware_config, slurm_options, command="srun")
         check_system_restrictions(command, request)
         return self.executor().interactive(request, command, mode, slurm_options)
 

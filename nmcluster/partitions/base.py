@@ -18,9 +18,6 @@ from nmcluster.errors import HardwareConfigError, HardwareUnavailableError, User
 if TYPE_CHECKING:
     from nmcluster.hwdrivers.base import Presence
 
-#: Slurm options a user may not hand-write: the partition derives them from the hardware config
-RESERVED_SLURM_OPTIONS = ("-p", "--partition", "-L", "--licenses", "--gres", "--export")
-
 
 class ResourceRequest(NamedTuple):
     """The validated, resolved hardware request of one job."""
@@ -217,12 +214,12 @@ class Partition(ABC):
         request as it is (nothing free now: the job queues for any resource as asked)."""
         return None
 
-    def check_slurm_options(self, options: Sequence[str]) -> None:
-        """Refuse hand-written resource options; the original site's submit plugin did the same."""
-        for opt in options:
-            name = opt.split("=", 1)[0]
-            if name in RESERVED_SLURM_OPTIONS or (name.startswith("-L") and len(name) > 2) \
-                    or (name.startswith("-p") and len(name) > 2 and not name.startswith("--")):
-                raise UserInputError(f"Slurm option {name} is not accepted here: the {self.kind} partition "
-                                     f"derives partition, licences and GRES from the hardware config "
-                                     f"(use --station/--wafer/--hicann/--fpga/--boards)")
+    def check_slurm_options(self, options: Sequence[str], command: str = "sbatch") -> tuple[str, ...]:
+        """Refuse hand-written resource options (the original site's submit plugin did the same) and values
+        Slurm would reject; ``command`` is the Slurm command the options go to ("sbatch" or "srun": their
+        option tables differ).  Options are read the way Slurm reads them (long-option prefixes, bundled
+        short flags, separate arguments: :mod:`nmcluster.slurmopts`), and only an allow-list passes.
+        Returns the options in canonical one-word form (``--time=10``)."""
+        from nmcluster.slurmopts import check_user_options
+
+        return check_user_options(options, command, what=f"the {self.kind} partition")
