@@ -272,7 +272,7 @@ class CalibStore:
             if not v or v not in names:
                 have = _ranges(names) or "none"
                 raise CalibInputError(f"{name} has no calibration version {version if version else '(current)'}"
-                                      f" (versions: {have})")
+                                      f" in {f.path} (versions: {have})")
             where = f"/versions/{v}"
             g = f.group(vs, str(v), where)
             cal = Calibration(name, kind, v, meta=_read_meta(g, f, where))
