@@ -293,7 +293,8 @@ class CalibStore:
         lock = self.path(target).with_suffix(".lock")
         self._check_file(lock)
         try:  # never through a link planted in a store that was writable before
-            fd = os.open(lock, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC | os.O_NOCTTY, 0o644)
+            # 0664: in a site store (setgid, admin group) every admin takes the same lock
+            fd = os.open(lock, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC | os.O_NOCTTY, 0o664)
         except OSError as exc:
             raise CalibError(f"cannot open the store's writer lock {lock}: {exc.strerror}") from None
         deadline = time.monotonic() + timeout
@@ -381,6 +382,8 @@ class CalibStore:
                 if version not in safety.version_names(safety._File(path), fh)[1]:
                     raise CalibInputError(f"{target} has no calibration version {version}")
             tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+            with contextlib.suppress(FileNotFoundError):
+                tmp.unlink()  # left by a killed writer that had our pid (we hold the writer lock)
             try:
                 _copy_new(path, tmp)
                 with h5py.File(tmp, "a", locking=False) as fh:
