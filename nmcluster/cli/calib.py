@@ -14,9 +14,9 @@ CTX = {"help_option_names": ["-h", "--help"]}
 
 
 def _store(root: str | None):
-    from nmcluster.calib.store import CalibStore, default_root
+    from nmcluster.calib.store import CalibStore, open_store
 
-    return CalibStore(Path(root) if root else default_root())
+    return CalibStore(Path(root)) if root else open_store()
 
 
 def _echo_json(data) -> None:
@@ -31,7 +31,7 @@ def _target(name: str) -> str:
 
 root_option = click.option("--store", "root", metavar="DIR", envvar="NMCLUSTER_CALIB_ROOT",
                            help="Calibration store directory (default: site config [hardware] calib_dir, "
-                                "else <job_root>/../calib; $NMCLUSTER_CALIB_ROOT).")
+                                "else your own <data dir>/nmcluster/calib; $NMCLUSTER_CALIB_ROOT).")
 
 
 @click.group(context_settings=CTX)
@@ -245,14 +245,24 @@ def list_(target, as_json, root) -> int:
             click.echo(f"{'*' if r['current'] else ' '} v{r['version']:<4} {_time(r.get('created'))}  "
                        f"{r.get('source', '')}  slurm={r.get('slurm_job_id') or '-'}  {r.get('notes', '')}")
         return 0
-    rows = [{"target": t, "current": store.current(t), "versions": len(store.versions(t))} for t in store.targets()]
+    from nmcluster.errors import NmclusterError
+
+    rows = []
+    for t in store.targets():  # one bad file is shown as bad; the others are listed
+        try:
+            rows.append({"target": t, "current": store.current(t), "versions": len(store.versions(t))})
+        except NmclusterError as exc:
+            rows.append({"target": t, "current": None, "versions": None, "error": str(exc)})
     if as_json:
         _echo_json({"store": str(store.root), "targets": rows})
         return 0
     if not rows:
         click.echo(f"no calibrations in {store.root}")
     for r in rows:
-        click.echo(f"{r['target']:<12} current v{r['current']}  ({r['versions']} versions)")
+        if r.get("error"):
+            click.echo(f"{r['target']:<12} unreadable: {r['error']}")
+        else:
+            click.echo(f"{r['target']:<12} current v{r['current']}  ({r['versions']} versions)")
     return 0
 
 

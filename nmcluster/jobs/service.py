@@ -418,8 +418,9 @@ class JobService:
                 if info.get("backend") and info["backend"] != rec.backend:
                     values.update(backend=info["backend"], emulated=bool(info.get("emulated")),
                                   backend_reason=info.get("backend_reason", ""))
-                if info.get("calib_version") is not None and info["calib_version"] != rec.calib_version:
-                    values["calib_version"] = int(info["calib_version"])
+                cv = info.get("calib_version")  # bounded: a 10**400 here would break every later listing
+                if type(cv) is int and 0 < cv <= 2**31 - 1 and cv != rec.calib_version:
+                    values["calib_version"] = cv
                 if obs.status in ("finished", "error"):
                     values["exit_code"] = obs.exit_code
                     values["timestamp_completion"] = obs.end or time.time()
