@@ -48,10 +48,8 @@ class SpikeyPartition(Partition):
         normalised: dict[str, Any] = {}
         calib_env: dict[str, str] = {}
         if "CALIB_VERSION" in hw:
-            normalised["CALIB_VERSION"] = int_value(self.kind, "CALIB_VERSION", hw["CALIB_VERSION"])
-            if not 1 <= normalised["CALIB_VERSION"] <= 2**31 - 1:  # the store's bound (nmcluster.calib.safety)
-                raise HardwareConfigError(f"{self.kind} hardware config: CALIB_VERSION must be a version number "
-                                          f"1..{2**31 - 1}")
+            normalised["CALIB_VERSION"] = int_value(self.kind, "CALIB_VERSION", hw["CALIB_VERSION"],
+                                                    lo=1, hi=2**31 - 1)  # the store's bound (calib.safety)
             # the job runner and the emulator's calibration provider (nmcluster.calib) read it
             calib_env["NMCLUSTER_CALIB_VERSION"] = str(normalised["CALIB_VERSION"])
         if "STATION" not in hw or hw["STATION"] in (None, ""):

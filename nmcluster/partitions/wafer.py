@@ -118,10 +118,8 @@ class WaferPartition(Partition):
             env["SLURM_DEFECTS_PATH"] = source.location(wafer_id)
         normalised: dict[str, Any] = {"WAFER": wafer_id, "HICANNS": sorted(hicanns), "FPGAS": fpga_list}
         if "CALIB_VERSION" in hw:
-            normalised["CALIB_VERSION"] = int_value(self.kind, "CALIB_VERSION", hw["CALIB_VERSION"])
-            if not 1 <= normalised["CALIB_VERSION"] <= 2**31 - 1:  # the store's bound (nmcluster.calib.safety)
-                raise HardwareConfigError(f"{self.kind} hardware config: CALIB_VERSION must be a version number "
-                                          f"1..{2**31 - 1}")
+            normalised["CALIB_VERSION"] = int_value(self.kind, "CALIB_VERSION", hw["CALIB_VERSION"],
+                                                    lo=1, hi=2**31 - 1)  # the store's bound (calib.safety)
             env["NMCLUSTER_CALIB_VERSION"] = str(normalised["CALIB_VERSION"])  # nmcluster.calib pins it
         what = "whole wafer" if whole else f"FPGA {','.join(map(str, fpga_list))}"
         if dropped:

@@ -87,7 +87,9 @@ def test_partition_with_slurm_licences(tmp_path):
 
 def test_partition_with_spalloc(tmp_path):
     s = site(tmp_path, spalloc={"host": "spalloc.example.org", "owner": "{user}@example.org", "machine": "m1"})
-    assert s.spalloc.owner == "tester@example.org"
+    from nmcluster.identity import user_name
+
+    assert s.spalloc.owner == f"{user_name()}@example.org"  # {user}: the real uid's name, never $USER
     req = get_partition("spinnaker", s).validate({"BOARDS": 2})
     assert req.slurm_args == () and req.lock_keys == ()  # spalloc arbitrates the boards
     assert req.environment["NMCLUSTER_SPALLOC_SERVER"] == "spalloc.example.org:22244"
