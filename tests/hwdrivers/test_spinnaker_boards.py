@@ -96,7 +96,7 @@ def test_partition_with_spalloc(tmp_path):
     assert req.environment["NMCLUSTER_SPALLOC_MACHINE"] == "m1"
     assert "via spalloc spalloc.example.org" in req.description
     cfg = spynnaker_cfg(s.spalloc, "tester")
-    assert "spalloc_server = spalloc.example.org" in cfg and "spalloc_user = tester@example.org" in cfg
+    assert "spalloc_server = spalloc.example.org" in cfg and f"spalloc_user = {user_name()}@example.org" in cfg
     with pytest.raises(ConfigError, match="unknown key"):
         site(tmp_path, spalloc={"hostname": "x"})
 
