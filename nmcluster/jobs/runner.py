@@ -113,7 +113,18 @@ def job_environment(request: ResourceRequest, choice: BackendChoice | None, base
     if choice is not None:
         env["NMCLUSTER_BACKEND"] = choice.backend
         env["NMCLUSTER_EMULATED"] = "1" if choice.emulated else "0"
+    env.update(compat_names_environment(choice))
     return env
+
+
+def compat_names_environment(choice: BackendChoice | None) -> dict[str, str]:
+    """Hook: the hardware software's import names (``pyhmf``, ``pyNN.hardware.spikey`` ...) resolve
+    to the job's emulator (never over a real installation; each name used is told in the job log by
+    the job itself): see :mod:`nmcluster._compat_names`."""
+    from nmcluster._compat_names import ENV_VAR, job_names
+
+    return {ENV_VAR: job_names(choice.backend if choice else None,
+                               bool(choice and choice.emulated))}
 
 
 def run_exec(request: ResourceRequest, mode: str, command: list[str]) -> int:

@@ -73,7 +73,25 @@ class State(EngineState):
         self._horizon = 0.0
         self._rec_cache: tuple[int, np.ndarray] | None = None
 
+    def mapping_only(self) -> bool:
+        """``marocco.backend = PyMarocco.None``: map and route, simulate nothing (as marocco)."""
+        m = self.config.marocco
+        return m is not None and m.backend == wafer_mod.PyMarocco.Without
+
     def run_until(self, tstop: float) -> None:
+        if self.mapping_only():
+            if self.stats is None or getattr(self, "_built_version", None) != self._structure_version:
+                self.build()
+                # marocco lists the populations it mapped (the guidebook's "Populations:" output)
+                print("Populations:")
+                for k, p in enumerate(q for q in self.populations if not q._is_source):
+                    print(f"    {k}th element:      {id(p):#x}          "
+                          f"Population({type(p.celltype).__name__}, {p.size})")
+                logger.warning("PyMarocco backend None: the network was mapped (%d neurons), "
+                               "nothing was simulated; set marocco.backend = PyMarocco.ESS or "
+                               "PyMarocco.Hardware to run it", self.stats.neurons if self.stats else 0)
+            self.t = tstop
+            return
         if self.sim is not None and tstop > self._horizon + 1e-9 and any(
                 isinstance(p.celltype, std_cells.SpikeSourcePoisson) for p in self.populations):
             self.params_dirty = True  # generate more Poisson input (same prefix)
@@ -188,6 +206,8 @@ class State(EngineState):
         self.stats = stats
         if cfg.marocco is not None:
             cfg.marocco.stats = stats
+            if cfg.marocco.persist:
+                self.persist_results(cfg.marocco.persist, neurons, placement)
         if stats.synapses_lost and not mcfg.continue_despite_synapse_loss:
             raise wafer_mod.SynapseLossError(
                 f"the mapping lost {stats.synapses_lost} of {stats.synapses} synapses "
@@ -213,6 +233,28 @@ class State(EngineState):
                     stats.synapses, stats.synapse_loss)
         meta = {"src_t": t_all, "src_played": played, "src_delivered": delivered}
         return net, meta
+
+    def persist_results(self, path: str, neurons: list, placement) -> None:
+        """Write the mapping results (``marocco.persist``) for ``pymarocco.results.Marocco``:
+        per PyNN neuron (cell id) its HICANN, first denmem column and size; plus the statistics.
+        JSON (the real marocco writes its own binary format under the same name)."""
+        import json
+
+        cells = {}
+        for p in neurons:
+            for k, cid in enumerate(p.all_cells):
+                e = int(p._engine[k])
+                cells[str(int(cid))] = [int(placement.hicann[e]), int(placement.column[e]),
+                                        int(placement.size[e]), p.label, k]
+        st = self.stats
+        doc = {"format": "nmcluster-marocco-results-1", "wafer": int(self.config.wafer),
+               "neurons": cells,
+               "stats": {"synapses": st.synapses, "synapses_set": st.synapses_set,
+                         "synapses_lost": st.synapses_lost, "neurons": st.neurons,
+                         "populations": st.populations, "projections": st.projections,
+                         "hicanns_used": list(st.hicanns_used)} if st else {}}
+        with open(path, "w") as f:
+            json.dump(doc, f)
 
     def _prepare(self, net: Network, meta: dict, trials: int, seeds: list[int]) -> Simulation:
         sim = net.prepare(trials=trials, seeds=seeds)
