@@ -21,21 +21,26 @@ from __future__ import annotations
 
 import sys
 import types
+import warnings
 from typing import Any
 
 import numpy as np
 from pyNN import connectors as _conn
 
-#: PyNN 0.7 names that are not provided, with the PyNN 0.13 form to use instead
+#: PyNN 0.7 attributes of projections and populations without a 0.13 counterpart of the same
+#: name, with the PyNN 0.13 form (the deprecated 0.7 methods PyNN 0.13 still has, e.g.
+#: ``randomizeWeights``, ``saveConnections``, ``tset``, keep working)
 REFUSED = {
-    "Timer": "pyNN.utility.Timer",
-    "ID.set_parameters": "population[i:i+1].set(name=value)",
-    "randomizeWeights": "projection.set(weight=RandomDistribution(...))",
-    "randomizeDelays": "projection.set(delay=RandomDistribution(...))",
-    "saveConnections": "projection.save('connections', filename)",
-    "printWeights": "numpy.savetxt(filename, projection.get('weight', format='array'))",
-    "weightHistogram": "numpy.histogram(projection.get('weight', format='array'))",
-    "set_current_time": "pyNN 0.13 has no such call; use reset() and run()",
+    "synapse_dynamics": "projection.synapse_type",
+    "connection_manager": "projection.connections",
+    "cell": "population.all_cells",
+    "getObservedValues": "population.get_data(...)",
+}
+#: module-level PyNN 0.7 names without a 0.13 counterpart
+REFUSED_MODULE = {
+    "ConnectionDynamics": "a synapse type: StaticSynapse, TsodyksMarkramSynapse or "
+                          "STDPMechanism(timing_dependence=..., weight_dependence=...)",
+    "NativeRNG": "pyNN.random.NumpyRNG(seed=...)",
 }
 
 _CONNECTOR_NAMES = ("AllToAllConnector", "OneToOneConnector", "FixedProbabilityConnector",
@@ -158,6 +163,16 @@ class _Legacy07:
     def getSpikeCounts(self) -> dict:
         return self.get_spike_counts()
 
+    def randomInit(self, rand_distr: Any) -> None:
+        """PyNN 0.7: random initial membrane potentials."""
+        self.initialize(v=rand_distr)
+
+    def __getattr__(self, name: str) -> Any:
+        if name in REFUSED:
+            raise AttributeError(f"{type(self).__name__}.{name} (PyNN 0.7) is not provided; "
+                                 f"PyNN 0.13 form: {REFUSED[name]}")
+        raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
+
 
 def _legacy_projection(base: type, sim: types.ModuleType) -> type:
     static, tm, stdp = sim.StaticSynapse, getattr(sim, "TsodyksMarkramSynapse", None), \
@@ -252,8 +267,10 @@ def build(name: str, sim: types.ModuleType, platform: str) -> types.ModuleType:
                   label=None):
         if isinstance(cellclass, type) and cellparams is None:
             cellparams = {}
-        sim.Population.__init__(self, size, cellclass, cellparams, structure, initial_values,
-                                label)
+        with warnings.catch_warnings():  # class + parameters is *the* PyNN 0.7 form here
+            warnings.filterwarnings("ignore", "Passing celltype class", DeprecationWarning)
+            sim.Population.__init__(self, size, cellclass, cellparams, structure, initial_values,
+                                    label)
 
     pop.__init__ = _pop_init
     ns["Population"], ns["PopulationView"] = pop, view
@@ -266,9 +283,9 @@ def build(name: str, sim: types.ModuleType, platform: str) -> types.ModuleType:
     missing = getattr(sim, "__getattr__", None)
 
     def __getattr__(attr: str) -> Any:
-        if attr in REFUSED:
+        if attr in REFUSED_MODULE:
             raise AttributeError(f"{attr} (PyNN 0.7) is not provided by {name}; PyNN 0.13 form: "
-                                 f"{REFUSED[attr]}")
+                                 f"{REFUSED_MODULE[attr]}")
         if missing is not None:
             return missing(attr)
         raise AttributeError(f"module {name!r} has no attribute {attr!r}")
