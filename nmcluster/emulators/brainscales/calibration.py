@@ -129,6 +129,15 @@ def blacklists(provider: CalibrationProvider | None, wafer: int, hicanns) -> dic
     return out
 
 
+def versions(provider: CalibrationProvider | None, wafer: int, placement) -> dict[int, str | None]:
+    """The calibration version of each HICANN the placement uses (None: uncalibrated)."""
+    out: dict[int, str | None] = {}
+    for h in np.unique(placement.hicann):
+        cal = provider.get(wafer, int(h)) if provider is not None else None
+        out[int(h)] = None if cal is None else cal.version
+    return out
+
+
 def apply(provider: CalibrationProvider | None, wafer: int, placement,
           params: dict[str, np.ndarray]) -> tuple[dict[str, np.ndarray], str | None]:
     """Parameters as the placed neurons realise them on the emulated circuits (through each HICANN's

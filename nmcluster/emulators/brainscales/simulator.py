@@ -72,6 +72,15 @@ class State(EngineState):
         self.calibration_version: str | None = None
         self._horizon = 0.0
         self._rec_cache: tuple[int, np.ndarray] | None = None
+        self.calibration_versions: dict[int, str | None] = {}
+        self.told: set[str] = set()
+
+    def tell_once(self, cause: str, msg: str, *args: Any) -> None:
+        """A deviation from the request, told once per ``setup()`` session and cause (stderr
+        through logging: in a job, the job log)."""
+        if cause not in self.told:
+            self.told.add(cause)
+            logger.warning("BrainScaleS: " + msg, *args)
 
     def mapping_only(self) -> bool:
         """``marocco.backend = PyMarocco.None``: map and route, simulate nothing (as marocco)."""
@@ -100,8 +109,14 @@ class State(EngineState):
 
     def _after_run(self, duration: float) -> None:
         path = self.config.ess.pulse_statistics_file
-        if path:
-            ess_mod.write_statistics(path, self.pulse_statistics())
+        stats = self.pulse_statistics() if (path or "l2_up" not in self.told) else None
+        if path and stats is not None:
+            ess_mod.write_statistics(path, stats)
+        if stats is not None and stats["l2_up_lost"]:
+            self.tell_once("l2_up", "%d of %d recorded spikes were lost on the layer-2 uplink "
+                           "(FPGA bandwidth) and are missing from the recordings; record fewer "
+                           "neurons or lower their rates (pulse_statistics() has the counts)",
+                           stats["l2_up_lost"], stats["l2_up_sent"])
 
     # -- mapping -------------------------------------------------------------------------------
     def defects(self) -> WaferDefects:
@@ -127,7 +142,18 @@ class State(EngineState):
             p._engine = np.arange(off, off + p.size)
             off += p.size
         params = _adex_params(neurons)
+        offset = int(np.count_nonzero(params["i_offset"]))
+        if offset:
+            # guidebook 4.2.2: "current parameters, i.e. i_offset are not supported"
+            self.tell_once("i_offset", "the wafer's neurons have no offset-current input: "
+                           "i_offset != 0 of %d neuron(s) is not applied; drive them with spike "
+                           "sources, or raise v_rest", offset)
+            params["i_offset"] = np.zeros_like(params["i_offset"])
         params, self.calibration_version = calibration.apply(provider, cfg.wafer, placement, params)
+        self.calibration_versions = calibration.versions(provider, cfg.wafer, placement)
+        missing = sorted(h for h, v in self.calibration_versions.items() if v is None)
+        if missing:
+            self.uncalibrated(cfg.wafer, missing)
         net = Network(n, dt=self.dt, model="adex")
         net.set_params(**{k: v for k, v in params.items() if k in net.params})
         exc = net.add_channel("exp", 0, params["tau_syn_E"], params["e_rev_E"])
@@ -233,6 +259,26 @@ class State(EngineState):
                     stats.synapses, stats.synapse_loss)
         meta = {"src_t": t_all, "src_played": played, "src_delivered": delivered}
         return net, meta
+
+    def uncalibrated(self, wafer: int, hicanns: list[int]) -> None:
+        """HICANNs without calibration run on nominal DAC values (neurons may fire without input,
+        chains break): ``$NMCLUSTER_UNCALIBRATED`` (the site's choice, default ``warn``) says
+        whether to refuse, warn or allow."""
+        from ..spikey.simulator import uncalibrated_policy
+
+        names = ", ".join(f"W{wafer}H{h}" for h in hicanns[:12]) + (" ..." if len(hicanns) > 12 else "")
+        policy = uncalibrated_policy()
+        if policy == "refuse":
+            raise wafer_mod.WaferConfigError(
+                f"{len(hicanns)} HICANN(s) without calibration ({names}) and this site refuses "
+                f"uncalibrated hardware (NMCLUSTER_UNCALIBRATED=refuse); calibrate them with "
+                f"`nmcluster calib run wafer --wafer {wafer} --hicann {hicanns[0]}` or place the "
+                f"network on calibrated HICANNs")
+        if policy == "warn":
+            self.tell_once("uncalibrated", "%d HICANN(s) ran uncalibrated, on nominal DAC values "
+                           "(thresholds, leak and rest potentials deviate by the circuits' fixed "
+                           "pattern): %s; calibrate them (`nmcluster calib run wafer --wafer %d "
+                           "--hicann H`) or use calibrated HICANNs", len(hicanns), names, wafer)
 
     def persist_results(self, path: str, neurons: list, placement) -> None:
         """Write the mapping results (``marocco.persist``) for ``pymarocco.results.Marocco``:
