@@ -29,7 +29,10 @@ class Projection(BaseProjection):
         req_d = cat.get("delay")
         # delays other than the chip's fixed one: counted here, told once per session by the
         # simulator when the network is built (``State.tell_once``)
-        self._delays_changed = (int(np.sum(np.abs(req_d - chip.INTRINSIC_DELAY) > 1e-9))
+        # (PyNN's default delay, the minimum delay, stands for "no delay asked for")
+        default = getattr(self.synapse_type, "_get_minimum_delay", lambda: chip.INTRINSIC_DELAY)()
+        self._delays_changed = (int(np.sum((np.abs(req_d - chip.INTRINSIC_DELAY) > 1e-9)
+                                           & (np.abs(req_d - default) > 1e-9)))
                                 if req_d is not None and req_d.size else 0)
         self._post_hw = simulator.state.hw_lookup()[self._post_ids]
         self._allocate_drivers()
