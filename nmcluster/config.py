@@ -129,6 +129,7 @@ class HardwareSettings(NamedTuple):
     workstations_xml: Path | None = None  # import stations from this workstations.xml
     udev_group: str = "plugdev"  # group the udev rule gives Spikey device nodes to
     calib_dir: Path | None = None  # calibration store (nmcluster.calib); None = <job_root>/../calib
+    uncalibrated: str = "warn"  # hardware without calibration: refuse, warn (told in log/status), allow
 
 
 class SpallocSettings(NamedTuple):
@@ -301,7 +302,11 @@ def parse_config(data: Mapping[str, Any], env: Mapping[str, str] | None = None,
 
     hw = _typed("hardware", data.get("hardware", {}), dict)
     _check_keys("[hardware]", hw, {"sysfs_root", "dev_root", "lock_dir", "defects_dir", "station_config_dir",
-                                   "workstations_xml", "udev_group", "calib_dir"})
+                                   "workstations_xml", "udev_group", "calib_dir", "uncalibrated"})
+    uncalibrated = _typed("hardware.uncalibrated", hw.get("uncalibrated", "warn"), str)
+    if uncalibrated not in ("refuse", "warn", "allow"):
+        raise ConfigError(f"site config: hardware.uncalibrated must be refuse, warn or allow, "
+                          f"not {uncalibrated!r}")
 
     def _path(key: str, default: str | None) -> Path | None:
         value = _typed(f"hardware.{key}", hw.get(key, default or ""), str)
@@ -314,6 +319,7 @@ def parse_config(data: Mapping[str, Any], env: Mapping[str, str] | None = None,
         station_config_dir=_path("station_config_dir", None), workstations_xml=_path("workstations_xml", None),
         calib_dir=_path("calib_dir", None),
         udev_group=_typed("hardware.udev_group", hw.get("udev_group", "plugdev"), str) or "plugdev",
+        uncalibrated=uncalibrated,
     )
 
     stations: dict[int, Station] = {}

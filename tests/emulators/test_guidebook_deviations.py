@@ -246,18 +246,68 @@ def _synfire(tmp_path: Path, calib_root: Path) -> tuple[list[int], str]:
     return counts, out.stderr
 
 
-@pytest.mark.slow
-def test_synfire_chain_propagates_on_calibrated_hicanns_and_breaks_told_without(tmp_path):
-    calib = tmp_path / "calib"
+@pytest.fixture(scope="module")
+def wafer_calib(tmp_path_factory) -> Path:
+    """A calibration store whose version 1 of wafer 33 covers HICANNs 366 and 367 only."""
+    calib = tmp_path_factory.mktemp("wafercal")
     run = subprocess.run([sys.executable, "-m", "nmcluster.cli.main", "calib", "run", "wafer",
                           "--wafer", "33", "--hicann", "366,367", "--local", "--reps", "2"],
                          capture_output=True, text=True, timeout=300,
                          env=dict(os.environ, NMCLUSTER_CALIB_ROOT=str(calib), PYTHONPATH=str(REPO)))
     assert run.returncode == 0, run.stderr[-2000:]
-    counts, err = _synfire(tmp_path, calib)
+    return calib
+
+
+@pytest.mark.slow
+def test_synfire_chain_propagates_on_calibrated_hicanns_and_breaks_told_without(tmp_path,
+                                                                               wafer_calib):
+    counts, err = _synfire(tmp_path, wafer_calib)
     assert len(counts) == 11 and all(c >= 8 for c in counts), counts  # every link fires
     assert "uncalibrated" not in err
     (tmp_path / "empty").mkdir()
     counts, err = _synfire(tmp_path, tmp_path / "empty")
     assert counts[-1] == 0 and counts[1] > 8 * 3, counts  # fires before input, then dies out
     assert "2 HICANN(s) ran uncalibrated" in err and "W33H366, W33H367" in err
+
+
+def _submit(tmp_path: Path, calib: Path, hicann: int, policy: str) -> tuple[dict, str, dict]:
+    cfg = tmp_path / f"site-{policy}.toml"
+    cfg.write_text(f'job_root = "{tmp_path / "jobs"}"\nexecutor = "local"\n'
+                   f'[hardware]\nuncalibrated = "{policy}"\n')
+    script = tmp_path / "run.py"
+    script.write_text("import pyhmf as pynn\npynn.setup()\np = pynn.Population(4, pynn.IF_cond_exp)\n"
+                      "pynn.run(20.0)\npynn.end()\n")
+    env = {k: v for k, v in os.environ.items() if k not in ("NMCLUSTER_UNCALIBRATED",
+                                                          "NMCLUSTER_CALIB_VERSION")}
+    env.update(NMCLUSTER_CONFIG=str(cfg), NMCLUSTER_CALIB_ROOT=str(calib), PYTHONPATH=str(REPO))
+    cli = [sys.executable, "-m", "nmcluster.cli.main"]
+    sub = subprocess.run([*cli, "submit", str(script), "-p", "ess", "--wafer", "33", "--hicann",
+                          str(hicann), "--local", "--command", "run.py", "--wait"],
+                         capture_output=True, text=True, timeout=300, env=env)
+    job = sub.stdout.split()[0]
+    import json
+
+    status = json.loads(subprocess.run([*cli, "status", job, "--json"], capture_output=True,
+                                       text=True, env=env, check=True).stdout)
+    log = subprocess.run([*cli, "log", job], capture_output=True, text=True, env=env).stdout
+    result = json.loads((Path(status["job_dir"]) / "result.json").read_text())
+    return status, log, result
+
+
+def test_job_records_calibration_per_hicann_and_site_choice(tmp_path, wafer_calib):
+    status, log, result = _submit(tmp_path, wafer_calib, 1, "warn")
+    assert status["status"] == "finished"
+    assert status["calib_version"] is None  # version 1 covers HICANNs 366, 367, not HICANN 1
+    assert result["calib_coverage"] == {"W33H1": None}
+    assert status["backend_reason"].endswith("; uncalibrated: W33H1")
+    assert "uncalibrated (nominal values): W33H1 (calibration version 1 covers none of them)" in log
+    assert "BrainScaleS: 1 HICANN(s) ran uncalibrated" in log  # the backend's own word
+    status, log, result = _submit(tmp_path, wafer_calib, 367, "warn")
+    assert status["calib_version"] == 1 and result["calib_coverage"] == {"W33H367": 1}
+    assert "uncalibrated" not in status["backend_reason"] and "uncalibrated" not in log
+    status, log, result = _submit(tmp_path, wafer_calib, 1, "refuse")
+    assert status["status"] == "error"
+    assert "this site refuses uncalibrated hardware" in log
+    status, log, result = _submit(tmp_path, wafer_calib, 1, "allow")
+    assert status["status"] == "finished" and "uncalibrated" not in log
+    assert result["calib_coverage"] == {"W33H1": None}
