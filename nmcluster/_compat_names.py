@@ -157,7 +157,38 @@ def install(env: dict[str, str] | os._Environ | None = None) -> frozenset[str]:
     sys.meta_path[:] = [f for f in sys.meta_path if not isinstance(f, _Finder)]
     sys.meta_path.insert(0, EarlyFinder(platforms, IN_PYNN, True))
     sys.meta_path.append(LateFinder(platforms, TOP_LEVEL, False))
+    if not getattr(sys.excepthook, "_nmcluster_py2_hint", False):
+        sys.excepthook = _py2_hint(sys.excepthook)
     return platforms
+
+
+def python2_hint(exc: BaseException) -> str | None:
+    """What to change in a Python 2 script (the guidebook prints its BrainScaleS examples in
+    Python 2; the job runs Python 3), or None when ``exc`` is not such a syntax error."""
+    if not isinstance(exc, SyntaxError):
+        return None
+    text = (exc.text or "").strip()
+    msg = str(exc.msg or "")
+    if "Missing parentheses in call to 'print'" in msg:
+        return "print is a function in Python 3: print(...)"
+    if ".None" in text:
+        return ("PyMarocco.None / Defects.Backend.None are PyMarocco.Without / "
+                "Defects.Backend.Without in Python 3")
+    if "xrange" in text or "except " in text and "," in text:
+        return "Python 2 syntax; this platform runs Python 3"
+    return None
+
+
+def _py2_hint(hook):  # type: ignore[no-untyped-def]
+    def excepthook(etype, value, tb):  # type: ignore[no-untyped-def]
+        hook(etype, value, tb)
+        hint = python2_hint(value)
+        if hint:
+            print(f"nmcluster: this looks like a Python 2 script (as the guidebook prints it): "
+                  f"{hint}", file=sys.stderr, flush=True)
+
+    excepthook._nmcluster_py2_hint = True  # type: ignore[attr-defined]
+    return excepthook
 
 
 def job_names(backend: str | None, emulated: bool) -> str:

@@ -132,3 +132,27 @@ def test_printed_python2_scripts_are_python2_and_differ_only_in_syntax():
         changed = [line for line in ours if line not in printed.splitlines()]
         assert all("print(" in line or "Without" in line or line.startswith("#")
                    for line in changed), changed
+
+
+def test_printed_python2_script_fails_with_the_fix_named(tmp_path):
+    out = run_job(tmp_path, "ess", GUIDE / "printed" / "nmpm1_adex_neuron_ess.py", "--wafer", "33")
+    assert out.returncode == 1
+    assert "SyntaxError" in out.stderr
+    assert ("nmcluster: this looks like a Python 2 script (as the guidebook prints it): "
+            "PyMarocco.None / Defects.Backend.None are PyMarocco.Without") in out.stderr
+
+
+def test_python2_hints():
+    from nmcluster._compat_names import python2_hint
+
+    def err(src: str) -> SyntaxError:
+        try:
+            compile(src, "x.py", "exec")
+        except SyntaxError as exc:
+            return exc
+        raise AssertionError(src)
+
+    assert python2_hint(err('print "spiked at", 3\n')) == "print is a function in Python 3: print(...)"
+    assert "PyMarocco.Without" in python2_hint(err("m.backend = PyMarocco.None\n"))
+    assert python2_hint(err("x = (\n")) is None
+    assert python2_hint(ValueError("x")) is None
