@@ -311,3 +311,50 @@ def test_job_records_calibration_per_hicann_and_site_choice(tmp_path, wafer_cali
     status, log, result = _submit(tmp_path, wafer_calib, 1, "allow")
     assert status["status"] == "finished" and "uncalibrated" not in log
     assert result["calib_coverage"] == {"W33H1": None}
+
+
+def test_pymarocco_settings_act(tmp_path, wafer_calib, monkeypatch):
+    """calib_backend (XML + calib_path, Without), defects (backend, path) and default_wafer change
+    what the emulated wafer does; the guidebook's placement hint places the population."""
+    import json
+
+    from nmcluster.calib.formats import export_xml
+    from nmcluster.calib.store import CalibStore
+    from nmcluster.emulators.brainscales import coordinate as C
+    from nmcluster.emulators.brainscales.pymarocco import Defects, PyMarocco
+
+    monkeypatch.setenv("NMCLUSTER_CALIB_ROOT", str(tmp_path / "empty-store"))
+    xml = tmp_path / "xml"
+    export_xml(CalibStore(wafer_calib).read("wafer33"), xml)
+    bad = tmp_path / "defects"
+    bad.mkdir()
+    (bad / "wafer33.json").write_text(json.dumps({"unavailable_hicanns": [367]}))
+
+    def run(**settings):
+        marocco = PyMarocco()
+        for k, v in settings.items():
+            target = marocco
+            *path, last = k.split("__")
+            for p in path:
+                target = getattr(target, p)
+            setattr(target, last, v)
+        bss.setup(marocco=marocco, hicanns=[367, 366])
+        bss.Population(4, bss.IF_cond_exp())
+        bss.run(1.0)
+        return bss.simulator.state
+
+    st = run()  # default calibration backend: the store, empty here
+    assert st.calibration_versions == {367: None}
+    st = run(calib_backend=PyMarocco.CalibBackend.XML, calib_path=str(xml))
+    assert st.calibration_versions[367] is not None  # calibtic files: calibrated
+    st = run(calib_backend=PyMarocco.CalibBackend.Without, calib_path=str(xml))
+    assert st.calibration_versions == {367: None}
+    st = run(defects__backend=Defects.Backend.XML, defects__path=str(bad))
+    assert set(st.placement.hicann) == {366}  # HICANN 367 unavailable in those defects
+    monkeypatch.setenv("SLURM_DEFECTS_PATH", str(bad))
+    assert set(run().placement.hicann) == {366}  # the job's defects
+    st = run(defects__backend=Defects.Backend.Without)
+    assert set(st.placement.hicann) == {367}  # no defects at all
+    assert run(default_wafer=C.Wafer(37)).config.wafer == 37
+    with pytest.raises(ValueError, match="calib_backend XML needs marocco.calib_path"):
+        run(calib_backend=PyMarocco.CalibBackend.XML)
