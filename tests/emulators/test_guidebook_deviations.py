@@ -358,3 +358,23 @@ def test_pymarocco_settings_act(tmp_path, wafer_calib, monkeypatch):
     assert run(default_wafer=C.Wafer(37)).config.wafer == 37
     with pytest.raises(ValueError, match="calib_backend XML needs marocco.calib_path"):
         run(calib_backend=PyMarocco.CalibBackend.XML)
+
+
+def test_pymarocco_no_effect_settings_told_once_each(caplog):
+    from nmcluster.emulators.brainscales.pymarocco import PyMarocco
+
+    caplog.set_level(logging.WARNING)
+    marocco = PyMarocco()
+    marocco.backend = PyMarocco.ESS
+    marocco.param_trafo.use_big_capacitors = False
+    bss.setup(marocco=marocco, hicanns=[297])
+    bss.Population(1, bss.IF_cond_exp())
+    bss.run(1.0)
+    marocco.hicann_configurator = PyMarocco.NoResetNoFGConfigurator  # as nmpm1_single_neuron.py
+    bss.run(1.0)
+    bss.run(1.0)
+    told = warnings_of(caplog, BSS, "without effect")
+    assert len(told) == 2, told
+    assert "param_trafo.use_big_capacitors=False" in told[0] and "hicann_configurator" not in told[0]
+    assert "hicann_configurator=PyMarocco.Configurator.NoResetNoFGConfigurator" in told[1]
+    assert "use_big_capacitors" not in told[1]

@@ -75,10 +75,6 @@ def setup(timestep: float = 0.1, min_delay: float | str = DEFAULT_MIN_DELAY,
             w = _wafer_id(marocco.default_wafer)
         defects = _marocco_defects(marocco, w) if defects is None else defects
         provider = _marocco_calibration(marocco) if provider is None else provider
-        told = marocco.no_effect()
-        if told:
-            logger.warning("PyMarocco settings without effect on the emulated wafer: %s (%s)",
-                           ", ".join(f"{k}={v!r}" for k, v in told.items()), wafer.NO_EFFECT)
     if "wafer" in extra_params:
         w = int(extra_params["wafer"])
     if extra_params.get("hicanns") is not None:
@@ -92,6 +88,7 @@ def setup(timestep: float = 0.1, min_delay: float | str = DEFAULT_MIN_DELAY,
     state.min_delay = min_delay
     state.max_delay = extra_params.get("max_delay", "auto")
     state.clear()
+    state.tell_marocco()
     return 0
 
 

@@ -82,12 +82,25 @@ class State(EngineState):
             self.told.add(cause)
             logger.warning("BrainScaleS: " + msg, *args)
 
+    def tell_marocco(self) -> None:
+        """PyMarocco settings without meaning on the emulator, each told once (at ``setup()`` and,
+        for settings changed later, e.g. ``hicann_configurator`` between runs, at ``run()``)."""
+        m = self.config.marocco
+        if m is None:
+            return
+        new = {k: v for k, v in m.no_effect().items() if f"marocco:{k}={v!r}" not in self.told}
+        if new:
+            self.told.update(f"marocco:{k}={v!r}" for k, v in new.items())
+            logger.warning("PyMarocco settings without effect on the emulated wafer: %s (%s)",
+                           ", ".join(f"{k}={v!r}" for k, v in new.items()), wafer_mod.NO_EFFECT)
+
     def mapping_only(self) -> bool:
         """``marocco.backend = PyMarocco.None``: map and route, simulate nothing (as marocco)."""
         m = self.config.marocco
         return m is not None and m.backend == wafer_mod.PyMarocco.Without
 
     def run_until(self, tstop: float) -> None:
+        self.tell_marocco()
         if self.mapping_only():
             if self.stats is None or getattr(self, "_built_version", None) != self._structure_version:
                 self.build()
