@@ -141,6 +141,7 @@ def run_exec(request: ResourceRequest, mode: str, command: list[str]) -> int:
     argv = build_argv(command, choice.backend if choice else None)
     env = job_environment(request, choice, os.environ)
     env.update(runtime_environment(request, env))
+    set_uncalibrated_policy(env)
     try:
         os.execvpe(argv[0], argv, env)
     except OSError as exc:
@@ -166,6 +167,17 @@ def pin_calibration(request: ResourceRequest, env: dict[str, str], note=None) ->
     if version is not None:
         env[ENV_VERSION] = str(version)
     return version
+
+
+def set_uncalibrated_policy(env: dict[str, str]) -> None:
+    """Hook: ``$NMCLUSTER_UNCALIBRATED`` from the site's ``[hardware] uncalibrated`` (refuse, warn,
+    allow), which the emulators obey for stations/HICANNs without calibration."""
+    try:
+        from nmcluster.config import load_config
+
+        env["NMCLUSTER_UNCALIBRATED"] = load_config(env=env).hardware.uncalibrated
+    except Exception:  # noqa: BLE001 - a broken site config was reported earlier; emulators warn
+        env.pop("NMCLUSTER_UNCALIBRATED", None)
 
 
 def env_version(env: Mapping[str, str]) -> int | None:

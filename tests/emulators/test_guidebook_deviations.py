@@ -378,3 +378,19 @@ def test_pymarocco_no_effect_settings_told_once_each(caplog):
     assert "param_trafo.use_big_capacitors=False" in told[0] and "hicann_configurator" not in told[0]
     assert "hicann_configurator=PyMarocco.Configurator.NoResetNoFGConfigurator" in told[1]
     assert "use_big_capacitors" not in told[1]
+
+
+def test_nmcluster_run_obeys_the_site_choice(tmp_path):
+    cfg = tmp_path / "site.toml"
+    cfg.write_text(f'job_root = "{tmp_path / "jobs"}"\nexecutor = "local"\n'
+                   f'[hardware]\nuncalibrated = "refuse"\n')
+    (tmp_path / "run.py").write_text("import pyhmf as pynn\npynn.setup()\n"
+                                     "pynn.Population(4, pynn.IF_cond_exp)\npynn.run(20.0)\n")
+    env = {k: v for k, v in os.environ.items() if k != "NMCLUSTER_UNCALIBRATED"}
+    env.update(NMCLUSTER_CONFIG=str(cfg), NMCLUSTER_CALIB_ROOT=str(tmp_path / "calib"),
+               PYTHONPATH=str(REPO))
+    out = subprocess.run([sys.executable, "-m", "nmcluster.cli.main", "run", "-p", "ess", "--wafer",
+                          "33", "--hicann", "1", "--local", "--", "python", "run.py"],
+                         capture_output=True, text=True, timeout=300, cwd=tmp_path, env=env)
+    assert out.returncode == 1
+    assert "1 HICANN(s) without calibration (W33H1) and this site refuses" in out.stderr
