@@ -168,6 +168,9 @@ def test_brainscales_stp_depresses_and_recovers():
     assert dep[0] > 0.5 and rel[0] == pytest.approx(0.5, abs=0.03)  # first PSP: U * weight
     assert np.all(rel[1:6] < 0.7 * rel[0]) and np.all(np.diff(rel[:4]) < 0), rel  # depression
     assert rel[6] > 0.85 * rel[0], rel  # recovered after 900 ms
+    fac = _psp_heights({"U": 0.1, "tau_rec": 0.0, "tau_facil": 200.0}) / static
+    assert fac[0] == pytest.approx(0.1, abs=0.02) and np.all(np.diff(fac[:6]) > 0), fac
+    assert fac[5] > 3 * fac[0] and fac[6] < 1.5 * fac[0], fac  # facilitation decays in the pause
     bss.setup(hicanns=[297])
     a = bss.Population(1, bss.SpikeSourceArray(spike_times=[1.0]))
     b = bss.Population(1, bss.IF_cond_exp())
