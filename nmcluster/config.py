@@ -20,6 +20,8 @@ Where the driver layers (:mod:`nmcluster.hwdrivers`) find the hardware, all opti
     station_config_dir = "/opt/spikey/config"  # import stationNNN.cfg files
     workstations_xml = "/etc/spikey/workstations.xml"  # import stations (hwdrivers/spikey/stations.py)
     udev_group = "plugdev"
+    calib_dir = "/srv/nmcluster/calib"   # the site's calibration store (default: per user, see below)
+    calib_admin_group = "nmcalib"        # group that may write the site's store besides its owner
 
     [spalloc]                            # SpiNNaker boards through spalloc instead of Slurm licences
     host = "spalloc.example.org"
@@ -112,7 +114,10 @@ class HardwareSettings(NamedTuple):
     station_config_dir: Path | None = None  # import stationNNN.cfg files from here
     workstations_xml: Path | None = None  # import stations from this workstations.xml
     udev_group: str = "plugdev"  # group the udev rule gives Spikey device nodes to
-    calib_dir: Path | None = None  # calibration store (nmcluster.calib); None = <job_root>/../calib
+    calib_dir: Path | None = None  # the site's calibration store (nmcluster.calib); None = per user
+    calib_admin_group: str = ""  # group allowed to write the site's store besides its owner ("" = none)
+    calib_user_dir: Path | None = None  # per-user store <user data dir>/calib, used without calib_dir
+    uncalibrated: str = "warn"  # hardware without calibration: refuse, warn (told in log/status), allow
 
 
 class SpallocSettings(NamedTuple):
@@ -172,9 +177,11 @@ class SiteConfig(NamedTuple):
 
     @property
     def calib_root(self) -> Path:
-        """Directory of the calibration store (:mod:`nmcluster.calib`): ``hardware.calib_dir`` or
-        ``calib`` next to the job root."""
-        return self.hardware.calib_dir or self.job_root.parent / "calib"
+        """Directory of the calibration store (:mod:`nmcluster.calib`): the site's ``hardware.calib_dir``
+        (owned by the admins, read-only for users), else the user's own ``<user data dir>/calib`` - never a
+        directory next to a job root that other users share and could plant calibrations in."""
+        return (self.hardware.calib_dir or self.hardware.calib_user_dir
+                or user_data_dir(os.environ) / "calib")
 
     def partition(self, kind: str) -> PartitionConfig:
         try:
@@ -345,7 +352,12 @@ def parse_config(data: Mapping[str, Any], env: Mapping[str, str] | None = None,
 
     hw = _typed("hardware", data.get("hardware", {}), dict)
     _check_keys("[hardware]", hw, {"sysfs_root", "dev_root", "lock_dir", "defects_dir", "station_config_dir",
-                                   "workstations_xml", "udev_group", "calib_dir"})
+                                   "workstations_xml", "udev_group", "calib_dir", "calib_admin_group",
+                                   "uncalibrated"})
+    uncalibrated = _typed("hardware.uncalibrated", hw.get("uncalibrated", "warn"), str)
+    if uncalibrated not in ("refuse", "warn", "allow"):
+        raise ConfigError(f"site config: hardware.uncalibrated must be refuse, warn or allow, "
+                          f"not {uncalibrated!r}")
 
     def _path(key: str, default: str | None) -> Path | None:
         value = _typed(f"hardware.{key}", hw.get(key, default or ""), str)
@@ -356,8 +368,10 @@ def parse_config(data: Mapping[str, Any], env: Mapping[str, str] | None = None,
         dev_root=_path("dev_root", "/dev") or Path("/dev"),
         lock_dir=_path("lock_dir", None), defects_dir=_path("defects_dir", None),
         station_config_dir=_path("station_config_dir", None), workstations_xml=_path("workstations_xml", None),
-        calib_dir=_path("calib_dir", None),
+        calib_dir=_path("calib_dir", None), calib_user_dir=user_data_dir(env) / "calib",
+        calib_admin_group=_typed("hardware.calib_admin_group", hw.get("calib_admin_group", ""), str),
         udev_group=_typed("hardware.udev_group", hw.get("udev_group", "plugdev"), str) or "plugdev",
+        uncalibrated=uncalibrated,
     )
     if not valid_group_name(hardware.udev_group):
         raise ConfigError(f"site config: hardware.udev_group must be a group name (letters, digits, _ and -), "

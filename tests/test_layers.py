@@ -23,6 +23,7 @@ PACKAGE = Path(__file__).resolve().parent.parent / "nmcluster"
 LAYERS: dict[str, int] = {
     "nmcluster": 0, "nmcluster.errors": 0, "nmcluster.config": 0, "nmcluster.stationfiles": 0,
     "nmcluster.command": 0, "nmcluster.infra": 0, "nmcluster._pynn_alias": 0, "nmcluster.identity": 0,
+    "nmcluster.slurmopts": 0, "nmcluster._compat_names": 0,
     "nmcluster.hwdrivers": 1, "nmcluster.emulators": 1,
     "nmcluster.calib": 2,
     "nmcluster.partitions": 3,

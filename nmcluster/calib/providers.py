@@ -3,9 +3,10 @@ and emulators receive these providers (passed in, or named by ``module:attribute
 
 * :class:`WaferStoreProvider`: the wafer emulator's calibration (``get(wafer, hicann)``), named by
   :data:`nmcluster.emulators.brainscales.calibration.DEFAULT_PROVIDER`;
+* :class:`WaferXMLProvider`: calibtic XML files (PyMarocco's ``calib_backend = XML``);
 * :func:`wafer_blacklists`: the store's blacklists of a wafer for the wafer driver's defect handling
   (:class:`nmcluster.hwdrivers.wafer.defects.BlacklistedDefects`);
-* the Spikey emulator's provider is :class:`nmcluster.calib.store.StoreProvider`.
+* :class:`SpikeyStoreProvider`: the Spikey emulator's (``get(station)``).
 """
 
 from __future__ import annotations
@@ -16,6 +17,22 @@ from typing import Any
 
 #: a wafer's blacklists (component -> ids) and where they come from, or None when there are none
 Blacklists = Callable[[int], "tuple[Mapping[str, Sequence[int]], str] | None"]
+
+
+class SpikeyStoreProvider:
+    """The calibration store's ``station<N>`` for the Spikey emulator (its default provider, named by
+    :data:`nmcluster.emulators.spikey.calibration.DEFAULT_PROVIDER`); stations without a calibration
+    file run raw.  See :class:`nmcluster.calib.store.PinnedReader` for which version applies."""
+
+    def __init__(self, root: Path | str | None = None, version: int | None = None) -> None:
+        from nmcluster.calib.store import PinnedReader
+
+        self._reader = PinnedReader(root, version)
+
+    def get(self, station: int) -> Any:
+        from nmcluster.calib.spikey import to_station_calibration
+
+        return self._reader.read(f"station{int(station)}", to_station_calibration)
 
 
 class WaferStoreProvider:
@@ -32,6 +49,26 @@ class WaferStoreProvider:
         from nmcluster.emulators.brainscales.calibration import from_calibration
 
         cal = self._reader.read(f"wafer{int(wafer)}")
+        return None if cal is None else from_calibration(cal, int(hicann))
+
+
+class WaferXMLProvider:
+    """calibtic XML files ``w<W>-h<H>.xml`` in a directory (``marocco.calib_backend = XML`` with
+    ``marocco.calib_path``), read with :func:`nmcluster.calib.formats.import_xml`; named by
+    :data:`nmcluster.emulators.brainscales.calibration.XML_PROVIDER`."""
+
+    def __init__(self, path: Path | str) -> None:
+        self.path = Path(path)
+        self._cache: dict[int, Any] = {}
+
+    def get(self, wafer: int, hicann: int) -> Any:
+        from nmcluster.calib.formats import import_xml
+        from nmcluster.emulators.brainscales.calibration import from_calibration
+
+        if wafer not in self._cache:
+            self._cache[wafer] = (import_xml(self.path, int(wafer))
+                                  if any(self.path.glob(f"w{int(wafer)}-h*.xml")) else None)
+        cal = self._cache[wafer]
         return None if cal is None else from_calibration(cal, int(hicann))
 
 

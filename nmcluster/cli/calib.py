@@ -14,9 +14,9 @@ CTX = {"help_option_names": ["-h", "--help"]}
 
 
 def _store(root: str | None):
-    from nmcluster.calib.store import CalibStore, default_root
+    from nmcluster.calib.store import CalibStore, open_store
 
-    return CalibStore(Path(root) if root else default_root())
+    return CalibStore(Path(root)) if root else open_store()
 
 
 def _echo_json(data) -> None:
@@ -31,7 +31,7 @@ def _target(name: str) -> str:
 
 root_option = click.option("--store", "root", metavar="DIR", envvar="NMCLUSTER_CALIB_ROOT",
                            help="Calibration store directory (default: site config [hardware] calib_dir, "
-                                "else <job_root>/../calib; $NMCLUSTER_CALIB_ROOT).")
+                                "else your own <data dir>/nmcluster/calib; $NMCLUSTER_CALIB_ROOT).")
 
 
 @click.group(context_settings=CTX)
@@ -67,7 +67,9 @@ def calib() -> None:
               help="Spikey g_leak calibration target: equal firing rate at the reference point, or equal tau_mem.")
 @click.option("--fresh", is_flag=True, help="Start a new run instead of resuming an unfinished one.")
 @click.option("--wait/--no-wait", default=None, help="Wait for a Slurm run to commit (default: no).")
-@click.option("--slurm-opt", "slurm_opts", multiple=True, metavar="OPT", help="Extra sbatch option.")
+@click.option("--slurm-opt", "slurm_opts", multiple=True, metavar="OPT",
+              help="Extra sbatch option, e.g. --slurm-opt=--time=30 (time, memory, CPUs, name, mail, ...; "
+                   "resource options are refused).")
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
 @root_option
 def run(kind, station, wafer, hicann, local, workers, chunks, reps, neuron_target, fresh, wait, slurm_opts,
@@ -89,6 +91,10 @@ def run(kind, station, wafer, hicann, local, workers, chunks, reps, neuron_targe
         raise UserInputError(f"calib run: KIND must be spikey or wafer, got {kind!r}")
     if chunks < 1 or reps < 1 or workers < 1:
         raise UserInputError("calib run: --chunks, --reps and --workers must be >= 1")
+    if slurm_opts:  # read as sbatch reads them, before anything is planned (see nmcluster.slurmopts)
+        from nmcluster.slurmopts import check_user_options
+
+        check_user_options(slurm_opts, "sbatch", what="the calibration run")
     store = _store(root)
     if kind == "spikey":
         if station is None or wafer is not None or hicann is not None:
@@ -247,14 +253,24 @@ def list_(target, as_json, root) -> int:
             click.echo(f"{'*' if r['current'] else ' '} v{r['version']:<4} {_time(r.get('created'))}  "
                        f"{r.get('source', '')}  slurm={r.get('slurm_job_id') or '-'}  {r.get('notes', '')}")
         return 0
-    rows = [{"target": t, "current": store.current(t), "versions": len(store.versions(t))} for t in store.targets()]
+    from nmcluster.errors import NmclusterError
+
+    rows = []
+    for t in store.targets():  # one bad file is shown as bad; the others are listed
+        try:
+            rows.append({"target": t, "current": store.current(t), "versions": len(store.versions(t))})
+        except NmclusterError as exc:
+            rows.append({"target": t, "current": None, "versions": None, "error": str(exc)})
     if as_json:
         _echo_json({"store": str(store.root), "targets": rows})
         return 0
     if not rows:
         click.echo(f"no calibrations in {store.root}")
     for r in rows:
-        click.echo(f"{r['target']:<12} current v{r['current']}  ({r['versions']} versions)")
+        if r.get("error"):
+            click.echo(f"{r['target']:<12} unreadable: {r['error']}")
+        else:
+            click.echo(f"{r['target']:<12} current v{r['current']}  ({r['versions']} versions)")
     return 0
 
 

@@ -41,8 +41,11 @@ def hardware_options(func: Callable) -> Callable:
         click.option("--hardware", "mode", flag_value="hardware", help="Fail unless real hardware is used."),
         click.option("--emulate", "mode", flag_value="emulate", help="Always use the software emulator."),
         click.option("--slurm-opt", "slurm_opts", multiple=True, metavar="OPT",
-                     help="Extra Slurm option, e.g. --slurm-opt=--time=10 (resources come from the "
-                          "hardware flags; -L/--gres/-p are refused)."),
+                     help="Extra Slurm option, e.g. --slurm-opt=--time=10, read as sbatch/srun read it "
+                          "(repeat for a separate value: --slurm-opt=-t --slurm-opt=10).  Accepted: --time, "
+                          "--time-min, --mem, --mem-per-cpu, --tmp, --cpus-per-task, --mincpus, --job-name, "
+                          "--comment, --mail-type, --mail-user, --nice, --hold, --no-requeue; resources "
+                          "(partition, licences, GRES, account, array) come from the hardware flags."),
     ]
     for option in reversed(options):
         func = option(func)

@@ -54,10 +54,12 @@ def submit(partition, station, wafer, hicann, fpga, reticle, boards, hw_config, 
     config = build_hardware_config(kind, hw_config, station, wafer, hicann, fpga, reticle, boards, env)
     if size_from_script:
         from nmcluster.errors import UserInputError
+        from nmcluster.partitions import partition_class
 
-        if kind != "spinnaker" or boards is not None:
+        sizing = partition_class(kind).SIZE_FROM_SCRIPT
+        if not sizing or any(k in config for k in sizing):
             raise UserInputError("--size-from-script sizes SpiNNaker jobs (-p spinnaker) and replaces --boards")
-        config["BOARDS"] = "auto"
+        config.update(sizing)
     spec = JobSpec.create(code=code, platform=kind, command=command, inputs=inputs, hardware_config=config,
                           tags=tags, collab_id=collab_id)
     with make_service(local) as service:

@@ -73,7 +73,29 @@ def job_environment(request: ResourceRequest, choice: BackendChoice | None, base
     if choice is not None:
         env["NMCLUSTER_BACKEND"] = choice.backend
         env["NMCLUSTER_EMULATED"] = "1" if choice.emulated else "0"
+    env.update(compat_names_environment(choice))
     return env
+
+
+def compat_names_environment(choice: BackendChoice | None) -> dict[str, str]:
+    """Hook: the hardware software's import names (``pyhmf``, ``pyNN.hardware.spikey`` ...) resolve
+    to the job's emulator (never over a real installation; each name used is told in the job log by
+    the job itself): see :mod:`nmcluster._compat_names`."""
+    from nmcluster._compat_names import ENV_VAR, job_names
+
+    return {ENV_VAR: job_names(choice.backend if choice else None,
+                               bool(choice and choice.emulated))}
+
+
+def set_uncalibrated_policy(env: dict[str, str]) -> None:
+    """Hook: ``$NMCLUSTER_UNCALIBRATED`` from the site's ``[hardware] uncalibrated`` (refuse, warn,
+    allow), which the emulators obey for stations/HICANNs without calibration."""
+    try:
+        from nmcluster.config import load_config
+
+        env["NMCLUSTER_UNCALIBRATED"] = load_config(env=env).hardware.uncalibrated
+    except Exception:  # noqa: BLE001 - a broken site config was reported earlier; emulators warn
+        env.pop("NMCLUSTER_UNCALIBRATED", None)
 
 
 def run_exec(request: ResourceRequest, mode: str, command: list[str]) -> int:
@@ -91,6 +113,7 @@ def run_exec(request: ResourceRequest, mode: str, command: list[str]) -> int:
     argv = build_argv(command, choice.backend if choice else None)
     env = job_environment(request, choice, os.environ)
     env.update(runtime_environment(partition, request, env))
+    set_uncalibrated_policy(env)
     try:
         os.execvpe(argv[0], argv, env)
     except OSError as exc:
@@ -204,16 +227,25 @@ def run_batch(job_dir: Path, lock_dir: Path | None = None) -> int:
             env = job_environment(request, choice, os.environ, str(job.id))
             env.update(runtime_environment(partition, request, env))
             allocated = partition.allocated_config(request, env)
-            calib_version = partition.prepare_job(request, env, job_dir, note).get("calib_version")
+            prepared = partition.prepare_job(request, env, job_dir, note)
+            calib_version = prepared.get("calib_version")
+            coverage = prepared.get("calib_coverage") or {}
             state = {"state": "running", "start": time.time(), "host": result["host"], "pid": os.getpid(),
                      "slurm_job_id": os.environ.get("SLURM_JOB_ID", "")}
             if calib_version is not None:
                 state["calib_version"] = result["calib_version"] = calib_version
+            if coverage:
+                state["calib_coverage"] = result["calib_coverage"] = coverage
             if allocated:
                 state["allocated"] = result["allocated"] = allocated
             if choice is not None:
                 state.update(choice.to_dict())
-                note(choice.reason)
+                uncal = [u for u, v in coverage.items() if v is None]
+                if uncal and env.get("NMCLUSTER_UNCALIBRATED") != "allow":
+                    state["backend_reason"] = (state.get("backend_reason", "") +
+                                               f"; uncalibrated: {', '.join(uncal[:8])}"
+                                               + (" ..." if len(uncal) > 8 else ""))
+                note(state.get("backend_reason") or choice.reason)  # as recorded, with what is uncalibrated
             got = "".join(f", got {k} {v}" for k, v in allocated.items())
             note(f"job {job.id} on {result['host']}: {request.description}{got}; running {' '.join(argv)}")
             write_json_atomic(job_dir / RUNNER_FILE, state)
@@ -236,6 +268,8 @@ def run_batch(job_dir: Path, lock_dir: Path | None = None) -> int:
             outputs = sorted(p for p, sig in after.items() if before.get(p) != sig and p not in inputs)
             if choice is not None:
                 result.update(choice.to_dict())
+                if "backend_reason" in state:
+                    result["backend_reason"] = state["backend_reason"]
             result.update(end=time.time(), exit_code=code, outputs=outputs)
             if cancelled["signal"]:
                 result.update(state="error", reason=f"cancelled (signal {cancelled['signal']})")

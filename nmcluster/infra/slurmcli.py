@@ -372,6 +372,9 @@ class SlurmCLI:
         errors = [ln for ln in lines if re.search(r"\b(error|fatal)\b", ln, re.IGNORECASE)] or lines
         if not errors:
             return f"exit status {proc.returncode}"
+        ruled = [ln for ln in errors if "nmcluster site rules:" in ln]
+        if ruled:  # the site's job_submit.lua said why (the last line is only "Access/permission denied")
+            return _ERROR_PREFIX.sub("", ruled[-1]).strip()
         text = _ERROR_PREFIX.sub("", errors[-1])
         text = _SUBMIT_PREFIX.sub("", text)
         return text.strip() or errors[-1]

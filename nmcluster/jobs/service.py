@@ -173,11 +173,12 @@ class JobService:
 
     # -- validation -------------------------------------------------------------------------------
     def resolve(self, platform: str, hardware_config: Mapping[str, Any],
-                slurm_options: Sequence[str] = ()) -> ResourceRequest:
-        """Validate a hardware request without queueing anything."""
+                slurm_options: Sequence[str] = (), command: str = "sbatch") -> ResourceRequest:
+        """Validate a hardware request without queueing anything (``command``: the Slurm command the
+        options go to, whose option table Slurm reads them with)."""
         partition = get_partition(platform, self.site)
         request = partition.validate(hardware_config)
-        partition.check_slurm_options(slurm_options)
+        partition.check_slurm_options(slurm_options, command)
         return request
 
     # -- interactive ----------------------------------------------------------------------------
@@ -186,7 +187,7 @@ class JobService:
         """``nmcluster run``: validate, then hand over to the executor (which usually execs)."""
         if not command:
             raise UserInputError("no command given (put it after --, e.g. -- python run.py {system})")
-        request = self.resolve(platform, hardware_config, slurm_options)
+        request = self.resolve(platform, hardware_config, slurm_options, command="srun")
         check_command(command, request)
         return self.executor().interactive(request, command, mode, slurm_options)
 
@@ -410,8 +411,9 @@ class JobService:
                 if isinstance(allocated, dict) and any(k not in rec.hardware_config for k in allocated):
                     # what the job got that its request left open (the station Slurm picked): shown by status
                     values["hardware_config"] = {**allocated, **rec.hardware_config}
-                if info.get("calib_version") is not None and info["calib_version"] != rec.calib_version:
-                    values["calib_version"] = int(info["calib_version"])
+                cv = info.get("calib_version")  # bounded: a 10**400 here would break every later listing
+                if type(cv) is int and 0 < cv <= 2**31 - 1 and cv != rec.calib_version:
+                    values["calib_version"] = cv
                 if obs.status in ("finished", "error"):
                     values["exit_code"] = obs.exit_code
                     values["timestamp_completion"] = obs.end or time.time()

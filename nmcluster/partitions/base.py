@@ -25,9 +25,6 @@ if TYPE_CHECKING:
 #: variables, within a timeout (s); the job service provides it to :meth:`Partition.size_from_script`
 ScriptRunner = Callable[[str, Mapping[str, str], float], "subprocess.CompletedProcess[str]"]
 
-#: Slurm options a user may not hand-write: the partition derives them from the hardware config
-RESERVED_SLURM_OPTIONS = ("-p", "--partition", "-L", "--licenses", "--gres", "--export")
-
 
 class ResourceRequest(NamedTuple):
     """The validated, resolved hardware request of one job."""
@@ -249,6 +246,9 @@ class Partition(ABC):
         user's config and flags), e.g. ``MY_STAGE1_STATION`` for Spikey; none by default."""
         return {}
 
+    #: the hardware config that asks for sizing from the script (``--size-from-script``); empty: unsupported
+    SIZE_FROM_SCRIPT: Mapping[str, Any] = {}
+
     def size_from_script(self, hw: Mapping[str, Any], run_script: ScriptRunner,
                          env: Mapping[str, str]) -> Mapping[str, Any]:
         """The hardware config with anything "sized from the script" resolved (at submit time, before
@@ -261,42 +261,78 @@ class Partition(ABC):
         name them.  None by default."""
         return {}
 
+    #: is the hardware calibrated (a calibration store target per job, the site's uncalibrated policy)?
+    calibrated: bool = False
+
     def calibration_target(self, request: ResourceRequest, env: Mapping[str, str]) -> str | None:
         """The calibration store target this job's hardware uses (``station500``, ``wafer33``), known
         inside the allocation (``env``: the job's environment); None when the hardware has none."""
         return None
 
+    def calibration_coverage(self, request: ResourceRequest, env: Mapping[str, str], store: Any,
+                             version: int | None) -> dict[str, int | None]:
+        """What the pinned ``version`` covers, per unit of the job's hardware (a station, a HICANN):
+        unit -> version, or None for a unit the version has no calibration of.  ``store`` is the
+        calibration store.  By default the target as one unit."""
+        target = self.calibration_target(request, env)
+        return {target: version} if target else {}
+
     def prepare_job(self, request: ResourceRequest, env: dict[str, str], job_dir: "Path",
                     note: Callable[[str], None]) -> dict[str, Any]:
         """Prepare the job inside its allocation, just before the command starts: pin the calibration
         version (``$NMCLUSTER_CALIB_VERSION``, so that a version committed while the job runs does not
-        change it) and whatever the hardware needs besides (the wafer's defects file).  Changes ``env``;
-        returns what the job record should keep (``calib_version``).  Failures are noted, not raised: an
-        unreadable store must not stop the job."""
+        change it), tell what it covers (:meth:`calibration_coverage`; uncovered units in the log, the
+        site's ``[hardware] uncalibrated`` policy as ``$NMCLUSTER_UNCALIBRATED`` for the emulators), and
+        whatever the hardware needs besides (the wafer's defects file).  Changes ``env``; returns what
+        the job record keeps (``calib_version``: none when the version covers none of the hardware;
+        ``calib_coverage``; ``pinned_version``).  Failures are noted, not raised: an unreadable store
+        must not stop the job."""
+        if not self.calibrated:
+            return {}
+        policy = self.site.hardware.uncalibrated
+        env["NMCLUSTER_UNCALIBRATED"] = policy  # the emulators obey it for units without calibration
         target = self.calibration_target(request, env)
         if target is None:
             return {}
-        try:
-            from nmcluster.calib.store import ENV_VERSION, CalibStore, default_root
+        from nmcluster.calib.store import ENV_VERSION
 
+        try:
+            from nmcluster.calib.store import CalibStore, default_root
+
+            store = CalibStore(default_root(self.site, env))
             if env.get(ENV_VERSION, "").strip():
                 version: int | None = int(env[ENV_VERSION])
             else:
-                version = CalibStore(default_root(self.site, env)).current(target)
+                version = store.current(target)
         except Exception as exc:  # noqa: BLE001 - say so, run uncalibrated
             note(f"calibration store not readable, running uncalibrated: {exc}")
             return {}
-        if version is None:
-            return {}
-        env[ENV_VERSION] = str(version)
-        return {"calib_version": version}
+        if version is not None:
+            env[ENV_VERSION] = str(version)
+        try:
+            coverage = self.calibration_coverage(request, env, store, version)
+        except Exception as exc:  # noqa: BLE001 - the job runs; the log says what is unknown
+            note(f"cannot tell which hardware the calibration covers: {exc}")
+            coverage = {}
+        missing = [u for u, v in coverage.items() if v is None]
+        if missing and policy != "allow":
+            covered = ", ".join(u for u, v in coverage.items() if v is not None) or "none of them"
+            note(f"uncalibrated ({'refused by the site' if policy == 'refuse' else 'nominal values'}): "
+                 f"{', '.join(missing[:20])}" + (f" (calibration version {version} covers {covered})"
+                                                  if version is not None else " (no calibration in the store)"))
+        info: dict[str, Any] = {"pinned_version": version}
+        if coverage:
+            info["calib_coverage"] = coverage
+        if version is not None and not (coverage and not any(v is not None for v in coverage.values())):
+            info["calib_version"] = version
+        return info
 
-    def check_slurm_options(self, options: Sequence[str]) -> None:
-        """Refuse hand-written resource options; the original site's submit plugin did the same."""
-        for opt in options:
-            name = opt.split("=", 1)[0]
-            if name in RESERVED_SLURM_OPTIONS or (name.startswith("-L") and len(name) > 2) \
-                    or (name.startswith("-p") and len(name) > 2 and not name.startswith("--")):
-                raise UserInputError(f"Slurm option {name} is not accepted here: the {self.kind} partition "
-                                     f"derives partition, licences and GRES from the hardware config "
-                                     f"(use --station/--wafer/--hicann/--fpga/--boards)")
+    def check_slurm_options(self, options: Sequence[str], command: str = "sbatch") -> tuple[str, ...]:
+        """Refuse hand-written resource options (the original site's submit plugin did the same) and values
+        Slurm would reject; ``command`` is the Slurm command the options go to ("sbatch" or "srun": their
+        option tables differ).  Options are read the way Slurm reads them (long-option prefixes, bundled
+        short flags, separate arguments: :mod:`nmcluster.slurmopts`), and only an allow-list passes.
+        Returns the options in canonical one-word form (``--time=10``)."""
+        from nmcluster.slurmopts import check_user_options
+
+        return check_user_options(options, command, what=f"the {self.kind} partition")

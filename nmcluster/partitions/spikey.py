@@ -25,6 +25,7 @@ class SpikeyPartition(Partition):
     def tracked_tres(self) -> tuple[str, ...]:
         return ("gres/station",)
     SCHEMA = {"STATION": 'station number or "stationNNN"', "CALIB_VERSION": "integer"}
+    calibrated = True
 
     @classmethod
     def defaults_from_environment(cls, env):
@@ -35,6 +36,11 @@ class SpikeyPartition(Partition):
         """The station a job without ``STATION`` got (``MY_STAGE1_STATION`` inside its allocation)."""
         station = env.get("MY_STAGE1_STATION", "")
         return {"STATION": station} if station and "STATION" not in request.hardware_config else {}
+
+    def calibration_coverage(self, request, env, store, version):
+        """The job's station, by its name as the job sees it (``MY_STAGE1_STATION``)."""
+        station = env.get("MY_STAGE1_STATION", "")
+        return {station: version} if station else {}
 
     def calibration_target(self, request, env):
         """``station<N>``: the station the job got (pinned, or the one Slurm picked)."""
@@ -47,7 +53,8 @@ class SpikeyPartition(Partition):
         normalised: dict[str, Any] = {}
         calib_env: dict[str, str] = {}
         if "CALIB_VERSION" in hw:
-            normalised["CALIB_VERSION"] = int_value(self.kind, "CALIB_VERSION", hw["CALIB_VERSION"])
+            normalised["CALIB_VERSION"] = int_value(self.kind, "CALIB_VERSION", hw["CALIB_VERSION"],
+                                                    lo=1, hi=2**31 - 1)  # the store's bound (calib.safety)
             # the job runner and the emulator's calibration provider (nmcluster.calib) read it
             calib_env["NMCLUSTER_CALIB_VERSION"] = str(normalised["CALIB_VERSION"])
         if "STATION" not in hw or hw["STATION"] in (None, ""):

@@ -105,6 +105,8 @@ class SpinnakerPartition(Partition):
     SCHEMA = {"BOARDS": 'integer >= 1, or "auto" (sized from the script at submit time)',
               "CHIPS": "integer >= 1 (machine size)", "CORES": "integer >= 1 (application cores needed)"}
 
+    SIZE_FROM_SCRIPT = {"BOARDS": AUTO}
+
     def size_from_script(self, hw: Mapping[str, Any], run_script: ScriptRunner,
                          env: Mapping[str, str]) -> Mapping[str, Any]:
         """``BOARDS: "auto"``: the boards the script's network needs (:func:`sized_hardware_config`)."""

@@ -41,6 +41,7 @@ class WaferPartition(Partition):
                      for f in self.site.wafers[w].fpgas)
     SCHEMA = {"WAFER": "integer", "HICANNS": "list of integers 0..383", "FPGAS": "list of integers 0..47",
               "RETICLES": "list of integers 0..47", "CALIB_VERSION": "integer"}
+    calibrated = True
     uses_licences = True
 
     @classmethod
@@ -65,6 +66,19 @@ class WaferPartition(Partition):
         value = env.get("NMCLUSTER_WAFER") or ""
         return f"wafer{value}" if value.isdigit() else None
 
+    def calibration_coverage(self, request, env, store, version):
+        """Per HICANN of the job (``SLURM_HICANNS``): a store version covers only the HICANNs it measured
+        (version 1 of ``wafer33`` may hold HICANNs 297 and 298 alone)."""
+        wafer = (env.get("NMCLUSTER_WAFER") or "").strip()
+        names = [n.strip().upper() for n in env.get("SLURM_HICANNS", "").split(",") if n.strip()]
+        if not wafer.isdigit() or not names:
+            return {}
+        covered: set[str] = set()
+        if version is not None:
+            cal = store.read(f"wafer{wafer}", version)
+            covered = {k.split("/")[1] for k in cal.data if k.startswith("hicann/")}
+        return {n: (version if n.split("H", 1)[1] in covered else None) for n in names}
+
     def prepare_job(self, request, env, job_dir, note):
         """Pin the calibration, then write the job's defects (the site's defects files + the calibration
         store's blacklists of the pinned version) to ``<job_dir>/defects/wafer<W>.json`` and point
@@ -79,7 +93,7 @@ class WaferPartition(Partition):
             from nmcluster.hwdrivers.wafer.defects import job_defects_dir
 
             path = job_defects_dir(self.site, int(wafer), job_dir / "defects",
-                                   site_blacklists(self.site, env, info.get("calib_version")))
+                                   site_blacklists(self.site, env, info.get("pinned_version")))
         except Exception as exc:  # noqa: BLE001 - say so, keep the site's defects
             note(f"cannot write the job's defects file, SLURM_DEFECTS_PATH stays "
                  f"{env.get('SLURM_DEFECTS_PATH') or 'unset'}: {exc}")
@@ -160,7 +174,8 @@ class WaferPartition(Partition):
             env["SLURM_DEFECTS_PATH"] = source.location(wafer_id)
         normalised: dict[str, Any] = {"WAFER": wafer_id, "HICANNS": sorted(hicanns), "FPGAS": fpga_list}
         if "CALIB_VERSION" in hw:
-            normalised["CALIB_VERSION"] = int_value(self.kind, "CALIB_VERSION", hw["CALIB_VERSION"])
+            normalised["CALIB_VERSION"] = int_value(self.kind, "CALIB_VERSION", hw["CALIB_VERSION"],
+                                                    lo=1, hi=2**31 - 1)  # the store's bound (calib.safety)
             env["NMCLUSTER_CALIB_VERSION"] = str(normalised["CALIB_VERSION"])  # nmcluster.calib pins it
         what = "whole wafer" if whole else f"FPGA {','.join(map(str, fpga_list))}"
         if dropped:

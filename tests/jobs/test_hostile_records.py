@@ -9,7 +9,7 @@ import subprocess
 
 import pytest
 
-from conftest import NMCLUSTER, LocalSite
+from tests.jobs.conftest import LocalSite
 
 
 def _one_line(proc: subprocess.CompletedProcess, code: int, needle: str) -> None:

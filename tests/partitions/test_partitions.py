@@ -110,7 +110,7 @@ def test_spinnaker(site):
         p.validate({"BOARDS": 0})
 
 
-@pytest.mark.parametrize("opt", ["-L", "--licenses=W33F1", "-LW33F1", "--gres=station:s500:1", "-pbatch",
+@pytest.mark.parametrize("opt", ["-L W33F1", "--licenses=W33F1", "-LW33F1", "--gres=station:s500:1", "-pbatch",
                                  "--partition=batch"])
 def test_hand_written_resources_refused(site, opt):
     with pytest.raises(UserInputError, match="not accepted here"):

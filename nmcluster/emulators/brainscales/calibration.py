@@ -33,6 +33,8 @@ from . import chip
 ENV_VAR = "NMCLUSTER_BRAINSCALES_CALIBRATION"
 #: the provider used when neither ``setup()`` nor ``$NMCLUSTER_BRAINSCALES_CALIBRATION`` names one
 DEFAULT_PROVIDER = "nmcluster.calib.providers:WaferStoreProvider"
+#: ``marocco.calib_backend = XML``: calibtic XML files in ``marocco.calib_path``
+XML_PROVIDER = "nmcluster.calib.providers:WaferXMLProvider"
 
 
 @dataclass(frozen=True)
@@ -77,10 +79,14 @@ def resolve_provider(explicit=None) -> CalibrationProvider:
         if not isinstance(explicit, CalibrationProvider):
             raise TypeError("calibrationProvider needs a get(wafer, hicann) method")
         return explicit
-    spec = os.environ.get(ENV_VAR, "") or DEFAULT_PROVIDER
+    return named_provider(os.environ.get(ENV_VAR, "") or DEFAULT_PROVIDER)
+
+
+def named_provider(spec: str, *args: Any) -> CalibrationProvider:
+    """The provider named ``module:attribute`` (a class is called with ``args``)."""
     mod, _, attr = spec.partition(":")
     obj = getattr(importlib.import_module(mod), attr or "provider")
-    return obj() if isinstance(obj, type) else obj
+    return obj(*args) if isinstance(obj, type) else obj
 
 
 def blacklists(provider: CalibrationProvider | None, wafer: int, hicanns) -> dict[int, frozenset[int]]:
@@ -92,6 +98,15 @@ def blacklists(provider: CalibrationProvider | None, wafer: int, hicanns) -> dic
         cal = provider.get(wafer, int(h))
         if cal is not None and cal.blacklist:
             out[int(h)] = frozenset(cal.blacklist)
+    return out
+
+
+def versions(provider: CalibrationProvider | None, wafer: int, placement) -> dict[int, str | None]:
+    """The calibration version of each HICANN the placement uses (None: uncalibrated)."""
+    out: dict[int, str | None] = {}
+    for h in np.unique(placement.hicann):
+        cal = provider.get(wafer, int(h)) if provider is not None else None
+        out[int(h)] = None if cal is None else cal.version
     return out
 
 

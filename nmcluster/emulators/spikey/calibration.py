@@ -31,7 +31,7 @@ from . import chip
 
 ENV_VAR = "NMCLUSTER_SPIKEY_CALIBRATION"
 #: the provider used when neither ``setup()`` nor ``$NMCLUSTER_SPIKEY_CALIBRATION`` names one
-DEFAULT_PROVIDER = "nmcluster.calib.store:StoreProvider"
+DEFAULT_PROVIDER = "nmcluster.calib.providers:SpikeyStoreProvider"
 SUPPORTED_SWITCHES = ("calibTauMem", "calibSynDrivers", "calibVthresh", "calibOutputPins")
 # switches of the chip software the emulator does not model: asking for them is an error
 UNSUPPORTED_SWITCHES = ("calibIcb", "calibNeuronMems", "calibBioDyn", "calibTauRef",

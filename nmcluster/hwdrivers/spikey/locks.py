@@ -98,7 +98,7 @@ def claim_station(site: "SiteConfig", number: int, owner: str = "", blocking: bo
 def _locked_in_proc(path: Path) -> tuple[bool, int] | None:
     """``(locked, pid)`` from ``/proc/locks`` for this file; None when /proc/locks cannot be read."""
     try:
-        st = path.stat()
+        st = path.lstat()  # the lock file itself: a planted link is not the station's lock
         text = Path("/proc/locks").read_text()
     except OSError:
         return None
@@ -116,12 +116,12 @@ def station_holder(site: "SiteConfig", number: int) -> str:
     """Who holds station ``number``'s local lock right now (``""``: nobody)."""
     key = station_key(number)
     path = locks.lock_path(site.lock_dir, key)
-    if not path.exists():
+    if not os.path.lexists(path):
         return ""
     found = _locked_in_proc(path)
     if found is None:  # no /proc/locks: probe with a shared lock, released at once
-        try:
-            fd = os.open(path, os.O_RDONLY)
+        try:  # never through a planted link, never blocking on a planted FIFO
+            fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_NOCTTY | os.O_CLOEXEC)
         except OSError:
             return ""
         try:
