@@ -11,7 +11,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from nmcluster.config import SiteConfig
-from nmcluster.errors import SlurmError, UserInputError
+from nmcluster.errors import NmclusterError, SlurmError, UserInputError
 from nmcluster.executors.base import JobRecord, Observation, Ticket, runner_argv
 from nmcluster.executors.jobfile import RESULT_FILE, RUNNER_FILE
 from nmcluster.infra.slurmcli import SlurmCLI, SlurmJobInfo
@@ -142,16 +142,35 @@ class SlurmExecutor:
     def observe(self, records: Sequence[JobRecord]) -> dict[int, Observation]:
         out: dict[int, Observation] = {}
         pending = []
+        results: dict[int, dict] = {}
         for rec in records:
             result = _read(Path(rec.job_dir) / RESULT_FILE)
-            if result is not None:  # the runner's own account is authoritative
-                out[rec.id] = Observation(result["state"], result.get("reason", ""), result.get("exit_code"),
-                                          result.get("start"), result.get("end"))
+            if result is not None:  # the runner's own account is authoritative for the outcome
+                results[rec.id] = result
             else:
                 pending.append(rec)
-        if not pending:
-            return out
-        infos = self.cli.jobs([r.external_id for r in pending])
+        try:
+            # also for jobs with a result: the record keeps Slurm's final state (COMPLETED, FAILED, ...)
+            infos = self.cli.jobs([r.external_id for r in records])
+        except NmclusterError:
+            if pending:
+                raise
+            infos = {}  # Slurm down: the runner's results still tell every outcome here
+        for rec in records:
+            result = results.get(rec.id)
+            if result is None:
+                continue
+            info = infos.get(rec.external_id)
+            if info is not None and _names_other_job(info.name, rec.id):
+                info = None
+            state = info.state.upper() if info is not None else ""
+            if state in SUBMITTED or state in RUNNING:
+                # the runner wrote its result and is exiting: final once Slurm has seen it end, so the
+                # record keeps Slurm's final state and not a RUNNING that was true a moment ago
+                out[rec.id] = Observation("running", "", None, result.get("start"), None, info.state)
+            else:
+                out[rec.id] = Observation(result["state"], result.get("reason", ""), result.get("exit_code"),
+                                          result.get("start"), result.get("end"), info.state if info else "")
         for rec in pending:
             info = infos.get(rec.external_id)
             if info is not None and (_names_other_job(info.name, rec.id) or info.submit_time is not None and

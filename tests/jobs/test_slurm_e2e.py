@@ -49,7 +49,7 @@ def test_submit_on_each_partition(slurm_site, experiment, tmp_path):
     for kind, job in jobs.items():
         rec = slurm_site.wait(job, timeout=90)
         assert rec["status"] == "finished", (kind, rec, slurm_site.cli("log", str(job)).stdout)
-        assert rec["executor"] == "slurm" and rec["external_id"].isdigit()
+        assert rec["executor"] == "slurm" and rec["external_id"].isdigit() and rec["slurm_state"] == "COMPLETED"
         assert "result.json" in rec["output_data"]
         dest = tmp_path / kind
         slurm_site.cli("results", str(job), "-o", str(dest), check=True)
@@ -76,6 +76,9 @@ def test_failing_script_reports_exit_code(slurm_site, experiment):
     job = int(slurm_site.cli("submit", str(experiment), "-p", "spikey", "-c", "main.py", env=env,
                              check=True).stdout)
     rec = slurm_site.wait(job, timeout=60)
+    # the record keeps Slurm's final state, not the RUNNING it saw last
+    assert slurm_site.cli("status", str(job), "--format", "status,slurm_state", "--noheader",
+                          check=True).stdout == "error\tFAILED\n"
     assert rec["status"] == "error" and rec["exit_code"] == 3 and "exit code 3" in rec["reason"]
 
 
