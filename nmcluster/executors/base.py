@@ -58,9 +58,14 @@ class Executor(Protocol):
     def cancel(self, record: JobRecord) -> None:
         """Stop a queued or running job."""
 
+    def free_nodes(self) -> list:
+        """The scheduler's nodes as they are now (for pinning "any" resource before a run); [] without."""
+
     def interactive(self, request: ResourceRequest, command: Sequence[str], mode: str,
-                    slurm_options: Sequence[str] = ()) -> int:
-        """Run ``command`` now with the request's resources, streaming output; return its exit code."""
+                    slurm_options: Sequence[str] = (), runtime_helper: str = "") -> int:
+        """Run ``command`` now with the request's resources, streaming output; return its exit code.
+        ``runtime_helper``: a module that completes the environment inside the allocation when the
+        command runs without the job runner."""
 
 
 def runner_argv(*args: str) -> list[str]:

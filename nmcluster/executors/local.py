@@ -117,8 +117,13 @@ class LocalExecutor:
             except ProcessLookupError:
                 pass
 
+    def free_nodes(self) -> list:
+        """No Slurm nodes here: nothing to pin "any free station" to before a run (the runner asks the
+        driver which station is attached)."""
+        return []
+
     def interactive(self, request: ResourceRequest, command: Sequence[str], mode: str,
-                    slurm_options: Sequence[str] = ()) -> int:
+                    slurm_options: Sequence[str] = (), runtime_helper: str = "") -> int:
         """Lock the hardware, then become the runner (exec): output streams, the exit code is the job's."""
         if slurm_options:
             raise UserInputError("Slurm options (--slurm-opt) need the Slurm executor")

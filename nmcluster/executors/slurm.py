@@ -204,37 +204,35 @@ class SlurmExecutor:
     def cancel(self, record: JobRecord) -> None:
         self.cli.cancel(record.external_id)
 
+    def free_nodes(self) -> list:
+        """What Slurm shows of its nodes now (``scontrol show node``: state, partitions, used GRES), for
+        a partition pinning "any free station" before ``run``; the call also checks the controller."""
+        return self.cli.nodes()
+
     def interactive(self, request: ResourceRequest, command: Sequence[str], mode: str,
-                    slurm_options: Sequence[str] = ()) -> int:
-        """``srun`` the runner's exec mode; this process becomes srun (exit code and signals are srun's)."""
+                    slurm_options: Sequence[str] = (), runtime_helper: str = "") -> int:
+        """``srun`` the runner's exec mode; this process becomes srun (exit code and signals are srun's).
+
+        With nothing to decide on the node (``mode`` auto, no ``{system}``) the command itself is srun
+        with the request's environment, saving the runner's Python start; ``runtime_helper`` (from the
+        partition: e.g. naming the station Slurm picks) then completes the environment inside."""
         import json
 
         from nmcluster.command import build_argv, uses_system
         from nmcluster.executors.runner import job_environment
 
+        # srun itself would retry a dead controller for MessageTimeout seconds; a node query moments ago
+        # (free_nodes) already showed that it answers
+        self.cli.ensure_up()
         env = self.env
         if mode != "auto" or uses_system(command):
-            self.cli.check()  # srun itself would retry a dead controller for MessageTimeout seconds
             inner = runner_argv("exec", "--request", json.dumps(request.to_dict()), "--mode", mode, "--",
                                 *command)
         else:
-            # Nothing to decide on the node: srun the command itself with the hardware environment
-            # (srun propagates its own environment), saving the job runner's Python start.
-            from nmcluster.partitions import get_partition
-
             inner = build_argv(command, None)
-            partition = get_partition(request.kind, self.site)
-            if partition.needs_runtime_environment(request) and not slurm_options:
-                # "any free station": pin one that is free now (one scontrol call, which also checks that
-                # the controller answers), so the environment is complete before srun; with user Slurm
-                # options (node lists, reservations) Slurm decides
-                request = partition.pin_free_now(request, self.cli.nodes()) or request
-            else:
-                self.cli.check()
             env = job_environment(request, None, self.env)
-            if partition.needs_runtime_environment(request):
-                # nothing free now (the job will queue): a tiny helper names the station Slurm picks
-                inner = [sys.executable, "-m", partition.RUNTIME_HELPER, "--", *inner]
+            if runtime_helper:
+                inner = [sys.executable, "-m", runtime_helper, "--", *inner]
         argv = self.cli.srun_argv([f"--partition={request.slurm_partition}", *request.slurm_args,
                                    *self.site.slurm.extra_sbatch_args, *slurm_options], inner)
         os.execvpe(argv[0], argv, env)

@@ -425,6 +425,10 @@ class SlurmCLI:
         if time.monotonic() - self._last_ok > self.PING_TTL:
             self.check()
 
+    def ensure_up(self) -> None:
+        """:meth:`check`, unless a call moments ago (``PING_TTL``) showed the controller answering."""
+        self._ensure_up()
+
     # ------------------------------------------------------------------ availability
     def _ping(self, timeout: float) -> tuple[bool, str]:
         try:

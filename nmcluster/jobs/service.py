@@ -21,7 +21,7 @@ from nmcluster.config import SiteConfig, load_config
 from nmcluster.identity import user_name
 from nmcluster.errors import JobStateError, JobTimeoutError, NmclusterError, StagingError, StorageError, UserInputError
 from nmcluster.executors.jobfile import LOG_FILE, RESULT_FILE, RUNNER_FILE, WORK_DIR, ArrayTask, JobFile
-from nmcluster.command import allowed_backends, check_placeholders
+from nmcluster.command import allowed_backends, check_placeholders, uses_system
 from nmcluster.jobs.spec import JobSpec
 from nmcluster.partitions import get_partition
 from nmcluster.partitions.base import ResourceRequest, check_allowed
@@ -189,7 +189,19 @@ class JobService:
             raise UserInputError("no command given (put it after --, e.g. -- python run.py {system})")
         request = self.resolve(platform, hardware_config, slurm_options, command="srun")
         check_command(command, request)
-        return self.executor().interactive(request, command, mode, slurm_options)
+        executor = self.executor()
+        helper = ""
+        if mode == "auto" and not uses_system(command):
+            # nothing to decide on the node: the command may run without the job runner if the
+            # environment is complete before it starts.  "Any free station": the partition pins one
+            # that is free now (with user Slurm options, node lists or reservations, Slurm decides);
+            # nothing free (the job will queue): its helper names the one Slurm picks
+            partition = get_partition(request.kind, self.site)
+            if partition.needs_runtime_environment(request) and not slurm_options:
+                request = partition.pin_free_now(request, executor.free_nodes()) or request
+            if partition.needs_runtime_environment(request):
+                helper = partition.RUNTIME_HELPER
+        return executor.interactive(request, command, mode, slurm_options, helper)
 
     # -- submission -----------------------------------------------------------------------------
     def submit(self, spec: JobSpec, mode: str = "auto", slurm_options: Sequence[str] = (),
