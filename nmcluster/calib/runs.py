@@ -384,13 +384,17 @@ def _desc(chunk: dict[str, Any]) -> str:
     return (f"{ids[0]}..{ids[1] - 1}" if isinstance(ids, list) and len(ids) == 2 else str(ids)) + where
 
 
-def wait(run: Run, slurm: Any, timeout: float = 600.0, interval: float = 0.2) -> dict[str, Any]:
-    """Poll the run until it committed or failed, backing off like job waits (0.2 s up to 10 s)."""
+def wait(run: Run, slurm: Any, timeout: float = 600.0, interval: float = 0.2,
+         on_poll=None) -> dict[str, Any]:
+    """Poll the run until it committed or failed, backing off like job waits (0.2 s up to 10 s);
+    ``on_poll(status)`` sees every status read (a progress display)."""
     from nmcluster.jobs.service import poll_intervals
 
     deadline = time.monotonic() + timeout
     for pause in poll_intervals(interval):
         st = status(run, slurm)
+        if on_poll is not None:
+            on_poll(st)
         busy = any(t["state"] in ("pending", "queued", "running") for t in st["tasks"])
         if st["state"] == "committed" or (st["state"] == "failed" and not busy):
             return st

@@ -153,7 +153,13 @@ def run(kind, station, wafer, hicann, local, workers, chunks, reps, neuron_targe
         from nmcluster.calib.store import CalibError
         from nmcluster.infra.slurmcli import SlurmCLI
 
-        st = runs.wait(run_, SlurmCLI(jobcomp_file=site.slurm.jobcomp_file))
+        from nmcluster.cli.common import WaitProgress
+
+        with WaitProgress() as progress:
+            st = runs.wait(run_, SlurmCLI(jobcomp_file=site.slurm.jobcomp_file),
+                           on_poll=lambda s: progress.show(f"calibration run {s['run']} of {s['target']}: "
+                                                           f"{s['state']}, {s['done']} of {s['chunks']} chunks "
+                                                           f"measured, {progress.waited():.0f} s"))
         if st["state"] != "committed":
             raise CalibError(runs.failure_report(run_, st))
         out["version"] = st["fit"]["version"]

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import click
 
-from nmcluster.cli.common import (build_hardware_config, echo_json, environment, hardware_options, make_service,
-                                  resolve_partition)
+from nmcluster.cli.common import (WaitProgress, build_hardware_config, echo_json, environment, hardware_options,
+                                  make_service, resolve_partition)
 
 
 @click.command(context_settings={"help_option_names": ["-h", "--help"]})
@@ -68,7 +68,8 @@ def submit(partition, station, wafer, hicann, fpga, reticle, boards, hw_config, 
         record = service.submit(spec, mode=mode or "auto", slurm_options=slurm_opts, code_label=code_label,
                                 input_labels=list(input_labels) if input_labels else None)
         if wait:
-            record = service.wait(record.id)
+            with WaitProgress() as progress:
+                record = service.wait(record.id, on_poll=progress.update)
         if as_json:
             echo_json(record.to_dict())
         else:
@@ -81,7 +82,8 @@ def submit(partition, station, wafer, hicann, fpga, reticle, boards, hw_config, 
 def _submit_array(service, spec, count, mode, slurm_opts, wait, as_json) -> int:
     records = service.submit_array(spec, count, mode=mode, slurm_options=slurm_opts)
     if wait:
-        records = [service.wait(r.id) for r in records]
+        with WaitProgress(len(records)) as progress:
+            records = [service.wait(r.id, on_poll=progress.update) for r in records]
     if as_json:
         echo_json([r.to_dict() for r in records])
     else:
@@ -89,3 +91,4 @@ def _submit_array(service, spec, count, mode, slurm_opts, wait, as_json) -> int:
     if wait and any(r.status != "finished" for r in records):
         return next((r.exit_code for r in records if r.status != "finished" and r.exit_code), 1)
     return 0
+

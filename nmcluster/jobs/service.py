@@ -445,9 +445,11 @@ class JobService:
             if include_final else [r for r in self.refresh(self.store.list(include_final=False, collab_id=collab_id))
                                    if not r.final]
 
-    def wait(self, job_id: int | str, timeout: float | None = None, interval: float = 0.2) -> JobRecord:
-        """Poll until the job is final (or ``timeout`` seconds pass: JobStateError)."""
-        return wait_until_final(self.get, job_id, timeout, interval)
+    def wait(self, job_id: int | str, timeout: float | None = None, interval: float = 0.2,
+             on_poll=None) -> JobRecord:
+        """Poll until the job is final (or ``timeout`` seconds pass: JobTimeoutError); ``on_poll(record)``
+        sees every record read (a progress display)."""
+        return wait_until_final(self.get, job_id, timeout, interval, on_poll)
 
     def log(self, job_id: int | str) -> str:
         rec = self.store.get(_job_id(job_id))

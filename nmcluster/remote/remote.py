@@ -422,11 +422,12 @@ class RemoteService:
             args.append(f"--collab={collab_id}")
         return [JobRecord.from_dict(d) for d in self._json(args)]
 
-    def wait(self, job_id: int | str, timeout: float | None = None, interval: float = 1.0) -> JobRecord:
-        """Poll (on the open connection) until the job is final, or ``timeout`` seconds: JobStateError."""
+    def wait(self, job_id: int | str, timeout: float | None = None, interval: float = 1.0,
+             on_poll=None) -> JobRecord:
+        """Poll (on the open connection) until the job is final, or ``timeout`` seconds: JobTimeoutError."""
         from nmcluster.jobs.service import wait_until_final
 
-        return wait_until_final(self.get, job_id, timeout, interval)
+        return wait_until_final(self.get, job_id, timeout, interval, on_poll)
 
     def log(self, job_id: int | str) -> str:
         return self.call(["log", str(parse_job_id(job_id))])

@@ -76,3 +76,25 @@ def test_waiting_backs_off():
     else:
         raise AssertionError("no timeout")
     assert 2.0 <= time.monotonic() - t0 < 2.6 and 5 <= len(calls) <= 7
+
+
+def test_wait_progress_on_a_terminal_only(local_site, experiment):
+    """``submit --wait`` shows a live line on a terminal and nothing when piped."""
+    import io
+    from types import SimpleNamespace
+
+    from rich.console import Console
+
+    from nmcluster.cli.common import WaitProgress
+
+    out = io.StringIO()
+    with WaitProgress(2, console=Console(file=out, force_terminal=True, width=120)) as progress:
+        running = SimpleNamespace(id=7, status="submitted", reason="Resources", final=False)
+        assert progress.text(running).startswith("job 7 submitted: Resources (0 of 2 done), ")
+        progress.update(running)
+        done = SimpleNamespace(id=7, status="finished", reason="", final=True)
+        assert progress.text(done).startswith("job 7 finished (1 of 2 done)")
+    assert "job 7" in out.getvalue()  # drawn on the terminal
+    piped = local_site.cli("submit", str(experiment), "-p", "spikey", "-c", "run.py {system}", "--wait",
+                           check=True)
+    assert piped.stdout.strip().isdigit() and piped.stderr == ""
