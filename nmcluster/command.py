@@ -13,8 +13,9 @@ from collections.abc import Sequence
 from nmcluster.errors import UserInputError
 
 SYSTEM_RE = re.compile(r"\{system(?:=([^}]*))?\}")
-#: what looks like a placeholder: ``{name}`` or ``{name=...}`` (JSON, bash braces and ``{}`` do not)
-PLACEHOLDER_RE = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)(?:=[^{}]*)?\}")
+#: what looks like a placeholder: ``{name}`` or ``{name=...}`` (JSON, bash braces, ``{}`` and a shell
+#: variable's ``${name}`` do not: the command is never run by a shell, they reach the program as written)
+PLACEHOLDER_RE = re.compile(r"(?<!\$)\{([A-Za-z_][A-Za-z0-9_]*)(?:=[^{}]*)?\}")
 PLACEHOLDERS = ("system", "task")
 #: commands that run under nmcluster's own interpreter (where the emulator backends are installed)
 PYTHONS = ("python", "python3")

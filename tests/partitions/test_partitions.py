@@ -169,7 +169,7 @@ def test_command_placeholders_accepted():
     from nmcluster.command import allowed_backends, check_placeholders
 
     for command in ("run.py {system} --seed {task}", "run.py {system=spiNNaker,nest}",
-                    "run.py --json '{\"a\": 1}' x{1,2} {}"):
+                    "run.py --json '{\"a\": 1}' x{1,2} {} ${IFS}x ${HOME}"):
         check_placeholders(command, array="{task}" in command)
     assert allowed_backends("run.py {system=spiNNaker,nest} {system}") == ("spiNNaker", "nest")
     assert allowed_backends("run.py {system}") is None
