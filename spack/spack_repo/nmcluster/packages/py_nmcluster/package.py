@@ -63,6 +63,13 @@ class PyNmcluster(PythonPackage):
     # `nmcluster run/submit` call sbatch/srun/squeue when the site has Slurm and run jobs locally
     # otherwise, so Slurm is not a dependency: the frontend environment adds the system Slurm.
 
+    def setup_run_environment(self, env):
+        # pyNN.nmcluster.* names where this prefix reaches Python through PYTHONPATH (spack load,
+        # spack's Tcl/Lmod modules), which processes no .pth file: the hook directory's
+        # sitecustomize installs the alias finder and then runs the site's own (nmcluster/_pynn_alias.py)
+        platlib = self.spec["python"].package.platlib
+        env.prepend_path("PYTHONPATH", join_path(self.prefix, platlib, "nmcluster", "pynn_hook"))
+
     def test_cli(self):
         """the installed nmcluster command runs and reports its version"""
         out = Executable(self.prefix.bin.nmcluster)("--version", output=str, error=str)
