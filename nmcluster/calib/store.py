@@ -34,7 +34,6 @@ cheap next to a calibration run.
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import json
 import os
 import re
@@ -46,6 +45,7 @@ from typing import Any, Iterator, Mapping
 import numpy as np
 
 from nmcluster.errors import NmclusterError, UserInputError
+from nmcluster.fsinfo import lock_exclusive
 
 FORMAT = 1
 ENV_ROOT = "NMCLUSTER_CALIB_ROOT"
@@ -234,7 +234,7 @@ class CalibStore:
     # -- writing -------------------------------------------------------------------------------
     @contextlib.contextmanager
     def writer_lock(self, target: str, timeout: float = 60.0) -> Iterator[None]:
-        """Serialise writers of ``target`` (``fcntl.flock`` on ``<target>.lock``)."""
+        """Serialise writers of ``target`` (a lock on ``<target>.lock`` that other machines see too)."""
         self.root.mkdir(parents=True, exist_ok=True)
         lock = self.path(target).with_suffix(".lock")
         fd = os.open(lock, os.O_RDWR | os.O_CREAT, 0o664)
@@ -242,7 +242,8 @@ class CalibStore:
         try:
             while True:
                 try:
-                    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                    # flock on local disks, POSIX locks on shared file systems (nmcluster/fsinfo.py)
+                    lock_exclusive(fd, lock, blocking=False)
                     break
                 except BlockingIOError:
                     if time.monotonic() > deadline:
