@@ -439,13 +439,13 @@ def test_drifted_pyproject_fails(py_nmcluster, pyproject):
 
     drifted = copy.deepcopy(pyproject)
     drifted["project"]["dependencies"].append("pyyaml>=6,<7")
-    drifted["project"]["dependencies"] = [d.replace("numba>=0.59", "numba>=0.60")
+    drifted["project"]["dependencies"] = [d.replace("numba>=0.65", "numba>=0.66")
                                           for d in drifted["project"]["dependencies"]]
     drifted["project"]["optional-dependencies"]["gui"] = ["pyqt5>=5.15"]
     drifted["project"]["requires-python"] = ">=3.12"
     drifted["project"]["version"] = "0.2.0"
     errors = check_against_pyproject(py_nmcluster, drifted)
-    for message in ("py-pyyaml@6 (from pyproject) is missing", "py-numba: pyproject range @0.60:0",
+    for message in ("py-pyyaml@6 (from pyproject) is missing", "py-numba: pyproject range @0.66:0.68",
                     "pyproject extra 'gui' has no variant", "python@3.12:",
                     "pyproject version 0.2.0"):
         assert any(message in e for e in errors), (message, errors)
@@ -592,7 +592,7 @@ def test_without_carried_recipes_the_builtin_repository_cannot_satisfy_us(tmp_pa
 
 
 @pytest.mark.parametrize("old, new, message", [
-    ('depends_on("py-numba@0.59:0.68"', 'depends_on("py-numba@0.70:0.71"', "no version of py-numba in @0.70:0.71"),
+    ('depends_on("py-numba@0.65:0.68"', 'depends_on("py-numba@0.70:0.71"', "no version of py-numba in @0.70:0.71"),
     ('depends_on("py-h5py@3.10:3"', 'depends_on("py-h5py@3.10:3 +hdf4"', "py-h5py has no variant 'hdf4'"),
     ('depends_on("py-rich@13:15"', 'depends_on("py-richer@13:15"', "no recipe of py-richer"),
 ])

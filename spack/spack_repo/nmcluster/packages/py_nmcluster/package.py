@@ -41,8 +41,8 @@ class PyNmcluster(PythonPackage):
     depends_on("py-click@8.1:8", type=("build", "run"))
     depends_on("py-rich@13:15", type=("build", "run"))
     depends_on("py-numpy@1.26:2", type=("build", "run"))
-    depends_on("py-numba@0.59:0.68", type=("build", "run"))
-    depends_on("py-llvmlite@0.42:0.50", type=("build", "run"))
+    depends_on("py-numba@0.65:0.68", type=("build", "run"))
+    depends_on("py-llvmlite@0.47:0.50", type=("build", "run"))
     # py-pynn@0.13, py-lazyarray@0.6:, py-neo@0.13.4: and the py-quantities they need are carried by
     # this repository (packages/py_pynn, ...): the builtin repository stops at PyNN 0.10, neo 0.12,
     # lazyarray 0.5.2, quantities 0.14.1 (spack/builtin-versions.json)
