@@ -67,8 +67,8 @@ class PyNmcluster(PythonPackage):
         # pyNN.nmcluster.* names where this prefix reaches Python through PYTHONPATH (spack load,
         # spack's Tcl/Lmod modules), which processes no .pth file: the hook directory's
         # sitecustomize installs the alias finder and then runs the site's own (nmcluster/_pynn_alias.py)
-        platlib = self.spec["python"].package.platlib
-        env.prepend_path("PYTHONPATH", join_path(self.prefix, platlib, "nmcluster", "pynn_hook"))
+        purelib = self.spec["python"].package.purelib  # nmcluster is pure Python
+        env.prepend_path("PYTHONPATH", join_path(self.prefix, purelib, "nmcluster", "pynn_hook"))
 
     def test_cli(self):
         """the installed nmcluster command runs and reports its version"""
