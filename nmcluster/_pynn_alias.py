@@ -52,3 +52,16 @@ def install() -> None:
     """Register the finder once (idempotent)."""
     if not any(isinstance(f, PyNNAliasFinder) for f in sys.meta_path):
         sys.meta_path.insert(0, PyNNAliasFinder())  # before PathFinder, or it loads a 2nd copy
+    install_compat_names()
+
+
+def install_compat_names() -> None:
+    """The hardware stacks' import names (``pyhmf``, ``pyNN.hardware.spikey`` ...), only where
+    ``$NMCLUSTER_COMPAT_NAMES`` opts in (see :mod:`nmcluster._compat_names`; kept apart from the
+    ``pyNN.nmcluster`` finder above)."""
+    import os
+
+    if os.environ.get("NMCLUSTER_COMPAT_NAMES"):
+        from nmcluster import _compat_names
+
+        _compat_names.install()

@@ -134,6 +134,7 @@ class HardwareSettings(NamedTuple):
     calib_dir: Path | None = None  # the site's calibration store (nmcluster.calib); None = per user
     calib_admin_group: str = ""  # group allowed to write the site's store besides its owner ("" = none)
     calib_user_dir: Path | None = None  # per-user store <user data dir>/calib, used without calib_dir
+    uncalibrated: str = "warn"  # hardware without calibration: refuse, warn (told in log/status), allow
 
 
 class SpallocSettings(NamedTuple):
@@ -377,7 +378,12 @@ def parse_config(data: Mapping[str, Any], env: Mapping[str, str] | None = None,
 
     hw = _typed("hardware", data.get("hardware", {}), dict)
     _check_keys("[hardware]", hw, {"sysfs_root", "dev_root", "lock_dir", "defects_dir", "station_config_dir",
-                                   "workstations_xml", "udev_group", "calib_dir", "calib_admin_group"})
+                                   "workstations_xml", "udev_group", "calib_dir", "calib_admin_group",
+                                   "uncalibrated"})
+    uncalibrated = _typed("hardware.uncalibrated", hw.get("uncalibrated", "warn"), str)
+    if uncalibrated not in ("refuse", "warn", "allow"):
+        raise ConfigError(f"site config: hardware.uncalibrated must be refuse, warn or allow, "
+                          f"not {uncalibrated!r}")
 
     def _path(key: str, default: str | None) -> Path | None:
         value = _typed(f"hardware.{key}", hw.get(key, default or ""), str)
@@ -391,6 +397,7 @@ def parse_config(data: Mapping[str, Any], env: Mapping[str, str] | None = None,
         calib_dir=_path("calib_dir", None), calib_user_dir=user_data_dir(env) / "calib",
         calib_admin_group=_typed("hardware.calib_admin_group", hw.get("calib_admin_group", ""), str),
         udev_group=_typed("hardware.udev_group", hw.get("udev_group", "plugdev"), str) or "plugdev",
+        uncalibrated=uncalibrated,
     )
     if not valid_group_name(hardware.udev_group):
         raise ConfigError(f"site config: hardware.udev_group must be a group name (letters, digits, _ and -), "

@@ -187,7 +187,20 @@ def _render_nmcluster(s: ModuleSettings) -> str:
         ]
     if s.site_config is not None:
         lines += _setenv([("NMCLUSTER_CONFIG", str(s.site_config))])
+    lines += _compat_names("nmpi")
     return "\n".join(lines).rstrip("\n") + "\n"
+
+
+def _compat_names(name: str) -> list[str]:
+    """Opt in to the hardware software's import names (``import nmpi``, ``import pyhmf`` ...;
+    :mod:`nmcluster._compat_names`, which reads ``:`` and ``,`` separated lists): one element per
+    module, so unloading removes exactly that one."""
+    return ["# import names of the platform's own software, served by nmcluster where it is absent",
+            f"append-path NMCLUSTER_COMPAT_NAMES {_tcl(name)}", ""]
+
+
+#: module name -> the platform name of its import names (nmcluster._compat_names.PLATFORMS)
+_COMPAT_OF = {"wafer": "brainscales"}
 
 
 def _render_platform(s: ModuleSettings, platform: str, version: str, description: str,
@@ -218,6 +231,7 @@ def _render_platform(s: ModuleSettings, platform: str, version: str, description
         "",
     ]
     lines += _setenv([("NMCLUSTER_PARTITION", platform), *extra_env])
+    lines += _compat_names(_COMPAT_OF.get(platform, platform))
     return "\n".join(lines).rstrip("\n") + "\n"
 
 

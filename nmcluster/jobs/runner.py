@@ -113,7 +113,18 @@ def job_environment(request: ResourceRequest, choice: BackendChoice | None, base
     if choice is not None:
         env["NMCLUSTER_BACKEND"] = choice.backend
         env["NMCLUSTER_EMULATED"] = "1" if choice.emulated else "0"
+    env.update(compat_names_environment(choice))
     return env
+
+
+def compat_names_environment(choice: BackendChoice | None) -> dict[str, str]:
+    """Hook: the hardware software's import names (``pyhmf``, ``pyNN.hardware.spikey`` ...) resolve
+    to the job's emulator (never over a real installation; each name used is told in the job log by
+    the job itself): see :mod:`nmcluster._compat_names`."""
+    from nmcluster._compat_names import ENV_VAR, job_names
+
+    return {ENV_VAR: job_names(choice.backend if choice else None,
+                               bool(choice and choice.emulated))}
 
 
 def run_exec(request: ResourceRequest, mode: str, command: list[str]) -> int:
@@ -130,6 +141,7 @@ def run_exec(request: ResourceRequest, mode: str, command: list[str]) -> int:
     argv = build_argv(command, choice.backend if choice else None)
     env = job_environment(request, choice, os.environ)
     env.update(runtime_environment(request, env))
+    set_uncalibrated_policy(env)
     try:
         os.execvpe(argv[0], argv, env)
     except OSError as exc:
@@ -155,6 +167,67 @@ def pin_calibration(request: ResourceRequest, env: dict[str, str], note=None) ->
     if version is not None:
         env[ENV_VERSION] = str(version)
     return version
+
+
+def set_uncalibrated_policy(env: dict[str, str]) -> None:
+    """Hook: ``$NMCLUSTER_UNCALIBRATED`` from the site's ``[hardware] uncalibrated`` (refuse, warn,
+    allow), which the emulators obey for stations/HICANNs without calibration."""
+    try:
+        from nmcluster.config import load_config
+
+        env["NMCLUSTER_UNCALIBRATED"] = load_config(env=env).hardware.uncalibrated
+    except Exception:  # noqa: BLE001 - a broken site config was reported earlier; emulators warn
+        env.pop("NMCLUSTER_UNCALIBRATED", None)
+
+
+def env_version(env: Mapping[str, str]) -> int | None:
+    """The version pinned in ``env`` (``$NMCLUSTER_CALIB_VERSION``), for the defects' blacklists."""
+    v = env.get("NMCLUSTER_CALIB_VERSION", "").strip()
+    return int(v) if v.isdigit() else None
+
+
+def calibration_coverage(request: ResourceRequest, env: dict[str, str], version: int | None,
+                         note=None) -> dict[str, int | None]:
+    """Hook: what the pinned calibration covers, per HICANN (wafer/ESS) or station (Spikey).
+
+    A store version covers only the HICANNs it measured (version 1 of ``wafer33`` may hold HICANNs
+    297 and 298 alone), so the job's version is told per unit: the returned map (unit -> version or
+    None) goes into runner.json/result.json, the uncovered units into the job log and the backend
+    reason (``nmcluster status``).  Sets ``$NMCLUSTER_UNCALIBRATED`` from the site's
+    ``[hardware] uncalibrated`` (refuse/warn/allow), which the emulators obey."""
+    if request.kind not in ("spikey", "wafer", "ess"):
+        return {}
+    try:
+        from nmcluster.calib.store import CalibStore, default_root
+        from nmcluster.config import load_config
+
+        site = load_config(env=env)
+        env["NMCLUSTER_UNCALIBRATED"] = site.hardware.uncalibrated
+        store = CalibStore(default_root(site, env))
+        if request.kind == "spikey":
+            station = env.get("MY_STAGE1_STATION", "")
+            units = {station: version} if station else {}
+        else:
+            wafer = (env.get("NMCLUSTER_WAFER") or "").strip()
+            names = [n.strip().upper() for n in env.get("SLURM_HICANNS", "").split(",") if n.strip()]
+            if not wafer.isdigit() or not names:
+                return {}
+            covered: set[str] = set()
+            if version is not None:
+                cal = store.read(f"wafer{wafer}", version)
+                covered = {k.split("/")[1] for k in cal.data if k.startswith("hicann/")}
+            units = {n: (version if n.split("H", 1)[1] in covered else None) for n in names}
+    except Exception as exc:  # noqa: BLE001 - the job runs; the log says what is unknown
+        if note is not None:
+            note(f"cannot tell which hardware the calibration covers: {exc}")
+        return {}
+    missing = [u for u, v in units.items() if v is None]
+    if missing and note is not None and site.hardware.uncalibrated != "allow":
+        note(f"uncalibrated ({'refused by the site' if site.hardware.uncalibrated == 'refuse' else 'nominal values'}): "
+             f"{', '.join(missing[:20])}" + (f" (calibration version {version} covers "
+                                              f"{', '.join(u for u, v in units.items() if v is not None) or 'none of them'})"
+                                              if version is not None else " (no calibration in the store)"))
+    return units
 
 
 def job_defects(request: ResourceRequest, env: dict[str, str], job_dir: Path, version: int | None,
@@ -275,13 +348,24 @@ def run_batch(job_dir: Path) -> int:
             env = job_environment(request, choice, os.environ, str(job["id"]))
             env.update(runtime_environment(request, env))
             calib_version = pin_calibration(request, env, note)
-            job_defects(request, env, job_dir, calib_version, note)
+            coverage = calibration_coverage(request, env, calib_version, note)
+            if coverage and all(v is None for v in coverage.values()):
+                calib_version = None  # the pinned version covers none of the job's hardware
+            job_defects(request, env, job_dir, calib_version if calib_version is not None
+                        else env_version(env), note)
             state = {"state": "running", "start": time.time(), "host": result["host"], "pid": os.getpid(),
                      "slurm_job_id": os.environ.get("SLURM_JOB_ID", "")}
             if calib_version is not None:
                 state["calib_version"] = result["calib_version"] = calib_version
+            if coverage:
+                state["calib_coverage"] = result["calib_coverage"] = coverage
             if choice is not None:
                 state.update(choice.to_dict())
+                uncal = [u for u, v in coverage.items() if v is None]
+                if uncal and env.get("NMCLUSTER_UNCALIBRATED") != "allow":
+                    state["backend_reason"] = (state.get("backend_reason", "") +
+                                               f"; uncalibrated: {', '.join(uncal[:8])}"
+                                               + (" ..." if len(uncal) > 8 else ""))
                 note(choice.reason)
             note(f"job {job['id']} on {result['host']}: {request.description}; running {' '.join(argv)}")
             write_json_atomic(job_dir / RUNNER_FILE, state)
@@ -304,6 +388,8 @@ def run_batch(job_dir: Path) -> int:
             outputs = sorted(p for p, sig in after.items() if before.get(p) != sig and p not in inputs)
             if choice is not None:
                 result.update(choice.to_dict())
+                if "backend_reason" in state:
+                    result["backend_reason"] = state["backend_reason"]
             result.update(end=time.time(), exit_code=code, outputs=outputs)
             if cancelled["signal"]:
                 result.update(state="error", reason=f"cancelled (signal {cancelled['signal']})")

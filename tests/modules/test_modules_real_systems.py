@@ -431,7 +431,7 @@ def test_lmod_check_module_tree_syntax(which, installed, tmp_path):
 
 _FAKE_MODULE_SYSTEM = r"""
 # A module system without depends-on (Environment Modules < 5.1): record what the modulefile asks for.
-foreach cmd {conflict prereq setenv prepend-path module-whatis} {
+foreach cmd {conflict prereq setenv prepend-path append-path module-whatis} {
     proc $cmd {args} "puts \"$cmd \$args\""
 }
 proc module-info {what args} { return 1 }
@@ -453,6 +453,7 @@ def test_tcl_fallback_to_prereq(tmp_path):
     assert "prereq nmcluster" in calls
     assert "conflict spikey wafer spinnaker" in calls
     assert "setenv NMCLUSTER_PARTITION spikey" in calls
+    assert "append-path NMCLUSTER_COMPAT_NAMES spikey" in calls
     assert "setenv MY_STAGE1_STATION station500" in calls
     target.write_text(files[f"nmcluster/{__version__}"])
     proc = subprocess.run(["tclsh", str(harness), str(target)], capture_output=True, text=True, timeout=30)

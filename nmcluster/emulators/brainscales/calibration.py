@@ -86,6 +86,24 @@ class StoreProvider:
         return None if cal is None else from_calibration(cal, int(hicann))
 
 
+class XMLProvider:
+    """calibtic XML files ``w<W>-h<H>.xml`` in a directory (``marocco.calib_backend = XML`` with
+    ``marocco.calib_path``), read with :func:`nmcluster.calib.formats.import_xml`."""
+
+    def __init__(self, path: Path | str) -> None:
+        self.path = Path(path)
+        self._cache: dict[int, Any] = {}
+
+    def get(self, wafer: int, hicann: int) -> HicannCalibration | None:
+        from nmcluster.calib.formats import import_xml
+
+        if wafer not in self._cache:
+            self._cache[wafer] = (import_xml(self.path, int(wafer))
+                                  if any(self.path.glob(f"w{int(wafer)}-h*.xml")) else None)
+        cal = self._cache[wafer]
+        return None if cal is None else from_calibration(cal, int(hicann))
+
+
 def resolve_provider(explicit=None) -> CalibrationProvider:
     if explicit is not None:
         if not isinstance(explicit, CalibrationProvider):
@@ -108,6 +126,15 @@ def blacklists(provider: CalibrationProvider | None, wafer: int, hicanns) -> dic
         cal = provider.get(wafer, int(h))
         if cal is not None and cal.blacklist:
             out[int(h)] = frozenset(cal.blacklist)
+    return out
+
+
+def versions(provider: CalibrationProvider | None, wafer: int, placement) -> dict[int, str | None]:
+    """The calibration version of each HICANN the placement uses (None: uncalibrated)."""
+    out: dict[int, str | None] = {}
+    for h in np.unique(placement.hicann):
+        cal = provider.get(wafer, int(h)) if provider is not None else None
+        out[int(h)] = None if cal is None else cal.version
     return out
 
 
