@@ -18,6 +18,15 @@ def _site():
     return load_config(env=env), env
 
 
+def _emit(rows, as_json: bool, line) -> None:
+    """``--json``: the rows; else one line per row (``line(row)``)."""
+    if as_json:
+        echo_json(rows)
+    else:
+        for r in rows:
+            click.echo(line(r))
+
+
 def _warn(msg: str) -> None:
     click.echo(f"nmcluster: warning: {msg}", err=True)
 
@@ -53,12 +62,8 @@ def run_cmd(source, platforms, model, task, ref, emulate, collab_id, as_json) ->
     site, env = _site()
     rows = run(site, source, platforms, model, task, ref, env=env, warn=_warn,
                mode="emulate" if emulate else "auto", collab_id=collab_id)
-    if as_json:
-        echo_json(rows)
-    else:
-        for r in rows:
-            click.echo(f"job {r['job_id']}: {r['model']}/{r['task']} on {r['platform']}"
-                       + (f" at {r['commit_id'][:12]}" if r["commit_id"] else ""))
+    _emit(rows, as_json, lambda r: f"job {r['job_id']}: {r['model']}/{r['task']} on {r['platform']}"
+          + (f" at {r['commit_id'][:12]}" if r["commit_id"] else ""))
     return 0
 
 
@@ -69,13 +74,8 @@ def harvest_cmd(as_json) -> int:
     from nmcluster.benchmarks.runner import harvest
 
     site, env = _site()
-    out = harvest(site, env, _warn)
-    if as_json:
-        echo_json(out)
-    else:
-        for h in out:
-            click.echo(f"run {h['run_id']} (job {h['job_id']}, {h['model']}/{h['task']} on {h['platform']}): "
-                       f"{h['status']}: {h['message']}")
+    _emit(harvest(site, env, _warn), as_json, lambda h: f"run {h['run_id']} (job {h['job_id']}, {h['model']}/"
+          f"{h['task']} on {h['platform']}): {h['status']}: {h['message']}")
     return 0
 
 
@@ -123,12 +123,8 @@ def list_cmd(as_json) -> int:
     site, _env = _site()
     with BenchmarkDB(site.benchmarks.database) as db:
         repos = db.repos()
-    if as_json:
-        echo_json(repos)
-    else:
-        for r in repos:
-            click.echo(f"{r['url']}  {r['ref'] or 'HEAD'}  {(r['last_commit'] or '-')[:12]}  "
-                       f"{','.join(r['platforms']) or 'targets'}")
+    _emit(repos, as_json, lambda r: f"{r['url']}  {r['ref'] or 'HEAD'}  {(r['last_commit'] or '-')[:12]}  "
+          f"{','.join(r['platforms']) or 'targets'}")
     return 0
 
 
@@ -141,12 +137,7 @@ def watch_cmd(as_json) -> int:
     from nmcluster.benchmarks.runner import watch
 
     site, env = _site()
-    out = watch(site, env, _warn)
-    if as_json:
-        echo_json(out)
-    else:
-        for a in out:
-            click.echo(" ".join(f"{k}={v}" for k, v in a.items()))
+    _emit(watch(site, env, _warn), as_json, lambda a: " ".join(f"{k}={v}" for k, v in a.items()))
     return 0
 
 
