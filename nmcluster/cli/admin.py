@@ -14,6 +14,8 @@ ADMIN_COMMANDS: dict[str, tuple[str, str]] = {
                         "Render the nmcluster/spikey/wafer/spinnaker modulefiles into a prefix."),
     "udev-rule": ("nmcluster.cli.admin_udev:udev_rule",
                   "Print the udev rule that lets plugdev members use Spikey USB stations."),
+    "build-kernels": ("nmcluster.cli.admin_kernels:build_kernels",
+                      "Compile the emulators' kernels into a cache all users read (install time)."),
 }
 
 
@@ -25,4 +27,5 @@ def admin() -> None:
     Examples:
       nmcluster admin slurm-conf --node frontend1 >> /etc/slurm/slurm.conf
       nmcluster admin install-modules --prefix /opt/modulefiles --site-config /etc/nmcluster/site.toml
+      nmcluster admin build-kernels
     """
