@@ -1,0 +1,162 @@
+"""Whole jobs as a user waits for them: one fresh process per job (import, kernel load, build, run,
+end), each emulator against NEST on the same script, interleaved in one run (issue 27).
+
+Jobs (scripts written to a temporary directory, run there):
+
+* ``fixed``: ``import pyNN.<backend>``, setup, 1 IF_cond_exp neuron, ``run(1)``, end: the fixed cost;
+* ``poisson100``: 100 IF_cond_exp driven one-to-one by Poisson sources 0-1000 Hz, 0.1 ms, 10 s
+  (``benchmarks/emulator_vs_nest.py`` case 1) on the Spikey emulator;
+* ``synfire``: the guidebook's synfire chain (``examples/synfire_chain.py``) on the Spikey emulator;
+* ``balanced``: 4000-neuron balanced network, 2 % connectivity, 1 s (``emulator_vs_nest.py``
+  case 5): IF_curr_exp at 1 ms on the SpiNNaker emulator, IF_cond_exp at 0.1 ms on the
+  BrainScaleS emulator (synapse loss accepted), each against NEST on the same script.
+
+For every job the OS's accounting of the child (``os.wait4``: user + system CPU time and peak
+RSS, ``ru_maxrss``) and its wall time; medians over ``--repeats`` interleaved rounds (job by job,
+backend by backend, NEST among them), the spread (min-max) and the ratios NEST / emulator.
+Kernels come from the caches as in a job after the install-time build
+(``nmcluster admin build-kernels``); one untimed round first fills them and Python's bytecode
+caches (``PYTHONDONTWRITEBYTECODE`` is dropped for the children, as an installed package has
+its ``.pyc`` files).
+
+Usage: ``python benchmarks/whole_job.py [--repeats 5] [--only fixed,poisson100,synfire,balanced]
+[--no-nest]``
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+
+HEADER = """\
+import sys, warnings, logging
+warnings.filterwarnings("ignore")
+logging.getLogger("nmcluster").setLevel(logging.ERROR)
+from importlib import import_module
+backend = sys.argv[1]
+sim = import_module("pyNN." + backend)
+"""
+
+SCRIPTS = {
+    "fixed": HEADER + """\
+sim.setup(timestep=0.1)
+cells = sim.Population(1, sim.IF_cond_exp())
+sim.run(1.0)
+sim.end()
+""",
+    # the network definitions of benchmarks/emulator_vs_nest.py (same cells, weights, seeds)
+    "poisson100": HEADER + """\
+sys.path.insert(0, {bench!r})
+import emulator_vs_nest as b
+pops, t = b.case1(sim, backend)
+sim.run(t)
+n = sum(len(s) for p in pops for s in p.get_data().segments[0].spiketrains)
+print("spikes", n)
+sim.end()
+""",
+    "balanced": HEADER + """\
+sys.path.insert(0, {bench!r})
+import emulator_vs_nest as b
+current = backend in ("nmcluster.spinnaker", "nest-curr")
+if backend.startswith("nest"):
+    backend = "nest"
+    sim = import_module("pyNN.nest")
+pops, t = b.balanced(sim, backend, current=current)
+sim.run(t)
+n = sum(len(s) for p in pops for s in p.get_data().segments[0].spiketrains)
+print("spikes", n)
+sim.end()
+""",
+}
+
+#: job -> backends (NEST first: interleaved with the emulators in every round)
+PLAN = {
+    "fixed": ["nest", "nmcluster.spikey", "nmcluster.spinnaker", "nmcluster.brainscales"],
+    "poisson100": ["nest", "nmcluster.spikey"],
+    "synfire": ["nest", "nmcluster.spikey"],
+    "balanced": ["nest-curr", "nmcluster.spinnaker", "nest", "nmcluster.brainscales"],
+}
+PEER = {("balanced", "nmcluster.spinnaker"): "nest-curr"}
+
+
+def run_child(script: Path, backend: str, cwd: Path, env: dict[str, str]) -> tuple[float, float, int]:
+    """``(wall s, CPU s, peak RSS MiB)`` of one child process, from the kernel's accounting."""
+    argv = [sys.executable, str(script), backend]
+    if backend.startswith("nest") and script.name.startswith("balanced"):
+        pass  # the script maps nest-curr / nest itself
+    elif backend.startswith("nest"):
+        argv[-1] = "nest"
+    t0 = time.perf_counter()
+    proc = subprocess.Popen(argv, cwd=cwd, env=env, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE)
+    _, status, ru = os.wait4(proc.pid, 0)
+    wall = time.perf_counter() - t0
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    out, err = proc.stdout.read(), proc.stderr.read()
+    proc.stdout.close()
+    proc.stderr.close()
+    if proc.returncode != 0:
+        raise SystemExit(f"{script.name} {backend} failed ({proc.returncode}):\n"
+                         f"{err.decode()[-2000:]}")
+    return wall, ru.ru_utime + ru.ru_stime, ru.ru_maxrss // 1024
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--repeats", type=int, default=5)
+    ap.add_argument("--only", default=",".join(PLAN))
+    ap.add_argument("--no-nest", action="store_true")
+    a = ap.parse_args(argv)
+    jobs = [j.strip() for j in a.only.split(",") if j.strip()]
+    unknown = [j for j in jobs if j not in PLAN]
+    if unknown:
+        ap.error(f"unknown job(s) {', '.join(unknown)}; known: {', '.join(PLAN)}")
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO), env.get("PYTHONPATH")]))
+    with tempfile.TemporaryDirectory(prefix="whole-job-") as tmp:
+        work = Path(tmp)
+        scripts = {}
+        for job in jobs:
+            path = work / f"{job}.py"
+            if job == "synfire":
+                path.write_text((REPO / "examples" / "synfire_chain.py").read_text())
+            else:
+                path.write_text(SCRIPTS[job].format(bench=str(REPO / "benchmarks")))
+            scripts[job] = path
+        plan = [(j, b) for j in jobs for b in PLAN[j] if not (a.no_nest and b.startswith("nest"))]
+        results: dict[tuple[str, str], list[tuple[float, float, int]]] = {k: [] for k in plan}
+        print(f"warm-up round ({len(plan)} processes) ...", file=sys.stderr)
+        for job, backend in plan:
+            run_child(scripts[job], backend, work, env)
+        for r in range(a.repeats):
+            for job, backend in plan:
+                results[(job, backend)].append(run_child(scripts[job], backend, work, env))
+            print(f"round {r + 1}/{a.repeats} done", file=sys.stderr)
+    print(f"{'job':11s} {'backend':22s} {'wall s (min-max)':>22s} {'CPU s':>7s} {'peak RSS':>9s}"
+          f" {'NEST/emu wall':>13s} {'RSS/NEST':>8s}")
+    med = {k: (statistics.median(x[0] for x in v), statistics.median(x[1] for x in v),
+               statistics.median(x[2] for x in v)) for k, v in results.items()}
+    for (job, backend), v in results.items():
+        w, c, m = med[(job, backend)]
+        lo, hi = min(x[0] for x in v), max(x[0] for x in v)
+        peer = PEER.get((job, backend), "nest")
+        ratio = rss = ""
+        if not backend.startswith("nest") and (job, peer) in med:
+            pw, _, pm = med[(job, peer)]
+            ratio = f"{pw / w:.2f}x"
+            rss = f"{m / pm:.2f}"
+        print(f"{job:11s} {backend:22s} {w:8.3f} ({lo:.3f}-{hi:.3f}) {c:7.3f} {m:6d} MB"
+              f" {ratio:>13s} {rss:>8s}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
