@@ -41,7 +41,8 @@ import sys, warnings, logging
 warnings.filterwarnings("ignore")
 logging.getLogger("nmcluster").setLevel(logging.ERROR)
 from importlib import import_module
-backend = sys.argv[1]
+job_backend = sys.argv[1]  # nest-curr: NEST on the current-based variant of a script
+backend = "nest" if job_backend.startswith("nest") else job_backend
 sim = import_module("pyNN." + backend)
 """
 
@@ -65,10 +66,7 @@ sim.end()
     "balanced": HEADER + """\
 sys.path.insert(0, {bench!r})
 import emulator_vs_nest as b
-current = backend in ("nmcluster.spinnaker", "nest-curr")
-if backend.startswith("nest"):
-    backend = "nest"
-    sim = import_module("pyNN.nest")
+current = job_backend in ("nmcluster.spinnaker", "nest-curr")
 pops, t = b.balanced(sim, backend, current=current)
 sim.run(t)
 n = sum(len(s) for p in pops for s in p.get_data().segments[0].spiketrains)
@@ -89,11 +87,9 @@ PEER = {("balanced", "nmcluster.spinnaker"): "nest-curr"}
 
 def run_child(script: Path, backend: str, cwd: Path, env: dict[str, str]) -> tuple[float, float, int]:
     """``(wall s, CPU s, peak RSS MiB)`` of one child process, from the kernel's accounting."""
-    argv = [sys.executable, str(script), backend]
-    if backend.startswith("nest") and script.name.startswith("balanced"):
-        pass  # the script maps nest-curr / nest itself
-    elif backend.startswith("nest"):
-        argv[-1] = "nest"
+    backend = backend.split("@")[0]
+    argv = [sys.executable, str(script), "nest" if script.name == "synfire.py" and
+            backend.startswith("nest") else backend]
     t0 = time.perf_counter()
     proc = subprocess.Popen(argv, cwd=cwd, env=env, stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE)
@@ -114,6 +110,10 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--repeats", type=int, default=5)
     ap.add_argument("--only", default=",".join(PLAN))
     ap.add_argument("--no-nest", action="store_true")
+    ap.add_argument("--baseline", metavar="DIR", default=None,
+                    help="also run each emulator job with the nmcluster package found in DIR "
+                         "(e.g. `git archive <commit> nmcluster | tar -x -C DIR`), labelled @base, "
+                         "for before/after figures in the same run")
     a = ap.parse_args(argv)
     jobs = [j.strip() for j in a.only.split(",") if j.strip()]
     unknown = [j for j in jobs if j not in PLAN]
@@ -132,29 +132,34 @@ def main(argv: list[str] | None = None) -> int:
                 path.write_text(SCRIPTS[job].format(bench=str(REPO / "benchmarks")))
             scripts[job] = path
         plan = [(j, b) for j in jobs for b in PLAN[j] if not (a.no_nest and b.startswith("nest"))]
+        if a.baseline:
+            plan = [x for j, b in plan
+                    for x in ([(j, b)] if b.startswith("nest") else [(j, b), (j, b + "@base")])]
+        base_env = dict(env, PYTHONPATH=os.pathsep.join(
+            filter(None, [str(Path(a.baseline or ".").resolve()), os.environ.get("PYTHONPATH")])))
         results: dict[tuple[str, str], list[tuple[float, float, int]]] = {k: [] for k in plan}
         print(f"warm-up round ({len(plan)} processes) ...", file=sys.stderr)
         for job, backend in plan:
-            run_child(scripts[job], backend, work, env)
+            run_child(scripts[job], backend, work, base_env if "@" in backend else env)
         for r in range(a.repeats):
             for job, backend in plan:
-                results[(job, backend)].append(run_child(scripts[job], backend, work, env))
+                results[(job, backend)].append(
+                    run_child(scripts[job], backend, work, base_env if "@" in backend else env))
             print(f"round {r + 1}/{a.repeats} done", file=sys.stderr)
-    print(f"{'job':11s} {'backend':22s} {'wall s (min-max)':>22s} {'CPU s':>7s} {'peak RSS':>9s}"
-          f" {'NEST/emu wall':>13s} {'RSS/NEST':>8s}")
+    print(f"{'job':11s} {'backend':22s} {'wall s (min-max)':>24s} {'CPU s':>7s} {'peak RSS':>9s}"
+          f" {'NEST/emu wall':>13s} {'CPU':>7s} {'RSS/NEST':>8s}")
     med = {k: (statistics.median(x[0] for x in v), statistics.median(x[1] for x in v),
                statistics.median(x[2] for x in v)) for k, v in results.items()}
     for (job, backend), v in results.items():
         w, c, m = med[(job, backend)]
         lo, hi = min(x[0] for x in v), max(x[0] for x in v)
-        peer = PEER.get((job, backend), "nest")
-        ratio = rss = ""
+        peer = PEER.get((job, backend.split("@")[0]), "nest")
+        ratio = cpu = rss = ""
         if not backend.startswith("nest") and (job, peer) in med:
-            pw, _, pm = med[(job, peer)]
-            ratio = f"{pw / w:.2f}x"
-            rss = f"{m / pm:.2f}"
-        print(f"{job:11s} {backend:22s} {w:8.3f} ({lo:.3f}-{hi:.3f}) {c:7.3f} {m:6d} MB"
-              f" {ratio:>13s} {rss:>8s}")
+            pw, pc, pm = med[(job, peer)]
+            ratio, cpu, rss = f"{pw / w:.2f}x", f"{pc / c:.2f}x", f"{m / pm:.2f}"
+        print(f"{job:11s} {backend:22s} {w:8.3f} ({lo:6.3f}-{hi:6.3f}) {c:7.3f} {m:6d} MB"
+              f" {ratio:>13s} {cpu:>7s} {rss:>8s}")
     return 0
 
 
