@@ -186,3 +186,21 @@ def test_read_only_install_first_job_of_a_new_user_compiles_nothing(tmp_path: Pa
     assert all(got[b] > 0 for b in ("spikey", "spinnaker", "brainscales")), got
     assert _files(user) == {}
     assert _files(prefix) == before
+
+
+def test_no_writable_cache_anywhere_still_runs_and_reads_the_shared_cache(tmp_path: Path,
+                                                                           toy: Path) -> None:
+    shared = tmp_path / "shared"
+    assert _run_toy(toy, _toy_env(tmp_path, NMCLUSTER_KERNEL_BUILD_DIR=str(shared)))["misses"] == 1
+    # nowhere to write: __pycache__ is a file, the user cache and home lie under /dev/null (numba
+    # alone refuses to define such a kernel: "no locator available")
+    shutil.rmtree(toy / "__pycache__", ignore_errors=True)
+    (toy / "__pycache__").write_text("not a directory")
+    env = _toy_env(tmp_path, NMCLUSTER_KERNEL_CACHE=str(shared), NUMBA_CACHE_DIR="/dev/null/numba")
+    env.update(HOME="/dev/null", XDG_CACHE_HOME="/dev/null/cache")
+    assert _run_toy(toy, env) == {"r": 15.0, "hits": 1, "misses": 0, "chosen": "host",
+                                  "cpu": None}
+    env.pop("NMCLUSTER_KERNEL_CACHE")
+    for _ in range(2):  # compiled, not kept: the next process compiles again, and works
+        got = _run_toy(toy, env)
+        assert (got["r"], got["hits"], got["misses"]) == (15.0, 0, 1)

@@ -81,10 +81,28 @@ class _BuildDirLocator:
         return _Located.from_function(py_func, py_file)
 
 
-class _KernelCacheImpl(CompileResultCacheImpl):
-    """numba's CompileResult cache with the build directory as the first writable choice."""
+class _NoWriteLocator:
+    """Last resort when no cache directory is writable (read-only install, read-only or absent
+    home): numba would refuse to define the kernel at all ("no locator available"); here the
+    kernel is still defined, reads the shared caches, and a compilation is simply not kept."""
 
-    _locator_classes = [_BuildDirLocator, *CompileResultCacheImpl._locator_classes]
+    @classmethod
+    def from_function(cls, py_func, py_file):  # numba's locator protocol
+        from numba.core.caching import InTreeCacheLocator
+
+        class _Located(InTreeCacheLocator):
+            def ensure_cache_path(self):
+                raise OSError(f"no writable kernel cache for {py_file}")
+
+        return _Located(py_func, py_file)
+
+
+class _KernelCacheImpl(CompileResultCacheImpl):
+    """numba's CompileResult cache with the build directory as the first writable choice and
+    a read-only last resort."""
+
+    _locator_classes = [_BuildDirLocator, *CompileResultCacheImpl._locator_classes,
+                        _NoWriteLocator]
 
 
 class KernelCache(FunctionCache):
@@ -96,9 +114,21 @@ class KernelCache(FunctionCache):
         super().__init__(py_func)
         stamp = self._impl.locator.get_source_stamp()
         own = os.path.realpath(self._cache_path)
+        dirs = shared_dirs(py_func.__module__, py_func.__code__.co_filename)
         self._shared = [IndexDataCacheFile(cache_path=str(d), filename_base=self._impl.filename_base,
                                            source_stamp=stamp)
-                        for d in shared_dirs(py_func.__module__, py_func.__code__.co_filename) if os.path.realpath(d) != own]
+                        for d in dirs if os.path.realpath(d) != own]
+
+    def save_overload(self, sig, data):
+        """Keep a compilation in the writable cache; with none writable, keep nothing."""
+        try:
+            super().save_overload(sig, data)
+        except OSError:
+            import logging
+
+            logging.getLogger("nmcluster").info(
+                "no writable kernel cache: %s compiled for this process only "
+                "(run 'nmcluster admin build-kernels' at install time)", self._name)
 
     def load_overload(self, sig, target_context):
         """The cached compile result of ``sig`` for this CPU from the first cache that has it, or
