@@ -3,7 +3,7 @@ end), each emulator against NEST on the same script, interleaved in one run (iss
 
 Jobs (scripts written to a temporary directory, run there):
 
-* ``fixed``: ``import pyNN.<backend>``, setup, 1 IF_cond_exp neuron, ``run(1)``, end: the fixed cost;
+* ``fixed``: ``import pyNN.<backend>``, setup, 1 IF_cond_exp neuron, ``run(1)``, end (fixed cost);
 * ``poisson100``: 100 IF_cond_exp driven one-to-one by Poisson sources 0-1000 Hz, 0.1 ms, 10 s
   (``benchmarks/emulator_vs_nest.py`` case 1) on the Spikey emulator;
 * ``synfire``: the guidebook's synfire chain (``examples/synfire_chain.py``) on the Spikey emulator;
@@ -85,7 +85,8 @@ PLAN = {
 PEER = {("balanced", "nmcluster.spinnaker"): "nest-curr"}
 
 
-def run_child(script: Path, backend: str, cwd: Path, env: dict[str, str]) -> tuple[float, float, int]:
+def run_child(script: Path, backend: str, cwd: Path,
+              env: dict[str, str]) -> tuple[float, float, int]:
     """``(wall s, CPU s, peak RSS MiB)`` of one child process, from the kernel's accounting."""
     backend = backend.split("@")[0]
     argv = [sys.executable, str(script), "nest" if script.name == "synfire.py" and

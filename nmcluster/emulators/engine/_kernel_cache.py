@@ -115,7 +115,8 @@ class KernelCache(FunctionCache):
         stamp = self._impl.locator.get_source_stamp()
         own = os.path.realpath(self._cache_path)
         dirs = shared_dirs(py_func.__module__, py_func.__code__.co_filename)
-        self._shared = [IndexDataCacheFile(cache_path=str(d), filename_base=self._impl.filename_base,
+        base = self._impl.filename_base
+        self._shared = [IndexDataCacheFile(cache_path=str(d), filename_base=base,
                                            source_stamp=stamp)
                         for d in dirs if os.path.realpath(d) != own]
 
@@ -173,8 +174,9 @@ def _index_cpus(index: Path, stamp: bytes) -> set[tuple[str, str]]:
 
 def select_cpu(module: str, source_file: str, entry: str) -> str:
     """Make numba target the generic CPU when the shared caches hold a generic build of
-    ``entry`` (a kernel of ``module``, defined in ``source_file``) but none for this node's CPU, so a node of a type
-    the install-time build did not cover reads code instead of compiling it.  Must run before
+    ``entry`` (a kernel of ``module``, defined in ``source_file``) but none for this node's
+    CPU, so a node of a type the install-time build did not cover reads code instead of
+    compiling it.  Must run before
     numba's CPU target is created (the first ``njit`` of the module).  Returns what it chose:
     ``host``, ``generic`` or ``configured`` (``$NUMBA_CPU_NAME`` set: left alone)."""
     import sys
