@@ -26,10 +26,12 @@ def build_kernels(cache_dir: str | None, cpu: str) -> int:
       nmcluster admin build-kernels --cache-dir /opt/nmcluster/kernels   # on each node type
     """
     from nmcluster.emulators.engine.build import build_kernels as build
-    from nmcluster.errors import NmclusterError
+    from nmcluster.errors import NmclusterError, UserInputError
 
     try:
         result = build(cache_dir, cpu)
+    except ValueError as exc:
+        raise UserInputError(str(exc)) from None
     except RuntimeError as exc:
         raise NmclusterError(str(exc)) from None
     where = ", ".join(result.cache_dirs) or "nothing new to write"

@@ -204,3 +204,21 @@ def test_no_writable_cache_anywhere_still_runs_and_reads_the_shared_cache(tmp_pa
     for _ in range(2):  # compiled, not kept: the next process compiles again, and works
         got = _run_toy(toy, env)
         assert (got["r"], got["hits"], got["misses"]) == (15.0, 0, 1)
+
+
+def test_build_kernels_command_help_and_bad_input(tmp_path: Path, capsys) -> None:
+    from nmcluster.cli.main import main
+
+    assert main(["admin", "build-kernels", "--help"]) == 0
+    out = capsys.readouterr().out
+    assert "Example" in out and "nmcluster admin build-kernels --cpu generic" in out
+    assert main(["admin", "--help"]) == 0
+    assert "build-kernels" in capsys.readouterr().out
+    assert main(["admin", "build-kernels", "--cpu", "arm"]) == 2
+    assert "'arm' is not one of 'host', 'generic'" in capsys.readouterr().err
+    blocker = tmp_path / "file"
+    blocker.write_text("")
+    assert main(["admin", "build-kernels", "--cache-dir", str(blocker / "kernels")]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "cannot create the kernel cache directory" in err[0], err
+    assert blocker.read_text() == "" and not list(tmp_path.glob("**/*.nbi"))

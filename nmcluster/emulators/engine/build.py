@@ -176,7 +176,8 @@ def build_kernels(cache_dir: str | os.PathLike[str] | None = None, cpu: str = "h
     """Compile every kernel specialisation into ``cache_dir`` (a shared cache root), or into
     the install's own ``__pycache__`` when None.  ``cpu`` is ``host`` (this node's CPU type)
     or ``generic`` (the fallback for CPU types without a build).  Raises ``RuntimeError`` with
-    the child's last output lines when the build fails or cannot write where asked."""
+    the child's last output lines when the build fails or cannot write where asked, and
+    ``ValueError`` when ``cpu`` is unknown or ``cache_dir`` cannot be created."""
     if cpu not in ("host", "generic"):
         raise ValueError(f"cpu must be 'host' or 'generic', got {cpu!r}")
     env = dict(os.environ if env is None else env)
@@ -186,7 +187,11 @@ def build_kernels(cache_dir: str | os.PathLike[str] | None = None, cpu: str = "h
     env["NMCLUSTER_THREADS"] = "2"  # batched runs split over threads: merge_spikes is built too
     if cache_dir is not None:
         root = Path(cache_dir).resolve()
-        root.mkdir(parents=True, exist_ok=True)
+        try:
+            root.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise ValueError(f"cannot create the kernel cache directory {root}: "
+                             f"{exc.strerror or exc}") from None
         env[ENV_BUILD] = str(root)
     else:
         env.pop(ENV_BUILD, None)  # the worker checks that numba may write the install
