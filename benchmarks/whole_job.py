@@ -19,8 +19,11 @@ Kernels come from the caches as in a job after the install-time build
 caches (``PYTHONDONTWRITEBYTECODE`` is dropped for the children, as an installed package has
 its ``.pyc`` files).
 
+``--new-user`` gives every emulator process an empty numba cache of its own, as a new user's
+first job on an install whose kernels were built at install time, and fails if one compiled.
+
 Usage: ``python benchmarks/whole_job.py [--repeats 5] [--only fixed,poisson100,synfire,balanced]
-[--no-nest]``
+[--no-nest] [--new-user] [--baseline DIR]``
 """
 
 from __future__ import annotations
@@ -85,9 +88,23 @@ PLAN = {
 PEER = {("balanced", "nmcluster.spinnaker"): "nest-curr"}
 
 
-def run_child(script: Path, backend: str, cwd: Path,
-              env: dict[str, str]) -> tuple[float, float, int]:
-    """``(wall s, CPU s, peak RSS MiB)`` of one child process, from the kernel's accounting."""
+def run_child(script: Path, backend: str, cwd: Path, env: dict[str, str],
+              new_user: bool = False) -> tuple[float, float, int]:
+    """``(wall s, CPU s, peak RSS MiB)`` of one child process, from the kernel's accounting;
+    ``new_user``: an emulator child gets an empty numba cache (checked empty afterwards)."""
+    if new_user and not backend.startswith("nest"):
+        user = Path(tempfile.mkdtemp(prefix="user-cache-", dir=cwd))
+        env = dict(env, NUMBA_CACHE_DIR=str(user))
+        try:
+            got = run_child(script, backend, cwd, env)
+            if any(user.rglob("*.nbc")):
+                raise SystemExit(f"{script.name} {backend}: compiled kernels as a new user: the "
+                                 "install-time build does not cover this job")
+            return got
+        finally:
+            import shutil
+
+            shutil.rmtree(user, ignore_errors=True)
     backend = backend.split("@")[0]
     argv = [sys.executable, str(script), "nest" if script.name == "synfire.py" and
             backend.startswith("nest") else backend]
@@ -115,6 +132,10 @@ def main(argv: list[str] | None = None) -> int:
                     help="also run each emulator job with the nmcluster package found in DIR "
                          "(e.g. `git archive <commit> nmcluster | tar -x -C DIR`), labelled @base, "
                          "for before/after figures in the same run")
+    ap.add_argument("--new-user", action="store_true",
+                    help="every emulator process gets an empty numba cache of its own (a new "
+                         "user's first job): kernels must come from the install-time build, "
+                         "which runs first (`nmcluster admin build-kernels`, a no-op when built)")
     a = ap.parse_args(argv)
     jobs = [j.strip() for j in a.only.split(",") if j.strip()]
     unknown = [j for j in jobs if j not in PLAN]
@@ -122,6 +143,14 @@ def main(argv: list[str] | None = None) -> int:
         ap.error(f"unknown job(s) {', '.join(unknown)}; known: {', '.join(PLAN)}")
     env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO), env.get("PYTHONPATH")]))
+    if a.new_user:
+        # in a child: this process must stay small, as Linux counts the RSS a child had before
+        # its exec (the parent's, after vfork) in the child's ru_maxrss
+        build = subprocess.run([sys.executable, "-m", "nmcluster.emulators.engine.build"],
+                               env=env, capture_output=True, text=True)
+        if build.returncode != 0:
+            raise SystemExit(f"install-time build failed:\n{build.stderr[-2000:]}")
+        print("install-time build: " + build.stdout.strip(), file=sys.stderr)
     with tempfile.TemporaryDirectory(prefix="whole-job-") as tmp:
         work = Path(tmp)
         scripts = {}
@@ -141,11 +170,13 @@ def main(argv: list[str] | None = None) -> int:
         results: dict[tuple[str, str], list[tuple[float, float, int]]] = {k: [] for k in plan}
         print(f"warm-up round ({len(plan)} processes) ...", file=sys.stderr)
         for job, backend in plan:
-            run_child(scripts[job], backend, work, base_env if "@" in backend else env)
+            run_child(scripts[job], backend, work, base_env if "@" in backend else env,
+                      a.new_user)
         for r in range(a.repeats):
             for job, backend in plan:
                 results[(job, backend)].append(
-                    run_child(scripts[job], backend, work, base_env if "@" in backend else env))
+                    run_child(scripts[job], backend, work, base_env if "@" in backend else env,
+                              a.new_user))
             print(f"round {r + 1}/{a.repeats} done", file=sys.stderr)
     print(f"{'job':11s} {'backend':22s} {'wall s (min-max)':>24s} {'CPU s':>7s} {'peak RSS':>9s}"
           f" {'NEST/emu wall':>13s} {'CPU':>7s} {'RSS/NEST':>8s}")
