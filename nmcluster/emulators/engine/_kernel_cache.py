@@ -220,7 +220,7 @@ def njit(*args: Any, **options: Any) -> Any:
 
     def wrap(func: Callable[..., Any]) -> Any:
         dispatcher = numba.njit(**options)(func)
-        if cache:
+        if cache and hasattr(dispatcher, "py_func"):  # NUMBA_DISABLE_JIT: the plain function
             dispatcher._cache = KernelCache(dispatcher.py_func)  # what enable_caching() sets
         return dispatcher
 
