@@ -205,8 +205,8 @@ def harvest(site: SiteConfig, env: Mapping[str, str] | None = None,
                     path = work / name
                     try:
                         data = read_report(path)
-                        if not isinstance(data, dict) or "results" not in data:
-                            continue  # some other JSON output of the task
+                        if not isinstance(data, dict) or not ("results" in data or {"model", "task"} <= set(data)):
+                            continue  # some other JSON output of the task (a report names results or model+task)
                         report, warnings = check_report(data, run_row["model"], run_row["task"], name)
                     except BenchmarksError as exc:
                         problems.append(str(exc))

@@ -100,7 +100,8 @@ def test_watch_runs_new_commits_skips_skip_ci_and_reruns_on_new_calibration(benc
 
     store = CalibStore(calib)
     store.commit(Calibration("station500", "spikey", data={"neurons/g_leak_factor": np.full(384, 1.0),
-                                                           "neurons/v_offset": np.zeros(384)}))
+                                                           "neurons/v_thresh_offset": np.zeros(384),
+                                                           "drivers/driver_factor": np.ones(512)}))
     actions = json.loads(_cli(env, "benchmarks", "watch", "--json").stdout)
     rerun = [a for a in actions if a["action"] == "submitted"]
     assert len(rerun) == 1 and rerun[0]["trigger"] == "system change" and rerun[0]["commit"] == second
