@@ -22,7 +22,33 @@ import pyNN
 from nmcluster import _pynn_alias
 
 REPO = Path(__file__).resolve().parents[1]
-SITE = Path(pyNN.__file__).resolve().parents[1]  # the site-packages holding PyNN (and numpy, ...)
+_REAL_SITE = Path(pyNN.__file__).resolve().parents[1]  # the site-packages holding PyNN (and numpy, ...)
+
+
+def _site_without_portion() -> Path:
+    """The venv's site-packages as a symlink tree without ``pyNN/nmcluster``: an install of nmcluster (even an
+    editable one) puts that portion beside PyNN's files, and these tests need PyNN as a separate prefix
+    (``spack load``, module trees) has it.  Built once per test session under the system temp dir."""
+    import tempfile
+
+    root = Path(tempfile.gettempdir()) / f"nmcluster-site-without-portion-{os.getpid()}"
+    if not root.exists():
+        tmp = Path(tempfile.mkdtemp(prefix="site-", dir=tempfile.gettempdir()))
+        for entry in _REAL_SITE.iterdir():
+            if entry.name != "pyNN":
+                (tmp / entry.name).symlink_to(entry)
+        (tmp / "pyNN").mkdir()
+        for entry in (_REAL_SITE / "pyNN").iterdir():
+            if entry.name != "nmcluster":
+                (tmp / "pyNN" / entry.name).symlink_to(entry)
+        try:
+            tmp.rename(root)
+        except OSError:
+            pass
+    return root
+
+
+SITE = _site_without_portion()
 BASE_PYTHON = Path(getattr(sys, "_base_executable", sys.executable))
 PROBE = ("import pyNN.nmcluster.spikey as a, nmcluster.emulators.spikey as b, sys;"
          "assert a is b, 'two copies';"

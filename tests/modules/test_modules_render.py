@@ -144,6 +144,7 @@ def test_running_bin_dir(tmp_path):
 
 
 def test_load_site_config(tmp_path, monkeypatch):
+    monkeypatch.delenv("NMCLUSTER_CONFIG", raising=False)  # the Slurm fixture sets it for the session
     monkeypatch.setattr(modules, "SYSTEM_CONFIG", tmp_path / "absent.toml")
     config, path = modules.load_site_config(None)
     assert path is None and sorted(config.stations) == [500, 501, 502, 600]

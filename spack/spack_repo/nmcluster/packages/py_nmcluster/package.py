@@ -50,6 +50,7 @@ class PyNmcluster(PythonPackage):
     depends_on("py-lazyarray@0.5.2:0.7", type=("build", "run"))
     depends_on("py-neo@0.13.4:0.14", type=("build", "run"))
     depends_on("py-h5py@3.10:3", type=("build", "run"))
+    depends_on("py-jsonschema@4.20:4", type=("build", "run"))  # benchmark report schema (builtin has 4.26)
 
     # [project.optional-dependencies]
     depends_on("py-paramiko@3.4:5", type=("build", "run"), when="+ssh")
