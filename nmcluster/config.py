@@ -151,6 +151,14 @@ class AccountingSettings(NamedTuple):
     dbd_port: int = 6819
 
 
+class BenchmarkSettings(NamedTuple):
+    """``[benchmarks]``: where measurements are stored and what tasks may install."""
+
+    database: Path | None = None  # None = per user, <user data dir>/benchmarks.sqlite
+    pip_index: str = ""  # index URL extra_pip_installs may use; "" = such tasks are refused
+    cache_dir: Path | None = None  # clones of benchmark repositories; None = <user data dir>/benchmark-repos
+
+
 class SiteConfig(NamedTuple):
     #: this user's job root (0700, theirs alone); with ``shared_job_root = true`` it is
     #: ``<job_root>/<user>`` under the site's shared, root-owned, sticky directory
@@ -167,6 +175,7 @@ class SiteConfig(NamedTuple):
     #: the site-managed parent of per-user job roots (``shared_job_root = true``), else None
     shared_job_root: Path | None = None
     accounting: AccountingSettings = AccountingSettings()
+    benchmarks: BenchmarkSettings = BenchmarkSettings()
 
     @property
     def lock_dir(self) -> Path:
@@ -309,7 +318,7 @@ def parse_config(data: Mapping[str, Any], env: Mapping[str, str] | None = None,
     env = os.environ if env is None else env
     _check_keys("the top level", data,
                 {"job_root", "shared_job_root", "executor", "partitions", "stations", "wafers", "boards", "slurm",
-                 "hardware", "spalloc", "accounting"})
+                 "hardware", "spalloc", "accounting", "benchmarks"})
     # the real uid's name, never $USER: {user} decides whose directory this process writes into
     user = user_name()
     raw_root = str(_typed("job_root", data.get("job_root") or str(user_data_dir(env) / "jobs"), str))
@@ -468,6 +477,15 @@ def parse_config(data: Mapping[str, Any], env: Mapping[str, str] | None = None,
         raise ConfigError(f"site config: accounting.admin_group must be a group name, got {accounting.admin_group!r}")
     if accounting.requests_dir is not None and not accounting.requests_dir.is_absolute():
         raise ConfigError("site config: accounting.requests_dir must be an absolute path")
-    return SiteConfig(job_root=job_root, shared_job_root=shared_parent, accounting=accounting, executor=executor, partitions=partitions, stations=stations,
+    bm = _typed("benchmarks", data.get("benchmarks", {}), dict)
+    _check_keys("[benchmarks]", bm, {"database", "pip_index", "cache_dir"})
+    bm_db = _typed("benchmarks.database", bm.get("database", ""), str)
+    bm_cache = _typed("benchmarks.cache_dir", bm.get("cache_dir", ""), str)
+    benchmarks = BenchmarkSettings(
+        database=Path(os.path.expanduser(bm_db.replace("{user}", user))) if bm_db else user_data_dir(env) / "benchmarks.sqlite",
+        pip_index=_typed("benchmarks.pip_index", bm.get("pip_index", ""), str),
+        cache_dir=Path(os.path.expanduser(bm_cache.replace("{user}", user))) if bm_cache
+        else user_data_dir(env) / "benchmark-repos")
+    return SiteConfig(job_root=job_root, shared_job_root=shared_parent, accounting=accounting, benchmarks=benchmarks, executor=executor, partitions=partitions, stations=stations,
                       wafers=wafers, boards=tuple(boards), slurm=slurm, source=source, hardware=hardware,
                       spalloc=spalloc)

@@ -9,7 +9,7 @@ backends (which, like PyNN's own backends, are one package whose modules refer t
     3  partitions
     4  executors (+ the job runner they start)
     5  jobs, accounting (collabs and quotas on Slurm's accounting database)
-    6  cli, client, remote, compat, plotting, modules, calib.runs (runs calibrations as jobs)
+    6  cli, client, remote, compat, plotting, modules, benchmarks, calib.runs (runs calibrations)
 """
 
 from __future__ import annotations
@@ -30,7 +30,7 @@ LAYERS: dict[str, int] = {
     "nmcluster.executors": 4,
     "nmcluster.jobs": 5, "nmcluster.accounting": 5,
     "nmcluster.cli": 6, "nmcluster.client": 6, "nmcluster.remote": 6, "nmcluster.compat": 6,
-    "nmcluster.plotting": 6, "nmcluster.modules": 6, "nmcluster.calib.runs": 6,
+    "nmcluster.plotting": 6, "nmcluster.modules": 6, "nmcluster.calib.runs": 6, "nmcluster.benchmarks": 6,
 }
 #: cycles inside these packages are allowed (the PyNN backends' modules import each other)
 CYCLES_ALLOWED_IN = ("nmcluster.emulators.",)

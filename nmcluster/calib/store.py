@@ -40,7 +40,6 @@ datasets, no links, bounded shapes and version numbers).
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import json
 import os
 import re
@@ -54,6 +53,7 @@ import numpy as np
 from nmcluster.calib import safety
 from nmcluster.calib.safety import UnsafeCalibration, check_version
 from nmcluster.errors import NmclusterError, UserInputError
+from nmcluster.fsinfo import lock_exclusive
 
 FORMAT = 1
 ENV_ROOT = "NMCLUSTER_CALIB_ROOT"
@@ -287,7 +287,7 @@ class CalibStore:
     # -- writing -------------------------------------------------------------------------------
     @contextlib.contextmanager
     def writer_lock(self, target: str, timeout: float = 60.0) -> Iterator[None]:
-        """Serialise writers of ``target`` (``fcntl.flock`` on ``<target>.lock``)."""
+        """Serialise writers of ``target`` (a lock on ``<target>.lock`` that other machines see too)."""
         self.root.mkdir(parents=True, exist_ok=True)
         self.check()
         lock = self.path(target).with_suffix(".lock")
@@ -301,7 +301,8 @@ class CalibStore:
         try:
             while True:
                 try:
-                    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                    # flock on local disks, POSIX locks on shared file systems (nmcluster/fsinfo.py)
+                    lock_exclusive(fd, lock, blocking=False)
                     break
                 except BlockingIOError:
                     if time.monotonic() > deadline:

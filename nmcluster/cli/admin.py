@@ -18,6 +18,8 @@ ADMIN_COMMANDS: dict[str, tuple[str, str]] = {
                  "Review resource requests: list, approve (sets Slurm limits), reject."),
     "udev-rule": ("nmcluster.cli.admin_udev:udev_rule",
                   "Print the udev rule that lets plugdev members use Spikey USB stations."),
+    "build-kernels": ("nmcluster.cli.admin_kernels:build_kernels",
+                      "Compile the emulators' kernels into a cache all users read (install time)."),
 }
 
 
@@ -29,4 +31,5 @@ def admin() -> None:
     Examples:
       nmcluster admin slurm-conf --node frontend1 >> /etc/slurm/slurm.conf
       nmcluster admin install-modules --prefix /opt/modulefiles --site-config /etc/nmcluster/site.toml
+      nmcluster admin build-kernels
     """

@@ -33,6 +33,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
               "Your collabs' quotas: limit, usage (from Slurm accounting) and what is left."),
     "request": ("nmcluster.cli.quota:request",
                 "Resource requests for a collab: create, edit, submit, list."),
+    "benchmarks": ("nmcluster.cli.benchmarks:benchmarks",
+                   "Benchmark repositories (benchmarks.json): run as jobs, store results, dashboard."),
     "plot": ("nmcluster.cli.plot:plot",
              "Raster plot or membrane trace (PNG) of a neo data file or of a job's outputs."),
 }

@@ -96,6 +96,14 @@ def _show(req, as_json: bool) -> None:
                    + (f"  [{req.decision_reason}]" if req.decision_reason else ""))
 
 
+def _show_all(reqs, as_json: bool) -> None:
+    if as_json:
+        echo_json([r.to_dict() for r in reqs])
+    else:
+        for r in reqs:
+            _show(r, False)
+
+
 @request.command("create", context_settings=CTX)
 @click.option("--collab", required=True)
 @click.option("--title", required=True)
@@ -145,12 +153,7 @@ def request_list(collab, status, as_json) -> int:
     """Your collabs' requests (admins: all)."""
     acct = _accounting()
     collabs = None if acct.is_admin() and not collab else set([collab] if collab else acct.my_collabs())
-    reqs = acct.requests().list(collabs, status)
-    if as_json:
-        echo_json([r.to_dict() for r in reqs])
-    else:
-        for r in reqs:
-            _show(r, False)
+    _show_all(acct.requests().list(collabs, status), as_json)
     return 0
 
 
@@ -229,12 +232,7 @@ def requests_list(status, as_json) -> int:
     """Every request (admins)."""
     acct = _accounting()
     acct._require_admin("list every request")
-    reqs = acct.requests().list(None, status)
-    if as_json:
-        echo_json([r.to_dict() for r in reqs])
-    else:
-        for r in reqs:
-            _show(r, False)
+    _show_all(acct.requests().list(None, status), as_json)
     return 0
 
 

@@ -68,6 +68,10 @@ def job_environment(request: ResourceRequest, choice: BackendChoice | None, base
                     job_id: str = "") -> dict[str, str]:
     env = dict(base)
     env.update(request.environment)
+    # pyNN.nmcluster.* for the job's Python even where nmcluster comes through PYTHONPATH (issue 26)
+    from nmcluster._pynn_alias import pythonpath_with_hook
+
+    env["PYTHONPATH"] = pythonpath_with_hook(env.get("PYTHONPATH"))
     if job_id:
         env["NMCLUSTER_JOB_ID"] = job_id
     if choice is not None:

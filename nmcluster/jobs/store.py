@@ -1,4 +1,4 @@
-"""The job store: one SQLite database (WAL) per job root holding a record per submitted job.
+"""The job store: one SQLite database (WAL; rollback journal on shared file systems) per job root.
 
 Why SQLite: several ``nmcluster`` processes (a user's shell, a sweep script, the Python client) read and
 write concurrently; WAL lets readers proceed during a write, and ``busy_timeout`` turns lock contention
@@ -234,8 +234,7 @@ class JobStore:
         self._conn.row_factory = sqlite3.Row
         try:
             self._conn.execute(f"PRAGMA busy_timeout = {int(timeout_s * 1000)}")
-            self._conn.execute("PRAGMA journal_mode = WAL")
-            self._conn.execute("PRAGMA synchronous = NORMAL")
+            self.journal_mode = apply_journal_mode(self._conn, self.path)
             # the schema only when missing: a write transaction on every open would queue every command
             # behind every writer (8 concurrent submitters + pollers in the load test)
             if self._conn.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'jobs'"
@@ -375,6 +374,23 @@ class JobStore:
         rows = self._read("SELECT * FROM jobs WHERE status = 'preparing' AND timestamp_submission < ?",
                           (time.time() - older_than_s,))
         return [_row_to_record(r) for r in rows]
+
+
+def apply_journal_mode(conn: sqlite3.Connection, path: Path) -> str:
+    """Set the journal mode the store's file system can take; returns the mode SQLite reports.
+
+    WAL (readers never wait for the writer) on local disks; on a file system shared between machines
+    (NFS, Lustre, GPFS, ...: nmcluster/fsinfo.py) WAL's shared-memory index is not coherent across
+    clients, so the rollback journal (``DELETE``) with POSIX locks and ``synchronous = FULL`` is used
+    there -- the mode sqlite.org recommends where a network file system cannot be avoided.
+    ``$NMCLUSTER_STORE_JOURNAL`` (wal, delete, truncate, auto) overrides the detection.
+    """
+    from nmcluster.fsinfo import journal_mode_for
+
+    mode, _why = journal_mode_for(path)
+    got = str(conn.execute(f"PRAGMA journal_mode = {mode}").fetchone()[0]).upper()
+    conn.execute("PRAGMA synchronous = NORMAL" if got == "WAL" else "PRAGMA synchronous = FULL")
+    return got
 
 
 def with_updates(record: JobRecord, **values: Any) -> JobRecord:

@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "reliability"))
-from test_isolation import User, _remove_user, public_python  # noqa: E402,F401  (fixture re-used)
+from test_isolation import User, _remove_user, add_users, public_python  # noqa: E402,F401  (fixture re-used)
 
 REPO = Path(__file__).resolve().parents[2]
 TEST_CLUSTER = REPO / "scripts" / "test-cluster"
@@ -60,16 +60,9 @@ def people(public_python, acct_cluster, tmp_path_factory):
 
     base = Path(tempfile.mkdtemp(prefix="nmcluster-acct-", dir="/tmp"))
     os.chmod(base, 0o755)
-    tag = f"{os.getpid() % 100000}"
     made: list[User] = []
     try:
-        for who in ("a", "b"):
-            name, home = f"nmacct{who}{tag}", base / f"home-{who}"
-            proc = subprocess.run(["useradd", "-m", "-d", str(home), "-s", "/bin/sh", name],
-                                  capture_output=True, text=True)
-            if proc.returncode != 0:
-                pytest.skip(f"useradd failed: {proc.stderr.strip()}")
-            made.append(User(name, home, public_python))
+        add_users(made, "nmacct", base, public_python)
         script = base / "sleep.py"
         script.write_text("import time\ntime.sleep(float(__import__('sys').argv[1]))\n")
         os.chmod(script, 0o644)

@@ -108,20 +108,25 @@ def _remove_user(name: str, home: Path) -> None:
     shutil.rmtree(home, ignore_errors=True)
 
 
+def add_users(made: list[User], prefix: str, base: Path, python: str, who: tuple[str, ...] = ("a", "b")) -> None:
+    """Create real Unix users ``<prefix><who><pid>`` with homes under ``base`` (appended to ``made`` as they
+    are created, so the caller removes whatever exists even when a later one fails)."""
+    tag = f"{os.getpid() % 100000}"
+    for w in who:
+        name, home = f"{prefix}{w}{tag}", base / f"home-{w}"
+        proc = subprocess.run(["useradd", "-m", "-d", str(home), "-s", "/bin/sh", name], capture_output=True, text=True)
+        if proc.returncode != 0:
+            pytest.skip(f"useradd failed: {proc.stderr.strip()}")
+        made.append(User(name, home, python))
+
+
 @pytest.fixture(scope="module")
 def users(public_python):
     base = Path(tempfile.mkdtemp(prefix="nmcluster-users-", dir="/tmp"))
     os.chmod(base, 0o755)
-    tag = f"{os.getpid() % 100000}"
     made: list[User] = []
     try:
-        for who in ("a", "b"):
-            name, home = f"nmrel{who}{tag}", base / f"home-{who}"
-            proc = subprocess.run(["useradd", "-m", "-d", str(home), "-s", "/bin/sh", name],
-                                  capture_output=True, text=True)
-            if proc.returncode != 0:
-                pytest.skip(f"useradd failed: {proc.stderr.strip()}")
-            made.append(User(name, home, public_python))
+        add_users(made, "nmrel", base, public_python)
         shared = base / "shared"
         shared.mkdir()
         exp = harness.make_experiment(shared / "exp")

@@ -43,7 +43,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 import numpy as np
-from numba import njit
+from nmcluster.emulators.engine._kernel_cache import njit  # shared install-time cache
 
 PULSE_KEYS = ("l2_down_before_sim", "l2_down_dropped_before_sim", "l2_down_sent", "l2_down_lost",
               "l2_up_sent", "l2_up_lost", "l1_neuron_sent", "l1_neuron_lost")

@@ -31,8 +31,18 @@ import os
 import llvmlite.binding as _llvm
 import numba
 import numpy as np
-from numba import njit
-from numba.core.codegen import get_host_cpu_features
+from . import _kernel_cache
+from ._kernel_cache import njit  # numba.njit; cache=True reads the shared install-time cache
+
+try:  # numba-internal (numba/core/codegen.py, 0.49-0.68): may move in a later numba
+    from numba.core.codegen import get_host_cpu_features
+except ImportError:  # fall back to llvmlite's public equivalent, which numba's own function wraps
+    def get_host_cpu_features() -> str:
+        """Host CPU features as LLVM spells them (``+avx2,-avx512f,...``); "" when unknown."""
+        try:
+            return _llvm.get_host_cpu_features().flatten()
+        except Exception:  # noqa: BLE001 - llvmlite raises RuntimeError on hosts it cannot probe
+            return ""
 
 
 def _vector_features() -> str | None:
@@ -61,6 +71,9 @@ def _vector_features() -> str | None:
 _WIDE = _vector_features()
 if _WIDE is not None:
     numba.config.CPU_FEATURES = _WIDE
+# a node of a CPU type the install-time build did not cover reads the generic build instead of
+# compiling (see _kernel_cache.select_cpu); also before the first njit below
+_kernel_cache.select_cpu(__name__, __file__, "run_lif")
 
 # LLVM vectorises a loop only if it can rule out aliasing between the arrays it reads and writes,
 # with at most this many run-time pointer checks (default 8).  The fused membrane loop touches
