@@ -34,15 +34,7 @@ import numpy as np
 from . import _kernel_cache
 from ._kernel_cache import njit  # numba.njit; cache=True reads the shared install-time cache
 
-try:  # numba-internal (numba/core/codegen.py, 0.49-0.68): may move in a later numba
-    from numba.core.codegen import get_host_cpu_features
-except ImportError:  # fall back to llvmlite's public equivalent, which numba's own function wraps
-    def get_host_cpu_features() -> str:
-        """Host CPU features as LLVM spells them (``+avx2,-avx512f,...``); "" when unknown."""
-        try:
-            return _llvm.get_host_cpu_features().flatten()
-        except Exception:  # noqa: BLE001 - llvmlite raises RuntimeError on hosts it cannot probe
-            return ""
+from ._kernel_cache import host_cpu_features as get_host_cpu_features  # guarded numba-internal probe
 
 
 def _vector_features() -> str | None:
