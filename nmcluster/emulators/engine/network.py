@@ -618,7 +618,12 @@ class Simulation:
         if np.any(self.par["cm"] <= 0) or np.any(self.par["g_leak"] <= 0):
             raise ValueError("cm and g_leak must be > 0")
         self.flat = {k: a.reshape(-1) for k, a in self.par.items()}
-        self.ref_steps = np.rint(self.par["tau_refrac"] / dt).astype(np.int64).reshape(-1)
+        if self.model.kind == kernels.MODEL_SPINN:
+            # sPyNNaker: T_refract = ceil(tau_refrac / ts) (neuron_model_lif_impl.h lif_ceil_accum)
+            self.ref_steps = np.ceil(self.par["tau_refrac"] / dt - 1e-9).astype(
+                np.int64).reshape(-1)
+        else:
+            self.ref_steps = np.rint(self.par["tau_refrac"] / dt).astype(np.int64).reshape(-1)
         self.dt_cm = (dt / self.par["cm"]).reshape(-1)
         self.gl_el = (self.par["g_leak"] * self.par["v_rest"] + self.par["i_offset"]).reshape(-1)
         self.any_noise = bool(np.any(self.par["v_noise"] > 0))
@@ -629,7 +634,9 @@ class Simulation:
         tau = np.maximum(self.ch_tau, 1e-12)
         self.ch_decay = np.exp(-dt / tau)
         self.ch_ascale = math.e / tau
-        if self.model.conductance:
+        if self.model.kind == kernels.MODEL_SPINN:
+            self._spinn_channels(tau)
+        elif self.model.conductance:
             self.ch_p21 = np.zeros_like(tau)
         else:
             tau_m = (self.par["cm"] / self.par["g_leak"])[None]
@@ -638,6 +645,21 @@ class Simulation:
             with np.errstate(divide="ignore", invalid="ignore"):
                 p21 = tau_m * tau / (cm * (tau - tau_m)) * (np.exp(-dt / tau) - np.exp(-dt / tau_m))
             self.ch_p21 = np.where(same, dt / cm * np.exp(-dt / tau_m), p21)
+
+    def _spinn_channels(self, tau: np.ndarray) -> None:
+        """sPyNNaker's synaptic constants as the machine holds them (exp_synapse_utils.h
+        ``decay_and_init``): ``decay = exp(-ts/tau)`` as an unsigned 0.32 fraction (truncated),
+        ``init = (tau/ts) (1 - decay)`` the same way; in ``ch_decay`` and ``ch_p21``.  A
+        channel with ``tau == 0`` is a delta synapse (synapse_types_delta_impl.h: no decay;
+        input_type_delta.h: current = input x 1/ts)."""
+        dt = self.dt
+        u32 = 2.0 ** 32
+        delta = self.ch_tau <= 0.0
+        decay = np.floor(np.exp(-dt / tau) * u32) / u32
+        tau_over_ts = np.floor(tau / dt * 32768.0) / 32768.0
+        init = np.floor(tau_over_ts * (1.0 - decay) * u32) / u32
+        self.ch_decay = np.where(delta, 0.0, decay)
+        self.ch_p21 = np.where(delta, 1.0 / dt, init)
 
     def v_size(self) -> int:
         return self.trials * self.net.n

@@ -3,6 +3,7 @@ partitioner constraints)."""
 
 from __future__ import annotations
 
+import numpy as np
 from pyNN import common
 
 from ..common.populations import BasePopulation, BasePopulationView
@@ -20,12 +21,37 @@ class PopulationView(BasePopulationView):
 
 
 class Population(BasePopulation):
-    __doc__ = BasePopulation.__doc__
+    __doc__ = BasePopulation.__doc__ + """
+    SpiNNaker: as sPyNNaker's Population (spynnaker/pyNN/models/populations/population.py) it
+    also takes ``additional_parameters`` (a dict) and extra keyword arguments for the machine
+    vertex: ``seed`` (of a Poisson source), ``max_rate``, ``splitter``, ``n_colour_bits``,
+    ``max_atoms_per_core`` ...; ``max_atoms_per_core`` limits its neurons per core, the rest
+    are accepted and concern placement only (the emulator's random streams derive from
+    ``setup(seed=...)``).
+    """
     _simulator = simulator
     _recorder_class = Recorder
     _assembly_class = Assembly
     _view_class = PopulationView
     _max_atoms = machine.MAX_NEURONS_PER_CORE
+
+    def __init__(self, size, cellclass, cellparams=None, structure=None, initial_values={},
+                 label=None, additional_parameters=None, **additional_kwargs) -> None:
+        extra = dict(additional_parameters or {})
+        extra.update(additional_kwargs)
+        self._additional = extra
+        super().__init__(size, cellclass, cellparams, structure, initial_values, label)
+        self._type_limit = simulator.state.per_type.get(type(self.celltype).__name__)
+        if extra.get("max_atoms_per_core") is not None:
+            self.set_max_atoms_per_core(extra["max_atoms_per_core"])
+
+    def _add_to_network(self, net):
+        from .extra_models import SpikeSourcePoissonVariable
+
+        if isinstance(self.celltype, SpikeSourcePoissonVariable):
+            # rates switched by the run loop (State._advance) at the schedule's steps
+            return net.add_poisson(np.zeros(self.size))
+        return super()._add_to_network(net)
 
     def _check_set(self) -> None:
         simulator.state.check_set()
@@ -38,8 +64,18 @@ class Population(BasePopulation):
                 f"unsupported constraint {type(constraint).__name__}")
         self.set_max_atoms_per_core(constraint.size)
 
-    def set_max_atoms_per_core(self, n: int) -> None:
+    def set_max_atoms_per_core(self, n) -> None:
+        """At most ``n`` neurons of this population per core (a tuple: their product)."""
+        if not np.isscalar(n):
+            n = int(np.prod(n))
         if int(n) != n or n < 1:
             raise machine.SpinnakerConfigError("neurons per core must be >= 1")
-        self._max_atoms = min(int(n), machine.MAX_NEURONS_PER_CORE)
+        if n > machine.MAX_NEURONS_PER_CORE:
+            raise machine.SpinnakerConfigError(
+                f"The absolute maximum neurons per core for this model is "
+                f"{machine.MAX_NEURONS_PER_CORE}; got {n}")
+        self._max_atoms = int(n)
         simulator.state.structure_changed()
+
+    def get_max_atoms_per_core(self) -> int:
+        return int(min(self._max_atoms, self._type_limit or machine.MAX_NEURONS_PER_CORE))

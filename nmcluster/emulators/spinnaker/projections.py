@@ -1,6 +1,6 @@
 """Projection of the SpiNNaker emulator: delays checked against 1..144 time steps at creation,
 weights realised as 16-bit integers with the target's scale at ``run()``; strict mode refuses
-PopulationView / Assembly endpoints as the real tool chain does."""
+non-contiguous PopulationView and Assembly endpoints as the real tool chain does."""
 
 from __future__ import annotations
 
@@ -16,14 +16,25 @@ class Projection(BaseProjection):
     _simulator = simulator
 
     def _check_create(self, pre, post) -> None:
+        """sPyNNaker projects from and to Populations and contiguous PopulationViews
+        (spynnaker/pyNN/models/projection.py: a view becomes a slice of its vertex); a
+        non-contiguous view or an Assembly cannot be expressed on the machine."""
         if not simulator.state.config.strict:
             return
         for end, obj in (("presynaptic", pre), ("postsynaptic", post)):
-            if hasattr(obj, "populations") or hasattr(obj, "parent"):
+            if hasattr(obj, "populations"):
                 raise machine.SpinnakerConfigError(
-                    f"SpiNNaker does not support a {type(obj).__name__} as {end} side of a "
-                    f"Projection; use whole Populations (or setup(strict=False) in the "
-                    f"emulator)")
+                    f"SpiNNaker does not support an Assembly as {end} side of a Projection; "
+                    f"use a Population or a contiguous PopulationView (or setup(strict=False) "
+                    f"in the emulator)")
+            if hasattr(obj, "parent"):
+                idx = np.asarray(obj.index_in_grandparent(np.arange(obj.size)))
+                if idx.size and not np.array_equal(idx, np.arange(idx[0], idx[0] + idx.size)):
+                    raise machine.SpinnakerConfigError(
+                        f"SpiNNaker supports PopulationViews as {end} side of a Projection "
+                        f"only if they are contiguous (one slice of the population); this "
+                        f"view selects {idx.size} non-contiguous neurons of "
+                        f"{obj.grandparent.label!r} (or setup(strict=False) in the emulator)")
 
     def _finalise(self) -> None:
         d = self._params.get("delay")
@@ -64,8 +75,10 @@ class Projection(BaseProjection):
         kind = "multiplicative" if isinstance(
             self.synapse_type.weight_dependence,
             std_synapses.MultiplicativeWeightDependence) else "additive"
-        return net.add_rule(kind, tau_plus=first("tau_plus", 20.0),
-                            tau_minus=first("tau_minus", 20.0),
+        # Vogels2011Rule: one tau; RecurrentRule: its mean windows (see .extra_models)
+        tau = first("tau", first("mean_pre_window", 20.0))
+        return net.add_rule(kind, tau_plus=first("tau_plus", tau),
+                            tau_minus=first("tau_minus", first("mean_post_window", tau)),
                             A_plus=first("A_plus", 0.01), A_minus=first("A_minus", 0.01),
                             w_min=first("w_min", 0.0), w_max=first("w_max", 1.0))
 
