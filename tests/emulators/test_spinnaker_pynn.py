@@ -39,16 +39,19 @@ def test_partitioning_constraints_and_boards(tmp_path):
     rep = sim.partitioning_report()
     assert [p["cores"] for p in rep["populations"]] == [10, 2]
     sim.set_number_of_neurons_per_core(sim.SpikeSourcePoisson, 50)
+    # as in sPyNNaker 7, the per-type limit affects populations made after it only
+    assert sim.partitioning_report()["cores"] == 10 + 2
+    sim.Population(300, sim.SpikeSourcePoisson(rate=5.0), label="src2")
     rep = sim.partitioning_report(str(tmp_path / "report.json"))
-    assert rep["cores"] == 10 + 6
-    # 20000 neurons at 10 per core: 2000 cores -> 125 chips -> 3 boards
+    assert rep["cores"] == 10 + 2 + 6
+    # 20000 neurons at 10 per core: 2000 cores -> 127 chips with the rest -> 3 boards
     sim.Population(20000, sim.IF_curr_exp(), label="big").set_max_atoms_per_core(10)
     rep = sim.partitioning_report(str(tmp_path / "report.json"))
-    assert rep["cores"] == 2016 and rep["chips"] == 126 and rep["boards"] == 3
+    assert rep["cores"] == 2018 and rep["chips"] == 127 and rep["boards"] == 3
     boards = [Board(name=f"b{i}", host=f"10.0.0.{i}", chips=48) for i in range(4)]
     req = boards_for_report(boards, tmp_path / "report.json")
     assert req.count == 3
-    assert json.loads((tmp_path / "report.json").read_text())["chips"] == 126
+    assert json.loads((tmp_path / "report.json").read_text())["chips"] == 127
 
 
 def test_delay_limits_and_extension_cores():

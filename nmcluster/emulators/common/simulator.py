@@ -134,12 +134,8 @@ class EngineState(common.control.BaseState):
         assert self.sim is not None
         duration = tstop - self.t
         t0 = time.perf_counter()
-        rec = self._recorded_source_units()
-        snap = (self.sim.step, self.sim.pois_next.copy(), self.sim.pois_rng.copy()) \
-            if rec.size else None
+        self._rec_sources = self._recorded_source_units()
         self._advance(duration)
-        if snap is not None:
-            self._collect_source_spikes(rec, *snap)
         wall = time.perf_counter() - t0
         self.t = self.sim.t
         self.running = True
@@ -158,8 +154,19 @@ class EngineState(common.control.BaseState):
     def _advance(self, duration: float) -> None:
         """Backend hook: integrate the current trial for ``duration`` ms (e.g. in pieces, with
         inputs changed between them)."""
-        assert self.sim is not None
-        self.sim.advance(duration)
+        self._sim_advance(duration)
+
+    def _sim_advance(self, duration: float) -> None:
+        """``sim.advance(duration)``, recording the spikes of recorded spike sources."""
+        sim = self.sim
+        assert sim is not None
+        rec = getattr(self, "_rec_sources", None)
+        if rec is None or not rec.size:
+            sim.advance(duration)
+            return
+        snap = (sim.step, sim.pois_next.copy(), sim.pois_rng.copy())
+        sim.advance(duration)
+        self._collect_source_spikes(rec, *snap)
 
     # -- recording spike sources ---------------------------------------------------------------
     def _recorded_source_units(self) -> np.ndarray:

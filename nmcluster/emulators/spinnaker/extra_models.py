@@ -90,12 +90,14 @@ class SpikeSourcePoissonVariable(StandardCellType):
     ``extra_models.SpikeSourcePoissonVariable``): ``rates`` (Hz), ``starts`` (ms) and
     ``durations`` (ms), one list per neuron or one list for all."""
 
-    default_parameters = {"rates": [1.0], "starts": [0.0], "durations": [1e12]}
+    # the schedule is kept on the object (lists per neuron), not in PyNN's parameter space
+    default_parameters: dict = {}
     default_initial_values: dict = {}
     recordable = ["spikes"]
     injectable = False
     receptor_types = ()
-    translations = identity("rates", "starts", "durations")
+    units = {"spikes": "ms"}
+    translations = identity()
 
     def __init__(self, rates=(1.0,), starts=(0.0,), durations=None) -> None:
         rates = _lists(rates)

@@ -41,7 +41,8 @@ class Population(BasePopulation):
         extra.update(additional_kwargs)
         self._additional = extra
         super().__init__(size, cellclass, cellparams, structure, initial_values, label)
-        self._type_limit = simulator.state.per_type.get(type(self.celltype).__name__)
+        self._type_limit = simulator.state.per_type.get(type(self.celltype).__name__,
+                                                        machine.MAX_NEURONS_PER_CORE)
         if extra.get("max_atoms_per_core") is not None:
             self.set_max_atoms_per_core(extra["max_atoms_per_core"])
 

@@ -81,30 +81,65 @@ class State(EngineState):
         return float(self.dt) * machine.MAX_DELAY_STEPS
 
     def _advance(self, duration: float) -> None:
-        """Integrate, in pieces between the steps at which an injected current changes (the
-        current sources' amplitudes are added to ``i_offset`` of their cells per piece)."""
+        """Integrate, in pieces between the steps at which an input changes: the current
+        sources' amplitudes are added to ``i_offset`` of their cells, a
+        SpikeSourcePoissonVariable switches its rates (sPyNNaker's current_source_*.h and
+        spike_source_poisson.c act per time step)."""
         sim = self.sim
         assert sim is not None
         sources = [c for c in self.current_sources if c._targets]
-        if not sources:
-            sim.advance(duration)
+        variable = self._variable_sources()
+        if not sources and not variable:
+            self._sim_advance(duration)
             return
         dt = self.dt
         s0 = sim.step
         s1 = s0 + int(round(duration / dt))
         base = sim.par["i_offset"][0].copy()
         targets = [(c, self.unit_lookup[c.target_ids()]) for c in sources]
-        cuts = sorted({s0, s1} | {x for c in sources for x in c.changes(s0, s1, dt)})
+        cuts = {s0, s1} | {x for c in sources for x in c.changes(s0, s1, dt)}
+        for _, _, edges in variable:
+            cuts |= {int(e) for e in edges if s0 < e < s1}
+        cuts = sorted(cuts)
         try:
             for a, b in zip(cuts[:-1], cuts[1:]):
-                cur = base.copy()
-                for c, units in targets:
-                    np.add.at(cur, units[units < cur.size], c.amplitude_at(a, dt))
-                # the kernel reads i_offset at every step (model "spinnaker")
-                sim.par["i_offset"][:] = cur
-                sim.advance((b - a) * dt)
+                if sources:
+                    cur = base.copy()
+                    for c, units in targets:
+                        np.add.at(cur, units[units < cur.size], c.amplitude_at(a, dt))
+                    # the kernel reads i_offset at every step (model "spinnaker")
+                    sim.par["i_offset"][:] = cur
+                for js, rate_at, _ in variable:
+                    _set_poisson_rates(sim, js, rate_at(a * dt), a * dt)
+                self._sim_advance((b - a) * dt)
         finally:
             sim.par["i_offset"][:] = base
+
+    def _variable_sources(self) -> list:
+        """(engine source indices, rate function of time, change steps) of every
+        SpikeSourcePoissonVariable population."""
+        from .extra_models import SpikeSourcePoissonVariable
+
+        out = []
+        c = self.sim.csr
+        index = {int(u): j for j, u in enumerate(c.pois_unit)}
+        for p in self.populations:
+            if not isinstance(p.celltype, SpikeSourcePoissonVariable) or p._engine is None:
+                continue
+            js = np.array([index[int(u)] for u in p._engine])
+            sched = [p.celltype.schedule(i) for i in range(p.size)]
+
+            def rate_at(t: float, sched=sched) -> np.ndarray:
+                out_ = np.zeros(len(sched))
+                for i, (r, a, b) in enumerate(sched):
+                    on = (a <= t + 1e-9) & (t + 1e-9 < b)
+                    out_[i] = r[on][-1] if on.any() else 0.0
+                return out_
+
+            edges = np.unique(np.rint(np.concatenate(
+                [np.concatenate([a, b]) for _, a, b in sched]) / self.dt))
+            out.append((js, rate_at, edges))
+        return out
 
     def _after_run(self, duration: float) -> None:
         if self.config.real_time:
@@ -201,6 +236,28 @@ class State(EngineState):
                 if np.any(np.isfinite(u0)):
                     sim.x[:, p._engine] = np.where(np.isfinite(u0), u0, sim.x[:, p._engine])
         return sim
+
+
+def _set_poisson_rates(sim: Simulation, js: np.ndarray, rates_hz: np.ndarray,
+                       t_now: float) -> None:
+    """Switch Poisson sources ``js`` to new rates at ``t_now`` (ms): a source whose rate changes
+    draws its next event afresh from ``t_now`` from its own stream (memoryless)."""
+    from ..engine.network import _splitmix_next
+
+    new = np.asarray(rates_hz, float) / 1000.0
+    changed = sim.pois_rate[0, js] != new
+    if not changed.any():
+        return
+    js = js[changed]
+    new = new[changed]
+    st = sim.pois_rng[:, js].copy()
+    u = ((_splitmix_next(st) >> np.uint64(11)).astype(float) + 1.0) / 2.0 ** 53
+    sim.pois_rng[:, js] = st
+    with np.errstate(divide="ignore"):
+        t = t_now - np.log(u) / new[None, :]
+    stop = sim.csr.pois_stop[js][None, :]
+    sim.pois_rate[:, js] = new[None, :]
+    sim.pois_next[:, js] = np.where((new[None, :] > 0) & (t < stop), t, np.inf)
 
 
 def _pops(obj) -> list:
