@@ -240,7 +240,7 @@ def test_population_kwargs_and_per_core_limits(caplog):
                        label="p")
     assert sim.partitioning_report()["populations"][0]["cores"] == 2
     with pytest.raises(sim.SpinnakerConfigError, match="absolute maximum"):
-        sim.set_number_of_neurons_per_core(sim.IF_curr_exp, 1000)
+        sim.set_number_of_neurons_per_core(sim.SpikeSourcePoisson, 501)
     with pytest.raises(sim.SpinnakerConfigError, match="as a class"):
         sim.set_number_of_neurons_per_core("IF_curr_exp", 10)
     with caplog.at_level(logging.WARNING):

@@ -107,19 +107,14 @@ def set_number_of_neurons_per_core(neuron_type, max_permitted) -> None:
     """At most ``max_permitted`` neurons per core for populations of ``neuron_type`` (a cell
     type class) created from now on (sPyNNaker: "only affects Populations not yet made", with a
     warning if some exist); ``None`` restores the maximum.  Above the model's maximum
-    (``MAX_NEURONS_PER_CORE``) it is refused, as sPyNNaker's
-    ``set_model_max_atoms_per_dimension_per_core`` does."""
+    (:data:`.machine.ABSOLUTE_MAX_ATOMS`: 500 for Poisson sources, none for neuron models) it is
+    refused, as sPyNNaker's ``set_model_max_atoms_per_dimension_per_core`` does."""
     name_ = _model_name(neuron_type)
     if max_permitted is None:
         n = machine.MAX_NEURONS_PER_CORE
     else:
         n = int(np.prod(max_permitted)) if not np.isscalar(max_permitted) else max_permitted
-        if int(n) != n or n < 1:
-            raise machine.SpinnakerConfigError(f"neurons per core must be >= 1, got {n}")
-        if n > machine.MAX_NEURONS_PER_CORE:
-            raise machine.SpinnakerConfigError(
-                f"The absolute maximum neurons per core for this model ({name_}) is "
-                f"{machine.MAX_NEURONS_PER_CORE}; got {n}")
+        n = machine.check_max_atoms(name_, n)
     st = simulator.state
     st.per_type[name_] = int(n)
     if st.populations:

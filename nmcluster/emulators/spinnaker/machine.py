@@ -31,6 +31,25 @@ MAX_DELAY_STEPS = 144  # 16 on the core x 8 delay stages of an extension core + 
 WEIGHT_BITS = 16
 
 
+#: sPyNNaker 7.4.1's absolute maximum atoms per core of a model (AbstractPyNNModel
+#: .absolute_max_atoms_per_core: unbounded for neuron models and spike arrays, 500 for the
+#: Poisson sources, spike_source_poisson.py DEFAULT_MAX_ATOMS_PER_CORE)
+ABSOLUTE_MAX_ATOMS = {"SpikeSourcePoisson": 500, "SpikeSourcePoissonVariable": 500}
+
+
+def check_max_atoms(model: str, n) -> int:
+    """``n`` atoms per core for ``model`` as an int, refused if not >= 1 or above the model's
+    absolute maximum (sPyNNaker: "The absolute maximum neurons per core for this model is
+    ...")."""
+    if int(n) != n or n < 1:
+        raise SpinnakerConfigError(f"neurons per core must be an integer >= 1, got {n}")
+    top = ABSOLUTE_MAX_ATOMS.get(model)
+    if top is not None and n > top:
+        raise SpinnakerConfigError(
+            f"The absolute maximum neurons per core for this model ({model}) is {top}; got {n}")
+    return int(n)
+
+
 class SpinnakerConfigError(UserInputError):
     """The network cannot be configured on SpiNNaker as requested."""
 
@@ -74,8 +93,8 @@ def partition(populations: list, delay_ext: set[int] | None = None,
         by_type = getattr(p, "_type_limit", None)
         if by_type is None:
             by_type = per_type.get(type(p.celltype).__name__, MAX_NEURONS_PER_CORE)
-        limit = min(MAX_NEURONS_PER_CORE, by_type,
-                    getattr(p, "_max_atoms", MAX_NEURONS_PER_CORE))
+        # (a limit the user sets may exceed the default, as in sPyNNaker)
+        limit = min(by_type, getattr(p, "_max_atoms", MAX_NEURONS_PER_CORE))
         c = cores_for(p.size, limit)
         rows.append(PopulationSlice(str(p.label), int(p.size), limit, c,
                                     c if id(p) in delay_ext else 0))

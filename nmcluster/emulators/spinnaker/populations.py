@@ -69,13 +69,7 @@ class Population(BasePopulation):
         """At most ``n`` neurons of this population per core (a tuple: their product)."""
         if not np.isscalar(n):
             n = int(np.prod(n))
-        if int(n) != n or n < 1:
-            raise machine.SpinnakerConfigError("neurons per core must be >= 1")
-        if n > machine.MAX_NEURONS_PER_CORE:
-            raise machine.SpinnakerConfigError(
-                f"The absolute maximum neurons per core for this model is "
-                f"{machine.MAX_NEURONS_PER_CORE}; got {n}")
-        self._max_atoms = int(n)
+        self._max_atoms = machine.check_max_atoms(type(self.celltype).__name__, n)
         simulator.state.structure_changed()
 
     def get_max_atoms_per_core(self) -> int:

@@ -8,6 +8,7 @@ import numpy as np
 from pyNN.standardmodels import synapses as std_synapses
 
 from ..common.projections import BaseProjection, Connection  # noqa: F401
+from ..common.projections import populations_of as _populations
 from . import machine, simulator
 
 
@@ -36,7 +37,42 @@ class Projection(BaseProjection):
                         f"view selects {idx.size} non-contiguous neurons of "
                         f"{obj.grandparent.label!r} (or setup(strict=False) in the emulator)")
 
+    def _plastic_signature(self):
+        """What sPyNNaker compares when two plastic projections share a target population
+        (synapse_dynamics_stdp.py ``is_same_as``: rule types and parameters, dendritic delay
+        fraction); None for static synapses."""
+        st = self.synapse_type
+        if not isinstance(st, std_synapses.STDPMechanism):
+            return None
+
+        def params(component):
+            if component is None:
+                return None
+            out = []
+            for k, v in sorted(component.parameter_space.items()):
+                out.append((k, getattr(v, "base_value", v)))
+            return type(component).__name__, tuple(out)
+
+        return (params(st.timing_dependence), params(st.weight_dependence),
+                st.dendritic_delay_fraction)
+
+    def _check_plastic_merge(self) -> None:
+        sig = self._plastic_signature()
+        if sig is None:
+            return
+        posts = {id(p) for p in _populations(self.post)}
+        for other in simulator.state.projections:
+            if other is self or not posts & {id(p) for p in _populations(other.post)}:
+                continue
+            o = other._plastic_signature()
+            if o is not None and o != sig:
+                raise machine.SpinnakerConfigError(
+                    f"{self.label}: Synapse dynamics must match exactly when using multiple "
+                    f"edges to the same population (sPyNNaker 7: the plasticity rules of "
+                    f"{other.label} and this projection onto the same population differ)")
+
     def _finalise(self) -> None:
+        self._check_plastic_merge()
         d = self._params.get("delay")
         dt = simulator.state.dt
         if d is None:
