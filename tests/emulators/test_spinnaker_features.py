@@ -235,21 +235,24 @@ def test_unsupported_feature_errors_name_it(name):
     assert name in msg and "not supported on SpiNNaker" in msg and "IF_curr_exp" in msg
 
 
-def test_population_kwargs_and_per_core_limits(caplog):
-    p = sim.Population(300, sim.IF_curr_exp(), seed=3, additional_parameters={"seed": 4},
-                       label="p")
-    assert sim.partitioning_report()["populations"][0]["cores"] == 2
+def test_population_kwargs_and_per_core_limits():
     with pytest.raises(sim.SpinnakerConfigError, match="absolute maximum"):
         sim.set_number_of_neurons_per_core(sim.SpikeSourcePoisson, 501)
     with pytest.raises(sim.SpinnakerConfigError, match="as a class"):
         sim.set_number_of_neurons_per_core("IF_curr_exp", 10)
-    with caplog.at_level(logging.WARNING):
-        sim.set_number_of_neurons_per_core(sim.IF_curr_exp, 100)
-        sim.set_number_of_synapse_cores(sim.IF_curr_exp, 1)
-    assert "only affects Populations not yet made" in caplog.text
-    q = sim.Population(300, sim.IF_curr_exp(), label="q")
+    sim.set_number_of_neurons_per_core(sim.IF_curr_exp, 100)
+    sim.set_number_of_synapse_cores(sim.IF_curr_exp, 1)
+    p = sim.Population(300, sim.IF_curr_exp(), seed=3, additional_parameters={"seed": 4},
+                       label="p")
+    q = sim.Population(300, sim.IF_curr_exp(), neurons_per_core=50, label="q")
     rows = {r["label"]: r["cores"] for r in sim.partitioning_report()["populations"]}
-    assert rows == {"p": 2, "q": 3}  # the limit applies to q only
+    assert rows == {"p": 3, "q": 6}
+    # as sPyNNaker 7.4.1: no global per-model setting once a Population exists
+    for call in (lambda: sim.set_number_of_neurons_per_core(sim.IF_curr_exp, 10),
+                 lambda: sim.set_number_of_synapse_cores(sim.IF_curr_exp, 0),
+                 lambda: sim.set_allow_delay_extensions(sim.IF_curr_exp, False)):
+        with pytest.raises(sim.SpinnakerConfigError, match="after a Population has been"):
+            call()
     assert p.size == q.size
 
 

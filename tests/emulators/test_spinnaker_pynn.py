@@ -38,10 +38,9 @@ def test_partitioning_constraints_and_boards(tmp_path):
     sim.Population(300, sim.SpikeSourcePoisson(rate=5.0), label="src")
     rep = sim.partitioning_report()
     assert [p["cores"] for p in rep["populations"]] == [10, 2]
-    sim.set_number_of_neurons_per_core(sim.SpikeSourcePoisson, 50)
-    # as in sPyNNaker 7, the per-type limit affects populations made after it only
-    assert sim.partitioning_report()["cores"] == 10 + 2
-    sim.Population(300, sim.SpikeSourcePoisson(rate=5.0), label="src2")
+    with pytest.raises(sim.SpinnakerConfigError, match="after a Population"):
+        sim.set_number_of_neurons_per_core(sim.SpikeSourcePoisson, 50)  # as sPyNNaker 7.4.1
+    sim.Population(300, sim.SpikeSourcePoisson(rate=5.0), label="src2", neurons_per_core=50)
     rep = sim.partitioning_report(str(tmp_path / "report.json"))
     assert rep["cores"] == 10 + 2 + 6
     # 20000 neurons at 10 per core: 2000 cores -> 127 chips with the rest -> 3 boards

@@ -103,10 +103,20 @@ def _model_name(neuron_type) -> str:
     return neuron_type.__name__
 
 
+def _verify_may_set(param: str) -> None:
+    """sPyNNaker 7.4.1 refuses a global per-model setting once any Population exists
+    (spynnaker/pyNN/models/abstract_pynn_model.py ``verify_may_set``)."""
+    if simulator.state.populations:
+        raise machine.SpinnakerConfigError(
+            "Global set is not supported after a Population has been created. Either move it "
+            f"above the creation of all Populations or provide {param} during the creation of "
+            "each Population it applies to.")
+
+
 def set_number_of_neurons_per_core(neuron_type, max_permitted) -> None:
     """At most ``max_permitted`` neurons per core for populations of ``neuron_type`` (a cell
-    type class) created from now on (sPyNNaker: "only affects Populations not yet made", with a
-    warning if some exist); ``None`` restores the maximum.  Above the model's maximum
+    type class); refused once any Population exists, as in sPyNNaker 7.4.1 (give
+    ``neurons_per_core=`` to the Population instead); ``None`` restores the maximum.  Above the model's maximum
     (:data:`.machine.ABSOLUTE_MAX_ATOMS`: 500 for Poisson sources, none for neuron models) it is
     refused, as sPyNNaker's ``set_model_max_atoms_per_dimension_per_core`` does."""
     name_ = _model_name(neuron_type)
@@ -115,10 +125,8 @@ def set_number_of_neurons_per_core(neuron_type, max_permitted) -> None:
     else:
         n = int(np.prod(max_permitted)) if not np.isscalar(max_permitted) else max_permitted
         n = machine.check_max_atoms(name_, n)
-    st = simulator.state
-    st.per_type[name_] = int(n)
-    if st.populations:
-        logger.warning("set_number_of_neurons_per_core only affects Populations not yet made.")
+    _verify_may_set("neurons_per_core")
+    simulator.state.per_type[name_] = int(n)
 
 
 def set_number_of_synapse_cores(neuron_type, n_synapse_cores) -> None:
@@ -130,16 +138,15 @@ def set_number_of_synapse_cores(neuron_type, n_synapse_cores) -> None:
                                         or n_synapse_cores < 0):
         raise machine.SpinnakerConfigError(
             f"number of synapse cores must be None or >= 0, got {n_synapse_cores}")
+    _verify_may_set("n_synapse_cores")
     simulator.state.synapse_cores[name_] = n_synapse_cores
-    if simulator.state.populations:
-        logger.warning("set_number_of_synapse_cores only affects Populations not yet made.")
 
 
 def set_allow_delay_extensions(neuron_type, allow_delay_extensions: bool) -> None:
     """Whether populations of ``neuron_type`` may use delay-extension cores (sPyNNaker 7)."""
-    simulator.state.delay_extensions[_model_name(neuron_type)] = bool(allow_delay_extensions)
-    if simulator.state.populations:
-        logger.warning("set_allow_delay_extensions only affects Populations not yet made.")
+    name_ = _model_name(neuron_type)
+    _verify_may_set("allow_delay_extensions")
+    simulator.state.delay_extensions[name_] = bool(allow_delay_extensions)
 
 
 def get_machine() -> "machine.EmulatedMachine":

@@ -25,7 +25,7 @@ class Population(BasePopulation):
     SpiNNaker: as sPyNNaker's Population (spynnaker/pyNN/models/populations/population.py) it
     also takes ``additional_parameters`` (a dict) and extra keyword arguments for the machine
     vertex: ``seed`` (of a Poisson source), ``max_rate``, ``splitter``, ``n_colour_bits``,
-    ``max_atoms_per_core`` ...; ``max_atoms_per_core`` limits its neurons per core, the rest
+    ``neurons_per_core`` ...; ``neurons_per_core`` limits its neurons per core, the rest
     are accepted and concern placement only (the emulator's random streams derive from
     ``setup(seed=...)``).
     """
@@ -43,8 +43,9 @@ class Population(BasePopulation):
         super().__init__(size, cellclass, cellparams, structure, initial_values, label)
         self._type_limit = simulator.state.per_type.get(type(self.celltype).__name__,
                                                         machine.MAX_NEURONS_PER_CORE)
-        if extra.get("max_atoms_per_core") is not None:
-            self.set_max_atoms_per_core(extra["max_atoms_per_core"])
+        for key in ("neurons_per_core", "max_atoms_per_core"):
+            if extra.get(key) is not None:
+                self.set_max_atoms_per_core(extra[key])
 
     def _add_to_network(self, net):
         from .extra_models import SpikeSourcePoissonVariable
