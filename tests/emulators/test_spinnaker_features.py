@@ -444,3 +444,45 @@ def test_neo_convertor():
     rows = sim.neo_convertor.convert_spikes(data)
     assert rows.tolist() == [[0, 1.0], [0, 2.0], [1, 3.0]]
     assert sim.neo_convertor.count_spikes(data) == 3
+
+
+@pytest.mark.parametrize("nearest", [False, True], ids=["SpikePairRule", "SpikeNearestPairRule"])
+def test_stdp_pairs_as_sPyNNaker_all_to_all_or_nearest(nearest):
+    """sPyNNaker's pair rules keep a pre and a post trace (+1 per spike, or reset to 1 for the
+    nearest-pair rule): every post spike potentiates by A_plus x the pre trace, every pre spike
+    depresses by A_minus x the post trace (additive: weight units)."""
+    tau_p, tau_m, a_p, a_m = 16.0, 30.0, 0.02, 0.015
+    pre_t = [10.0, 14.0, 40.0, 43.0, 47.0, 90.0]
+    pre = sim.Population(1, sim.SpikeSourceArray(spike_times=pre_t))
+    drive = sim.Population(1, sim.SpikeSourceArray(spike_times=[20.0, 38.0, 60.0, 62.0]))
+    post = sim.Population(1, sim.IF_curr_exp(tau_refrac=1.0))
+    sim.Projection(drive, post, sim.AllToAllConnector(), sim.StaticSynapse(weight=40.0))
+    rule = (sim.extra_models.SpikeNearestPairRule if nearest else sim.SpikePairRule)(
+        tau_plus=tau_p, tau_minus=tau_m, A_plus=a_p, A_minus=a_m)
+    stdp = sim.STDPMechanism(timing_dependence=rule, weight=0.5, delay=1.0,
+                             weight_dependence=sim.AdditiveWeightDependence(w_min=0.0, w_max=1.0))
+    prj = sim.Projection(pre, post, sim.AllToAllConnector(), stdp)
+    post.record("spikes")
+    sim.run(120.0)
+    # post spike steps: recorded time - 1 step; pre steps: the source's times
+    post_s = [t - 1.0 for t in np.asarray(post.get_data().segments[0].spiketrains[0])]
+    assert len(post_s) >= 3
+    w = prj.get("weight", format="list", with_address=False)[0]
+    want = sim.simulator.state.sim.w.dtype.type(0.5)
+    events = sorted([(t, 0) for t in pre_t] + [(t, 1) for t in post_s])  # pre first at a tie
+    r = o = 0.0
+    tr = to = None
+    for t, is_post in events:
+        if is_post:
+            if tr is not None:
+                want += a_p * r * math.exp(-(t - tr) / tau_p)
+            o = (0.0 if (to is None or nearest) else o * math.exp(-(t - to) / tau_m)) + 1.0
+            to = t
+        else:
+            if to is not None:
+                want -= a_m * o * math.exp(-(t - to) / tau_m)
+            r = (0.0 if (tr is None or nearest) else r * math.exp(-(t - tr) / tau_p)) + 1.0
+            tr = t
+        want = min(max(want, 0.0), 1.0)
+    assert w == pytest.approx(want, abs=1e-9)
+    assert abs(w - 0.5) > 0.01

@@ -83,6 +83,10 @@ _INV53 = 1.0 / 9007199254740992.0
 RULE_ADDITIVE = 1  # continuous additive pair rule (applied at pairing time)
 RULE_MULTIPLICATIVE = 2  # continuous multiplicative pair rule
 RULE_LUT = 3  # correlation accumulators + sequential look-up-table sweep (Spikey)
+# sPyNNaker's pair rules (timing_pair_impl.h / timing_nearest_pair_impl.h): a pre trace and a post
+# trace per synapse (acc_c, acc_a), +1 per spike (all-to-all) or set to 1 (nearest); additive
+# (weight_additive_one_term_impl.h: dw = A x trace) or multiplicative ((w_max - w) / (w - w_min))
+RULE_TRACE_ADD, RULE_TRACE_MULT, RULE_NEAREST_ADD, RULE_NEAREST_MULT = 4, 5, 6, 7
 
 # columns of rule_par
 RP_KIND, RP_TAU_PLUS, RP_TAU_MINUS, RP_A_PLUS, RP_A_MINUS, RP_W_MIN, RP_W_MAX, RP_LSB = range(8)
@@ -157,12 +161,34 @@ def pair_weight_update(kind: int, w: float, par: np.ndarray, dt_ms: float, causa
     return w
 
 
+@njit(cache=True, inline="always")
+def _trace_update(kind, w, par, amount, causal):
+    """Weight change of the trace rules by ``amount`` (the other side's trace), clipped."""
+    mult = kind == RULE_TRACE_MULT or kind == RULE_NEAREST_MULT
+    if causal:
+        w += par[RP_A_PLUS] * amount * ((par[RP_W_MAX] - w) if mult else 1.0)
+    else:
+        w -= par[RP_A_MINUS] * amount * ((w - par[RP_W_MIN]) if mult else 1.0)
+    return min(max(w, par[RP_W_MIN]), par[RP_W_MAX])
+
+
 @njit(cache=True)
 def _stdp_pre(tr, k, step, dt, tpost_step, syn_rule, rule_par, w, pre_avail, post_avail,
-              acc_c, acc_a):
+              acc_c, acc_a, tself_step=NEVER):
     r = syn_rule[k]
     par = rule_par[r - 1]
     kind = int(par[RP_KIND])
+    if kind >= RULE_TRACE_ADD:
+        # depression by the post trace decayed to now; then the pre trace (previous pre spike
+        # at tself_step) decays and takes this spike
+        if tpost_step != NEVER:
+            o = acc_a[tr, k] * math.exp(-(step - tpost_step) * dt / par[RP_TAU_MINUS])
+            w[tr, k] = _trace_update(kind, w[tr, k], par, o, False)
+        prev = 0.0
+        if tself_step != NEVER and kind <= RULE_TRACE_MULT:
+            prev = acc_c[tr, k] * math.exp(-(step - tself_step) * dt / par[RP_TAU_PLUS])
+        acc_c[tr, k] = prev + 1.0
+        return
     if post_avail[tr, k] != 0 and tpost_step != NEVER:
         d = (step - tpost_step) * dt
         if kind == RULE_LUT:
@@ -175,10 +201,20 @@ def _stdp_pre(tr, k, step, dt, tpost_step, syn_rule, rule_par, w, pre_avail, pos
 
 @njit(cache=True)
 def _stdp_post(tr, k, step, dt, tpre_step, syn_rule, rule_par, w, pre_avail, post_avail,
-               acc_c, acc_a):
+               acc_c, acc_a, tself_step=NEVER):
     r = syn_rule[k]
     par = rule_par[r - 1]
     kind = int(par[RP_KIND])
+    if kind >= RULE_TRACE_ADD:
+        # potentiation by the pre trace decayed to now; then the post trace takes this spike
+        if tpre_step != NEVER:
+            a = acc_c[tr, k] * math.exp(-(step - tpre_step) * dt / par[RP_TAU_PLUS])
+            w[tr, k] = _trace_update(kind, w[tr, k], par, a, True)
+        prev = 0.0
+        if tself_step != NEVER and kind <= RULE_TRACE_MULT:
+            prev = acc_a[tr, k] * math.exp(-(step - tself_step) * dt / par[RP_TAU_MINUS])
+        acc_a[tr, k] = prev + 1.0
+        return
     if pre_avail[tr, k] != 0 and tpre_step != NEVER:
         d = (step - tpre_step) * dt
         if kind == RULE_LUT:
@@ -1060,7 +1096,7 @@ def run_lif(step0, nsteps, dt, conductance, n_neurons, tr0, tr1,
                         for q in range(in_ptr[n], in_ptr[n + 1]):
                             _stdp_post(tr, in_syn[q], step, dt, last_spike[tr, in_pre[q]],
                                        syn_rule, rule_par, w, pre_avail, post_avail, acc_c,
-                                       acc_a)
+                                       acc_a, last_spike[tr, n])
                         if gate_on:
                             gg = gate_group[n]
                             if gg >= 0:
@@ -1104,7 +1140,7 @@ def run_lif(step0, nsteps, dt, conductance, n_neurons, tr0, tr1,
                         eff *= x * u
                     if syn_rule[k] > 0:
                         _stdp_pre(tr, k, step, dt, last_spike[tr, post[k]], syn_rule, rule_par,
-                                  w, pre_avail, post_avail, acc_c, acc_a)
+                                  w, pre_avail, post_avail, acc_c, acc_a, prev)
                     if eff != 0.0:
                         rs = slot + delay[k]  # delay < D
                         if rs >= D:

@@ -235,10 +235,21 @@ class Network:
         pairing time) or ``"lut"`` (correlation accumulators per synapse, each pair adds
         ``A * exp(-|dt|/tau)``; every ``sweep_period`` ms a row is evaluated and a synapse whose
         causal xor acausal accumulator reached 1 gets weight level ``lut[0|1][level]`` times
-        ``lsb``).  All rules pair spikes with the reduced symmetric nearest-neighbour scheme.
+        ``lsb``); these pair spikes with the reduced symmetric nearest-neighbour scheme.
+        ``"pair_additive"`` / ``"pair_multiplicative"`` / ``"nearest_additive"`` /
+        ``"nearest_multiplicative"``: sPyNNaker's trace rules (a pre and a post trace per synapse,
+        +1 per spike for all-to-all pairing or reset to 1 for nearest pairs; additive changes
+        ``A x trace`` in weight units, multiplicative ``A x trace x (w_max - w)`` /
+        ``(w - w_min)``).
         """
         kinds = {"additive": kernels.RULE_ADDITIVE, "multiplicative": kernels.RULE_MULTIPLICATIVE,
-                 "lut": kernels.RULE_LUT}
+                 "lut": kernels.RULE_LUT,
+                 # sPyNNaker's trace rules (SpiNNaker emulator): all-to-all / nearest pairs,
+                 # A_plus / A_minus in weight units
+                 "pair_additive": kernels.RULE_TRACE_ADD,
+                 "pair_multiplicative": kernels.RULE_TRACE_MULT,
+                 "nearest_additive": kernels.RULE_NEAREST_ADD,
+                 "nearest_multiplicative": kernels.RULE_NEAREST_MULT}
         if kind not in kinds:
             raise ValueError(f"rule kind must be one of {sorted(kinds)}")
         if kind == "lut":

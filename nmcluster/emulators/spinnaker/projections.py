@@ -108,9 +108,13 @@ class Projection(BaseProjection):
             v = p.get(name)
             return float(v[0]) if v is not None and v.size else default
 
-        kind = "multiplicative" if isinstance(
+        # sPyNNaker's pairing (timing_pair_impl.h: all-to-all traces; timing_nearest_pair_impl.h:
+        # nearest) and weight rules (A_plus / A_minus in weight units)
+        scheme = "nearest" if type(self.synapse_type.timing_dependence).__name__ == \
+            "SpikeNearestPairRule" else "pair"
+        kind = scheme + ("_multiplicative" if isinstance(
             self.synapse_type.weight_dependence,
-            std_synapses.MultiplicativeWeightDependence) else "additive"
+            std_synapses.MultiplicativeWeightDependence) else "_additive")
         # Vogels2011Rule: one tau; RecurrentRule: its mean windows (see .extra_models)
         tau = first("tau", first("mean_pre_window", 20.0))
         return net.add_rule(kind, tau_plus=first("tau_plus", tau),
