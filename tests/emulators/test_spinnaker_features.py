@@ -486,3 +486,18 @@ def test_stdp_pairs_as_sPyNNaker_all_to_all_or_nearest(nearest):
         want = min(max(want, 0.0), 1.0)
     assert w == pytest.approx(want, abs=1e-9)
     assert abs(w - 0.5) > 0.01
+
+
+def test_spinnaker_get_data_set_state_placement(caplog):
+    cell = sim.Population(2, sim.IF_curr_exp())
+    cell.add_placement_constraint(0, 0, 3)
+    cell.record(["spikes", "v"])
+    sim.run(20.0)
+    with caplog.at_level(logging.WARNING):
+        cell.set_state(v=-40.0)  # above threshold: both fire in the next step
+        sim.run(2.0)
+        spikes = cell.spinnaker_get_data("spikes")
+        v = cell.spinnaker_get_data("v", as_matrix=True)
+    assert "non-standard PyNN" in caplog.text
+    assert spikes.tolist() == [[0, 21.0], [1, 21.0]]  # only the spikes set_state caused
+    assert v.shape == (23, 2) and v[0, 0] == -65.0

@@ -3,12 +3,16 @@ partitioner constraints)."""
 
 from __future__ import annotations
 
+import logging
+
 import numpy as np
 from pyNN import common
 
 from ..common.populations import BasePopulation, BasePopulationView
 from . import machine, simulator
 from .recording import Recorder
+
+logger = logging.getLogger("nmcluster.emulators.spinnaker")
 
 
 class Assembly(common.Assembly):
@@ -72,6 +76,39 @@ class Population(BasePopulation):
             n = int(np.prod(n))
         self._max_atoms = machine.check_max_atoms(type(self.celltype).__name__, n)
         simulator.state.structure_changed()
+
+    # -- sPyNNaker's non-PyNN Population methods (spynnaker/pyNN/models/populations/
+    # population.py), with its warnings
+    def spinnaker_get_data(self, variable: str, as_matrix: bool = False,
+                           view_indexes=None) -> np.ndarray:
+        """The recorded ``variable`` as sPyNNaker's numpy rows: ``[id, time]`` for spikes,
+        ``[id, time, value]`` for a signal (``as_matrix``: time x neuron)."""
+        from . import neo_convertor
+
+        logger.warning("spinnaker_get_data is non-standard PyNN and therefore will not be "
+                       "portable to other simulators.")
+        data = self.get_data(variable)
+        if variable == "spikes":
+            rows = neo_convertor.convert_spikes(data)
+        else:
+            sig = data.segments[0].filter(name=variable)[0]
+            if as_matrix:
+                m = np.asarray(sig.magnitude)
+                return m if view_indexes is None else m[:, list(view_indexes)]
+            rows = neo_convertor.convert_analog_signal(sig)
+        if view_indexes is not None and rows.size:
+            rows = rows[np.isin(rows[:, 0], list(view_indexes))]
+        return rows
+
+    def set_state(self, **kwargs) -> None:
+        """Current values of state variables (``v``, ``u``), now (sPyNNaker's set_state)."""
+        logger.warning("set_state is non-standard PyNN and therefore will not be portable to "
+                       "other simulators.")
+        self.initialize(**kwargs)
+
+    def add_placement_constraint(self, x: int, y: int, p: int | None = None) -> None:
+        """Placement on chip (x, y), core p: recorded; the emulator has no placement."""
+        self._placement = (int(x), int(y), None if p is None else int(p))
 
     def get_max_atoms_per_core(self) -> int:
         return int(min(self._max_atoms, self._type_limit or machine.MAX_NEURONS_PER_CORE))
