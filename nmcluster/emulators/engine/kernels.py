@@ -90,7 +90,10 @@ RULE_TRACE_ADD, RULE_TRACE_MULT, RULE_NEAREST_ADD, RULE_NEAREST_MULT = 4, 5, 6, 
 
 # columns of rule_par
 RP_KIND, RP_TAU_PLUS, RP_TAU_MINUS, RP_A_PLUS, RP_A_MINUS, RP_W_MIN, RP_W_MAX, RP_LSB = range(8)
-RULE_PAR_COLS = 8
+# triplet terms of the trace rules (sPyNNaker timing_pfister_triplet_impl.h with
+# weight_additive_two_term_impl.h): second pre / post traces with tau_x / tau_y, amplitudes A3
+RP_TAU_X, RP_TAU_Y, RP_A3_PLUS, RP_A3_MINUS = range(8, 12)
+RULE_PAR_COLS = 12
 
 NEVER = -(2**62)  # "no spike yet" step stamp
 
@@ -163,31 +166,41 @@ def pair_weight_update(kind: int, w: float, par: np.ndarray, dt_ms: float, causa
 
 @njit(cache=True, inline="always")
 def _trace_update(kind, w, par, amount, causal):
-    """Weight change of the trace rules by ``amount`` (the other side's trace), clipped."""
+    """Weight change of the trace rules by ``amount`` (amplitude x the other side's trace),
+    clipped to [w_min, w_max]."""
     mult = kind == RULE_TRACE_MULT or kind == RULE_NEAREST_MULT
     if causal:
-        w += par[RP_A_PLUS] * amount * ((par[RP_W_MAX] - w) if mult else 1.0)
+        w += amount * ((par[RP_W_MAX] - w) if mult else 1.0)
     else:
-        w -= par[RP_A_MINUS] * amount * ((w - par[RP_W_MIN]) if mult else 1.0)
+        w -= amount * ((w - par[RP_W_MIN]) if mult else 1.0)
     return min(max(w, par[RP_W_MIN]), par[RP_W_MAX])
 
 
 @njit(cache=True)
 def _stdp_pre(tr, k, step, dt, tpost_step, syn_rule, rule_par, w, pre_avail, post_avail,
-              acc_c, acc_a, tself_step=NEVER):
+              acc_c, acc_a, tself_step, x2, y2):
+    """A pre spike on plastic synapse ``k``; ``tself_step``: the previous pre spike, ``x2`` /
+    ``y2``: the triplet rules' second pre / post traces (the STP state arrays, which trace rules
+    do not use otherwise)."""
     r = syn_rule[k]
     par = rule_par[r - 1]
     kind = int(par[RP_KIND])
     if kind >= RULE_TRACE_ADD:
-        # depression by the post trace decayed to now; then the pre trace (previous pre spike
-        # at tself_step) decays and takes this spike
+        # depression by the post trace decayed to now (triplet: x (A2- + A3- r2), r2 the second
+        # pre trace before this spike); then the pre traces decay and take this spike
+        r2 = 0.0
+        if tself_step != NEVER and par[RP_TAU_X] > 0.0:
+            r2 = x2[tr, k] * math.exp(-(step - tself_step) * dt / par[RP_TAU_X])
         if tpost_step != NEVER:
             o = acc_a[tr, k] * math.exp(-(step - tpost_step) * dt / par[RP_TAU_MINUS])
-            w[tr, k] = _trace_update(kind, w[tr, k], par, o, False)
+            amp = o * (par[RP_A_MINUS] + par[RP_A3_MINUS] * r2)
+            w[tr, k] = _trace_update(kind, w[tr, k], par, amp, False)
         prev = 0.0
         if tself_step != NEVER and kind <= RULE_TRACE_MULT:
             prev = acc_c[tr, k] * math.exp(-(step - tself_step) * dt / par[RP_TAU_PLUS])
         acc_c[tr, k] = prev + 1.0
+        if par[RP_TAU_X] > 0.0:
+            x2[tr, k] = r2 + 1.0
         return
     if post_avail[tr, k] != 0 and tpost_step != NEVER:
         d = (step - tpost_step) * dt
@@ -201,19 +214,27 @@ def _stdp_pre(tr, k, step, dt, tpost_step, syn_rule, rule_par, w, pre_avail, pos
 
 @njit(cache=True)
 def _stdp_post(tr, k, step, dt, tpre_step, syn_rule, rule_par, w, pre_avail, post_avail,
-               acc_c, acc_a, tself_step=NEVER):
+               acc_c, acc_a, tself_step, x2, y2):
+    """A post spike on plastic synapse ``k`` (see :func:`_stdp_pre`)."""
     r = syn_rule[k]
     par = rule_par[r - 1]
     kind = int(par[RP_KIND])
     if kind >= RULE_TRACE_ADD:
-        # potentiation by the pre trace decayed to now; then the post trace takes this spike
+        # potentiation by the pre trace decayed to now (triplet: x (A2+ + A3+ o2), o2 the second
+        # post trace before this spike); then the post traces take this spike
+        o2 = 0.0
+        if tself_step != NEVER and par[RP_TAU_Y] > 0.0:
+            o2 = y2[tr, k] * math.exp(-(step - tself_step) * dt / par[RP_TAU_Y])
         if tpre_step != NEVER:
             a = acc_c[tr, k] * math.exp(-(step - tpre_step) * dt / par[RP_TAU_PLUS])
-            w[tr, k] = _trace_update(kind, w[tr, k], par, a, True)
+            amp = a * (par[RP_A_PLUS] + par[RP_A3_PLUS] * o2)
+            w[tr, k] = _trace_update(kind, w[tr, k], par, amp, True)
         prev = 0.0
         if tself_step != NEVER and kind <= RULE_TRACE_MULT:
             prev = acc_a[tr, k] * math.exp(-(step - tself_step) * dt / par[RP_TAU_MINUS])
         acc_a[tr, k] = prev + 1.0
+        if par[RP_TAU_Y] > 0.0:
+            y2[tr, k] = o2 + 1.0
         return
     if pre_avail[tr, k] != 0 and tpre_step != NEVER:
         d = (step - tpre_step) * dt
@@ -1096,7 +1117,7 @@ def run_lif(step0, nsteps, dt, conductance, n_neurons, tr0, tr1,
                         for q in range(in_ptr[n], in_ptr[n + 1]):
                             _stdp_post(tr, in_syn[q], step, dt, last_spike[tr, in_pre[q]],
                                        syn_rule, rule_par, w, pre_avail, post_avail, acc_c,
-                                       acc_a, last_spike[tr, n])
+                                       acc_a, last_spike[tr, n], stp_u, stp_x)
                         if gate_on:
                             gg = gate_group[n]
                             if gg >= 0:
@@ -1140,7 +1161,7 @@ def run_lif(step0, nsteps, dt, conductance, n_neurons, tr0, tr1,
                         eff *= x * u
                     if syn_rule[k] > 0:
                         _stdp_pre(tr, k, step, dt, last_spike[tr, post[k]], syn_rule, rule_par,
-                                  w, pre_avail, post_avail, acc_c, acc_a, prev)
+                                  w, pre_avail, post_avail, acc_c, acc_a, prev, stp_u, stp_x)
                     if eff != 0.0:
                         rs = slot + delay[k]  # delay < D
                         if rs >= D:

@@ -58,6 +58,8 @@ class _Rule:
     w_max: float
     lsb: float
     lut: np.ndarray  # (2, 16) int levels: [causal, acausal]
+    #: triplet terms of the trace rules (0: none): tau_x, tau_y (ms), A3_plus, A3_minus
+    triplet: tuple[float, float, float, float] = (0.0, 0.0, 0.0, 0.0)
 
 
 @dataclass
@@ -228,7 +230,8 @@ class Network:
     def add_rule(self, kind: str, tau_plus: float = 20.0, tau_minus: float = 20.0,
                  A_plus: float = 0.01, A_minus: float = 0.01, w_min: float = 0.0,
                  w_max: float = 1.0, lsb: float = 0.0,
-                 lut: np.ndarray | None = None) -> int:
+                 lut: np.ndarray | None = None,
+                 triplet: tuple[float, float, float, float] | None = None) -> int:
         """Add a plasticity rule; returns its id for :meth:`connect`.
 
         ``kind``: ``"additive"`` / ``"multiplicative"`` (continuous pair rules, weight changed at
@@ -240,7 +243,9 @@ class Network:
         ``"nearest_multiplicative"``: sPyNNaker's trace rules (a pre and a post trace per synapse,
         +1 per spike for all-to-all pairing or reset to 1 for nearest pairs; additive changes
         ``A x trace`` in weight units, multiplicative ``A x trace x (w_max - w)`` /
-        ``(w - w_min)``).
+        ``(w - w_min)``); ``triplet = (tau_x, tau_y, A3_plus, A3_minus)`` adds the triplet
+        terms of Pfister & Gerstner (2006) as sPyNNaker does (potentiation ``r1 (A_plus + A3_plus
+        o2)``, depression ``o1 (A_minus + A3_minus r2)``).
         """
         kinds = {"additive": kernels.RULE_ADDITIVE, "multiplicative": kernels.RULE_MULTIPLICATIVE,
                  "lut": kernels.RULE_LUT,
@@ -258,8 +263,10 @@ class Network:
             lut = np.asarray(lut, dtype=np.int64).reshape(2, 16)
         else:
             lut = np.tile(np.arange(16, dtype=np.int64), (2, 1))
+        if triplet is not None and kinds[kind] < kernels.RULE_TRACE_ADD:
+            raise ValueError("triplet terms need a trace rule (pair_* / nearest_*)")
         self._rules.append(_Rule(kinds[kind], tau_plus, tau_minus, A_plus, A_minus, w_min, w_max,
-                                 lsb, lut))
+                                 lsb, lut, tuple(float(x) for x in (triplet or (0, 0, 0, 0)))))
         self._compiled = None
         return len(self._rules) - 1
 
@@ -410,7 +417,7 @@ class Network:
         lut = np.zeros((max(1, len(self._rules)), 2, 16), dtype=np.int64)
         for i, r in enumerate(self._rules):
             rule_par[i] = [r.kind, r.tau_plus, r.tau_minus, r.a_plus, r.a_minus, r.w_min,
-                           r.w_max, r.lsb]
+                           r.w_max, r.lsb, *r.triplet]
             lut[i] = r.lut
         pois = [(self.n + i, p) for i, (k, p) in enumerate(self._sources) if k == "poisson"]
         arrs = [(self.n + i, a) for i, (k, a) in enumerate(self._sources) if k == "array"]

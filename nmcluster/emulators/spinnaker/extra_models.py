@@ -22,8 +22,8 @@ from .standardmodels import IF_curr_dual_exp, Izhikevich_cond  # noqa: F401
 
 
 class SpikeNearestPairRule(synapses.SpikePairRule):
-    """sPyNNaker's nearest-pair STDP timing rule (each spike pairs with the nearest spike of
-    the other side); parameters as ``SpikePairRule``."""
+    """sPyNNaker's nearest-pair STDP timing rule (traces reset to 1 at each spike: each spike
+    pairs with the latest spike of the other side); parameters as ``SpikePairRule``."""
 
     translations = identity("tau_plus", "tau_minus", "A_plus", "A_minus")
 
@@ -43,7 +43,9 @@ class Vogels2011Rule(synapses.STDPTimingDependence):
 class PfisterSpikeTriplet(synapses.STDPTimingDependence):
     """sPyNNaker's triplet timing rule: ``tau_plus``, ``tau_minus``, ``tau_x``, ``tau_y``,
     ``A_plus``, ``A_minus`` (the triplet amplitudes ``A3_plus`` / ``A3_minus`` belong to
-    :class:`WeightDependenceAdditiveTriplet`).  The emulator applies the pair terms."""
+    :class:`WeightDependenceAdditiveTriplet`), integrated as sPyNNaker does: pre traces with
+    ``tau_plus`` and ``tau_x``, post traces with ``tau_minus`` and ``tau_y``
+    (timing_pfister_triplet_impl.h)."""
 
     default_parameters = {"tau_plus": 16.8, "tau_minus": 33.7, "tau_x": 101.0, "tau_y": 125.0,
                           "A_plus": 0.01, "A_minus": 0.01}

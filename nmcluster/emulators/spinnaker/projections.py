@@ -117,7 +117,13 @@ class Projection(BaseProjection):
             std_synapses.MultiplicativeWeightDependence) else "_additive")
         # Vogels2011Rule: one tau; RecurrentRule: its mean windows (see .extra_models)
         tau = first("tau", first("mean_pre_window", 20.0))
-        return net.add_rule(kind, tau_plus=first("tau_plus", tau),
+        # triplet terms: extra_models.PfisterSpikeTriplet (A3 on
+        # WeightDependenceAdditiveTriplet) or PyNN's PfisterSpikeTripletRule (A3 on the rule)
+        triplet = None
+        if "tau_x" in p and "tau_y" in p:
+            triplet = (first("tau_x", 101.0), first("tau_y", 125.0), first("A3_plus", 0.0),
+                       first("A3_minus", 0.0))
+        return net.add_rule(kind, triplet=triplet, tau_plus=first("tau_plus", tau),
                             tau_minus=first("tau_minus", first("mean_post_window", tau)),
                             A_plus=first("A_plus", 0.01), A_minus=first("A_minus", 0.01),
                             w_min=first("w_min", 0.0), w_max=first("w_max", 1.0))

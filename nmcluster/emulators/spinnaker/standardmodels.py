@@ -174,7 +174,7 @@ class SpikePairRule(synapses.SpikePairRule):
 class PfisterSpikeTripletRule(synapses.SpikePairRule):
     """Triplet rule (Pfister & Gerstner 2006) under PyNN's standard name, with its parameters
     ``tau_plus``, ``tau_minus``, ``tau_x``, ``tau_y``, ``A_plus``, ``A_minus``, ``A3_plus``,
-    ``A3_minus``.  The emulator applies the pair terms; the triplet terms are accepted."""
+    ``A3_minus``, integrated as sPyNNaker's triplet rule (see :mod:`.extra_models`)."""
 
     default_parameters = dict(synapses.SpikePairRule.default_parameters, tau_x=101.0,
                               tau_y=125.0, A3_plus=0.0, A3_minus=0.0)
