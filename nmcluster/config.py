@@ -154,7 +154,7 @@ class AccountingSettings(NamedTuple):
 class BenchmarkSettings(NamedTuple):
     """``[benchmarks]``: where measurements are stored and what tasks may install."""
 
-    database: Path | None = None  # None = per user, <user data dir>/benchmarks.sqlite
+    database: Path | str | None = None  # SQLite path, or a mysql:// URL (MariaDB); default per user
     pip_index: str = ""  # index URL extra_pip_installs may use; "" = such tasks are refused
     cache_dir: Path | None = None  # clones of benchmark repositories; None = <user data dir>/benchmark-repos
 
@@ -482,7 +482,9 @@ def parse_config(data: Mapping[str, Any], env: Mapping[str, str] | None = None,
     bm_db = _typed("benchmarks.database", bm.get("database", ""), str)
     bm_cache = _typed("benchmarks.cache_dir", bm.get("cache_dir", ""), str)
     benchmarks = BenchmarkSettings(
-        database=Path(os.path.expanduser(bm_db.replace("{user}", user))) if bm_db else user_data_dir(env) / "benchmarks.sqlite",
+        database=(bm_db if re.match(r"^(mysql|mariadb)://", bm_db) else
+                  Path(os.path.expanduser(bm_db.replace("{user}", user))) if bm_db
+                  else user_data_dir(env) / "benchmarks.sqlite"),
         pip_index=_typed("benchmarks.pip_index", bm.get("pip_index", ""), str),
         cache_dir=Path(os.path.expanduser(bm_cache.replace("{user}", user))) if bm_cache
         else user_data_dir(env) / "benchmark-repos")

@@ -346,7 +346,7 @@ def test_repository_layout():
     assert SPACK_REPO.parent.name == "spack_repo" and SPACK_REPO.name == "nmcluster"
     dirs = sorted(p.name for p in PACKAGES.iterdir() if p.is_dir() and not p.name.startswith("__"))
     assert dirs == ["nest", "nmcluster_defaults", "py_lazyarray", "py_neo", "py_nixio", "py_nmcluster",
-                    "py_pynn", "py_quantities", "py_spalloc", "py_spinnutilities"]
+                    "py_pymysql", "py_pynn", "py_quantities", "py_spalloc", "py_spinnutilities"]
     for d in dirs:
         recipe = load_recipe(PACKAGES / d / "package.py")
         assert recipe.name == "".join(part.capitalize() for part in d.split("_"))
@@ -575,7 +575,7 @@ def test_every_dependency_is_satisfiable():
         if recipe.extends_builtin:
             assert check_carried(recipe) == [], recipe.name
     assert {r.extends_builtin for r in ours.values() if r.extends_builtin} == {
-        "py-pynn", "py-neo", "py-quantities", "py-lazyarray", "nest"}
+        "py-pynn", "py-neo", "py-quantities", "py-lazyarray", "nest", "py-pymysql"}
 
 
 def test_without_carried_recipes_the_builtin_repository_cannot_satisfy_us(tmp_path):

@@ -190,12 +190,11 @@ def select_cpu(module: str, source_file: str, entry: str) -> str:
     if not generic:
         import llvmlite.binding as ll
         from numba.core.caching import _hash_source_file
-        from numba.core.codegen import get_host_cpu_features
 
         st = os.stat(source_file)
         stamp = _hash_source_file(source_file, st.st_mtime, st.st_size)
         host = (ll.get_host_cpu_name(), numba.config.CPU_FEATURES
-                if numba.config.CPU_FEATURES is not None else get_host_cpu_features())
+                if numba.config.CPU_FEATURES is not None else host_cpu_features())
         mod = Path(source_file).stem
         pattern = f"{mod}.{entry}-*.py{sys.version_info[0]}{sys.version_info[1]}" \
                   f"{getattr(sys, 'abiflags', '')}.nbi"
@@ -237,3 +236,20 @@ def cache_stats(dispatchers: list[Any]) -> tuple[int, int]:
     hits = sum(sum(d.stats.cache_hits.values()) for d in dispatchers)
     misses = sum(sum(d.stats.cache_misses.values()) for d in dispatchers)
     return hits, misses
+
+
+def host_cpu_features() -> str:
+    """Host CPU features as LLVM spells them (``+avx2,-avx512f,...``); "" when unknown.
+
+    numba's own ``numba.core.codegen.get_host_cpu_features`` is internal (0.49-0.68) and may move in a later
+    numba: then llvmlite's public probe, which numba's function wraps, stands in."""
+    try:
+        from numba.core.codegen import get_host_cpu_features
+    except ImportError:
+        import llvmlite.binding as ll
+
+        try:
+            return ll.get_host_cpu_features().flatten()
+        except Exception:  # noqa: BLE001 - llvmlite raises RuntimeError on hosts it cannot probe
+            return ""
+    return get_host_cpu_features()

@@ -30,6 +30,8 @@ class PyNmcluster(PythonPackage):
     variant("nest", default=False, description="NEST as the fallback emulator backend (PyNEST)")
     variant("plot", default=False, description="Plotting helpers (matplotlib)")
     variant("nix", default=False, description="NIX (HDF5) files for recorded data (nixio, neo's NixIO)")
+    variant("mariadb", default=False,
+            description="The benchmark database on MariaDB for sites with several frontends (PyMySQL)")
     variant("spinnaker", default=False,
             description="The spalloc client for sites that hand out SpiNNaker boards through spalloc")
 
@@ -58,6 +60,7 @@ class PyNmcluster(PythonPackage):
     depends_on("nest@3.6:3 +python", type=("build", "run"), when="+nest")
     depends_on("py-matplotlib@3.8:3", type=("build", "run"), when="+plot")
     depends_on("py-nixio@1.5:1", type=("build", "run"), when="+nix")
+    depends_on("py-pymysql@1.1:1", type=("build", "run"), when="+mariadb")
     # PyPI's spalloc versions carry the epoch 1! (spalloc>=1!7.0,<1!8); spack's have none
     depends_on("py-spalloc@7.0:7", type=("build", "run"), when="+spinnaker")
 
