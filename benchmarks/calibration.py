@@ -69,7 +69,7 @@ def main() -> int:
                   f"({fig[k + '_ratio']}x smaller; target >= 5x)")
         if not args.no_slurm and os.environ.get("SLURM_CONF"):
             from nmcluster.config import load_config
-            from nmcluster.executors.slurmcli import SlurmCLI
+            from nmcluster.infra.slurmcli import SlurmCLI
 
             site = load_config()
             sstore = CalibStore(Path(tmp) / "slurm")

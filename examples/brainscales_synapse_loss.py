@@ -3,7 +3,7 @@
 50 neurons of 4 denmems and 50 Poisson sources, FixedProbability(0.5) stimulus and recurrent
 projections, synapse-driver chains of at most 5: the mapping loses synapses; the script prints
 the mapping statistics and checks that per-projection losses add up.  Writes the spikes to
-``synapse_loss.pkl`` (``write_data``) and, with matplotlib, their raster plot.
+``synapse_loss.nix`` (NIX; ``.pkl`` without nixio) (``write_data``) and, with matplotlib, their raster plot.
 
     python examples/brainscales_synapse_loss.py nmcluster.brainscales
     nmcluster run --local -p BrainScaleS-ESS -- python examples/brainscales_synapse_loss.py {system}
@@ -15,6 +15,11 @@ from importlib import import_module
 
 import numpy as np
 
+try:  # NIX (HDF5) is neo's durable format; its pickle is not meant for long-term storage
+    import nixio  # noqa: F401
+    DATA_SUFFIX = ".nix"
+except ImportError:  # the nix extra is not installed: neo's pickle, readable without extra packages
+    DATA_SUFFIX = ".pkl"
 backend = sys.argv[1] if len(sys.argv) > 1 else "nmcluster.brainscales"
 pynn = import_module("pyNN." + backend)
 
@@ -50,7 +55,7 @@ assert lost == marocco.stats.getSynapseLoss()
 result = dict(marocco.stats.to_dict(), backend=backend, hicanns_allocated=len(
     pynn.simulator.state.config.hicanns), pulse_statistics=pynn.pulse_statistics())
 json.dump(result, open("mapping_stats.json", "w"), indent=1)
-neuron.write_data("synapse_loss.pkl", annotations={"script": "brainscales_synapse_loss",
+neuron.write_data("synapse_loss" + DATA_SUFFIX, annotations={"script": "brainscales_synapse_loss",
                                                   "backend": backend})
 pynn.end()
 
@@ -59,5 +64,5 @@ try:
 except ImportError:  # PyNN without nmcluster: the data file is the result
     example_figures = None
 if example_figures is not None:
-    for png in example_figures("synapse_loss.pkl"):
+    for png in example_figures("synapse_loss" + DATA_SUFFIX):
         print(f"plot: {png}")

@@ -5,7 +5,7 @@ neurons with different leak conductances are driven one-to-one by Poisson source
 output rate falls as g_leak rises (on the emulated chip also the fixed-pattern noise shows: the
 per-neuron spread).  Weights are integer multiples of the chip's smallest weight, so Spikey
 realises them exactly; other backends use 0.001 uS per level.  Writes the spikes and one neuron's
-membrane to ``spikey_poisson.pkl`` (``write_data``) and, with matplotlib, a raster plot and the
+membrane to ``spikey_poisson.nix`` (NIX; ``.pkl`` without nixio) (``write_data``) and, with matplotlib, a raster plot and the
 membrane trace next to it.
 """
 
@@ -14,6 +14,11 @@ from importlib import import_module
 
 import numpy as np
 
+try:  # NIX (HDF5) is neo's durable format; its pickle is not meant for long-term storage
+    import nixio  # noqa: F401
+    DATA_SUFFIX = ".nix"
+except ImportError:  # the nix extra is not installed: neo's pickle, readable without extra packages
+    DATA_SUFFIX = ".pkl"
 backend = sys.argv[1] if len(sys.argv) > 1 else "nest"
 sim = import_module("pyNN." + backend)
 min_exc = sim.minExcWeight() if hasattr(sim, "minExcWeight") else 0.001
@@ -37,7 +42,7 @@ print(f"{backend}: g_leak (nS) -> rate (Hz), mean +- std over {n} neurons")
 for g_leak, cells in groups.items():
     rates = np.array(list(cells.get_spike_counts().values())) / (duration / 1000.0)
     print(f"  {g_leak:5.1f} -> {rates.mean():6.1f} +- {rates.std():5.1f}")
-sim.Assembly(*groups.values()).write_data("spikey_poisson.pkl",
+sim.Assembly(*groups.values()).write_data("spikey_poisson" + DATA_SUFFIX,
                                           annotations={"script": "spikey_poisson", "backend": backend})
 sim.end()
 
@@ -46,5 +51,5 @@ try:
 except ImportError:  # PyNN without nmcluster: the data file is the result
     example_figures = None
 if example_figures is not None:
-    for png in example_figures("spikey_poisson.pkl"):
+    for png in example_figures("spikey_poisson" + DATA_SUFFIX):
         print(f"plot: {png}")

@@ -2,7 +2,7 @@
 
 Prints the partitioning report (cores, chips, boards: what the spinnaker partition requests)
 and the mean firing rate; writes both to ``spinnaker_result.json``, the excitatory
-spikes to ``spinnaker_balanced.pkl`` (``write_data``) and, with matplotlib, their
+spikes to ``spinnaker_balanced.nix`` (NIX; ``.pkl`` without nixio) (``write_data``) and, with matplotlib, their
 raster plot.
 
     python examples/spinnaker_balanced.py nmcluster.spinnaker
@@ -13,6 +13,11 @@ import json
 import sys
 from importlib import import_module
 
+try:  # NIX (HDF5) is neo's durable format; its pickle is not meant for long-term storage
+    import nixio  # noqa: F401
+    DATA_SUFFIX = ".nix"
+except ImportError:  # the nix extra is not installed: neo's pickle, readable without extra packages
+    DATA_SUFFIX = ".pkl"
 backend = sys.argv[1] if len(sys.argv) > 1 else "nmcluster.spinnaker"
 sim = import_module("pyNN." + backend)
 sim.setup(timestep=1.0)
@@ -39,7 +44,7 @@ if backend == "nmcluster.spinnaker":
     print("partitioning:", {k: out["partitioning"][k] for k in ("cores", "chips", "boards")})
 print(f"mean excitatory rate: {rate:.2f} Hz")
 json.dump(out, open("spinnaker_result.json", "w"), indent=1)
-exc.write_data("spinnaker_balanced.pkl",
+exc.write_data("spinnaker_balanced" + DATA_SUFFIX,
                annotations={"script": "spinnaker_balanced", "backend": backend})
 sim.end()
 
@@ -48,5 +53,5 @@ try:
 except ImportError:  # PyNN without nmcluster: the data file is the result
     example_figures = None
 if example_figures is not None:
-    for png in example_figures("spinnaker_balanced.pkl"):
+    for png in example_figures("spinnaker_balanced" + DATA_SUFFIX):
         print(f"plot: {png}")

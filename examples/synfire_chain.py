@@ -5,7 +5,7 @@ nmcluster.spikey`` (the main job: ``nmcluster run -p spikey -- python examples/s
 {system}``).  Eleven excitatory/inhibitory population pairs; each excitatory population drives the
 next pair, each inhibitory one its own excitatory partner (feed-forward inhibition).  A Gaussian
 burst starts the chain; the script prints when each link fired, writes all spikes and the membrane
-of the first neuron with ``write_data`` to ``synfire_chain.pkl`` (a neo Block) and, when matplotlib
+of the first neuron with ``write_data`` to ``synfire_chain.nix`` (NIX; ``.pkl`` without nixio) (a neo Block) and, when matplotlib
 is installed, draws ``synfire_chain_raster.png`` and ``synfire_chain_membrane.png``
 (``nmcluster plot`` draws them from the data file later, too).
 
@@ -30,6 +30,11 @@ from importlib import import_module
 
 import numpy
 
+try:  # NIX (HDF5) is neo's durable format; its pickle is not meant for long-term storage
+    import nixio  # noqa: F401
+    DATA_SUFFIX = ".nix"
+except ImportError:  # the nix extra is not installed: neo's pickle, readable without extra packages
+    DATA_SUFFIX = ".pkl"
 backend = sys.argv[1] if len(sys.argv) > 1 else "nest"
 sim = import_module("pyNN." + backend)
 
@@ -52,7 +57,7 @@ rng_seed = 42
 stimulus_onset = 25.0
 stimulus_sigma = 0.5
 runtime = 150.0
-data_file = "synfire_chain.pkl"
+data_file = "synfire_chain" + DATA_SUFFIX
 
 sim.setup(timestep=0.1)
 

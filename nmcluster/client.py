@@ -23,7 +23,6 @@ job records carry a ``provenance`` dict saying which backend really ran (hardwar
 
 from __future__ import annotations
 
-import getpass
 import os
 import posixpath
 import urllib.parse
@@ -100,7 +99,9 @@ class Client:
             site = site_config if isinstance(site_config, SiteConfig) or site_config is None \
                 else load_config(site_config, env=self._env)
             self._service = JobService(site=site, env=self._env, executor=executor)
-            self.username = username or self._env.get("USER") or getpass.getuser()
+            from nmcluster.identity import user_name
+
+            self.username = username or user_name()
 
     # -- lifetime -------------------------------------------------------------------------------
     def close(self) -> None:
@@ -177,7 +178,8 @@ class Client:
         names = [item.get("name") or _url_name(item.get("url", "")) for item in items if isinstance(item, Mapping)]
         job_id = _job_id(job)
         dest = Path(local_dir) / f"job_{job_id}"
-        files = self._service.results(job_id, dest, include_inputs=include_input_data, names=names)
+        # the platform's client replaces what it downloaded before: so does this one (the CLI does not)
+        files = self._service.results(job_id, dest, include_inputs=include_input_data, names=names, force=True)
         # spelled like the platform's client: os.path.join(local_dir, "job_<id>", name)
         return [os.path.join(os.fspath(local_dir), f"job_{job_id}", *f.relative_to(dest).parts) for f in files]
 
@@ -200,6 +202,62 @@ class Client:
                                                  collab_id=None if collab_id is None else str(collab_id))
                    if r.final]
         return [self._job_dict(r, with_log=False) if verbose else resource_uri(r) for r in records]
+
+    # -- collabs, quotas, resource requests (nmpi 0.11 names and shapes; issue 21) ---------------------
+    def _accounting(self) -> Any:
+        if self.host:
+            from nmcluster.errors import UserInputError
+
+            raise UserInputError("quotas and resource requests are read on the frontend itself "
+                                 "(run there, or `nmcluster --host ... ` is not available for them yet)")
+        from nmcluster.accounting.quotas import Accounting
+
+        return Accounting(self._service.site, self._env)
+
+    def my_collabs(self) -> list[str]:
+        """Collabs of which you are a member (Slurm associations)."""
+        return self._accounting().my_collabs()
+
+    def quotas(self, collab_id: Any) -> list[dict[str, Any]]:
+        """A collab's quotas: ``limit``, ``usage`` (what Slurm charged), ``units``, ``platform``."""
+        return [q.to_dict() for q in self._accounting().quotas(str(collab_id))]
+
+    def list_quotas(self, collab_id: Any) -> list[dict[str, Any]]:
+        """Deprecated name of :meth:`quotas` in nmpi 0.11, kept for old scripts."""
+        return self.quotas(collab_id)
+
+    def create_resource_request(self, title: str, collab_id: Any, abstract: str, description: str | None = None,
+                                submit: bool = False, *, tier: str = "test",
+                                amounts: Mapping[str, float] | None = None) -> str:
+        """Create a request (status "in preparation", or "under review" with ``submit``); returns its
+        resource URI ``/projects/<id>`` like nmpi."""
+        req = self._accounting().requests().create(str(collab_id), title, abstract, description or "", tier,
+                                                   amounts, submit)
+        return req.to_dict()["resource_uri"]
+
+    def edit_resource_request(self, request_id: str, title: str | None = None, abstract: str | None = None,
+                              description: str | None = None, submit: bool = False) -> dict[str, Any]:
+        """Edit and/or submit a request in preparation; returns the changed fields like nmpi."""
+        rid = str(request_id).rstrip("/").rsplit("/", 1)[-1]
+        req = self._accounting().requests().edit(rid, title, abstract, description, submit=submit)
+        data = {"status": req.status}
+        data.update({k: v for k, v in (("title", title), ("abstract", abstract), ("description", description))
+                     if v is not None})
+        return data
+
+    def resource_requests(self, collab_id: Any, status: str | None = None) -> list[dict[str, Any]]:
+        """A collab's requests (the job-queue API's project dicts)."""
+        acct = self._accounting()
+        collab = str(collab_id)
+        if not acct.is_admin() and collab not in acct.my_collabs():
+            from nmcluster.accounting.quotas import QuotaNotAllowed
+
+            raise QuotaNotAllowed(f"you are not a member of collab {collab}")
+        return [r.to_dict() for r in acct.requests().list({collab}, status)]
+
+    def list_resource_requests(self, collab_id: Any, status: str | None = None) -> list[dict[str, Any]]:
+        """Deprecated name of :meth:`resource_requests` in nmpi 0.11."""
+        return self.resource_requests(collab_id, status)
 
     # -- shapes ---------------------------------------------------------------------------------
     def _job_dict(self, rec: JobRecord, with_log: bool) -> dict[str, Any]:

@@ -20,6 +20,8 @@ Where the driver layers (:mod:`nmcluster.hwdrivers`) find the hardware, all opti
     station_config_dir = "/opt/spikey/config"  # import stationNNN.cfg files
     workstations_xml = "/etc/spikey/workstations.xml"  # import stations (hwdrivers/spikey/stations.py)
     udev_group = "plugdev"
+    calib_dir = "/srv/nmcluster/calib"   # the site's calibration store (default: per user, see below)
+    calib_admin_group = "nmcalib"        # group that may write the site's store besides its owner
 
     [spalloc]                            # SpiNNaker boards through spalloc instead of Slurm licences
     host = "spalloc.example.org"
@@ -32,8 +34,8 @@ Where the driver layers (:mod:`nmcluster.hwdrivers`) find the hardware, all opti
 
 from __future__ import annotations
 
-import getpass
 import os
+import re
 import tomllib
 from collections.abc import Mapping
 from types import MappingProxyType
@@ -41,29 +43,11 @@ from pathlib import Path
 from typing import Any, NamedTuple
 
 from nmcluster.errors import ConfigError
+from nmcluster.identity import user_name
+from nmcluster.stationfiles import Station, import_stations  # noqa: F401 - Station is part of the site config
 
 SYSTEM_CONFIG = Path("/etc/nmcluster/site.toml")
 PARTITION_KINDS = ("spikey", "wafer", "ess", "spinnaker")
-
-
-class Station(NamedTuple):
-    """A Spikey station: one USB-attached chip, addressed as ``station<number>``."""
-
-    number: int
-    serial: str = ""
-    chip_version: int = 4
-    board_version: int = 2
-    fpga_input_delay: int = 0
-    host: str = ""  # node the station's USB cable is plugged into ("" = not recorded)
-
-    @property
-    def name(self) -> str:
-        return f"station{self.number}"
-
-    @property
-    def gres_type(self) -> str:
-        """Slurm GRES type of this station (``station:s500``)."""
-        return f"s{self.number}"
 
 
 class Wafer(NamedTuple):
@@ -73,6 +57,8 @@ class Wafer(NamedTuple):
     fpgas: tuple[int, ...] = tuple(range(48))
     #: the wafer physically exists here (its FPGAs answer on 192.168.<id>.x); False = emulator only
     hardware: bool = False
+    #: the wafer a BrainScaleS job without ``WAFER`` runs on (the guidebook's client calls name none)
+    default: bool = False
 
 
 class Board(NamedTuple):
@@ -128,7 +114,10 @@ class HardwareSettings(NamedTuple):
     station_config_dir: Path | None = None  # import stationNNN.cfg files from here
     workstations_xml: Path | None = None  # import stations from this workstations.xml
     udev_group: str = "plugdev"  # group the udev rule gives Spikey device nodes to
-    calib_dir: Path | None = None  # calibration store (nmcluster.calib); None = <job_root>/../calib
+    calib_dir: Path | None = None  # the site's calibration store (nmcluster.calib); None = per user
+    calib_admin_group: str = ""  # group allowed to write the site's store besides its owner ("" = none)
+    calib_user_dir: Path | None = None  # per-user store <user data dir>/calib, used without calib_dir
+    uncalibrated: str = "warn"  # hardware without calibration: refuse, warn (told in log/status), allow
 
 
 class SpallocSettings(NamedTuple):
@@ -192,7 +181,32 @@ def parse_source_limits(table: Any) -> SourceLimits:
     return SourceLimits(**values)
 
 
+class AccountingSettings(NamedTuple):
+    """Collabs, quotas and resource requests on Slurm's accounting database (``[accounting]``).
+
+    ``enabled`` says the cluster runs slurmdbd with ``AccountingStorageEnforce`` (rendered by ``nmcluster
+    admin slurm-conf --accounting``); without it quotas are off and ``nmcluster info`` says so.  A collab is
+    a Slurm account with one sub-account per platform (``<collab>_<platform>``) so that each platform's
+    quota is its own ``GrpTRESMins=billing`` limit."""
+
+    enabled: bool = False
+    admin_group: str = "nmadmin"  # Unix group whose members may approve requests, set limits, add members
+    requests_dir: Path | None = None  # resource requests (site-wide, sticky); None = quotas without requests
+    dbd_host: str = "localhost"
+    dbd_port: int = 6819
+
+
+class BenchmarkSettings(NamedTuple):
+    """``[benchmarks]``: where measurements are stored and what tasks may install."""
+
+    database: Path | str | None = None  # SQLite path, or a mysql:// URL (MariaDB); default per user
+    pip_index: str = ""  # index URL extra_pip_installs may use; "" = such tasks are refused
+    cache_dir: Path | None = None  # clones of benchmark repositories; None = <user data dir>/benchmark-repos
+
+
 class SiteConfig(NamedTuple):
+    #: this user's job root (0700, theirs alone); with ``shared_job_root = true`` it is
+    #: ``<job_root>/<user>`` under the site's shared, root-owned, sticky directory
     job_root: Path
     executor: str = "auto"  # auto | slurm | local
     partitions: Mapping[str, PartitionConfig] = MappingProxyType({})
@@ -204,6 +218,10 @@ class SiteConfig(NamedTuple):
     hardware: HardwareSettings = HardwareSettings()
     spalloc: SpallocSettings = SpallocSettings()
     sources: SourceLimits = SourceLimits()
+    #: the site-managed parent of per-user job roots (``shared_job_root = true``), else None
+    shared_job_root: Path | None = None
+    accounting: AccountingSettings = AccountingSettings()
+    benchmarks: BenchmarkSettings = BenchmarkSettings()
 
     @property
     def lock_dir(self) -> Path:
@@ -214,9 +232,11 @@ class SiteConfig(NamedTuple):
 
     @property
     def calib_root(self) -> Path:
-        """Directory of the calibration store (:mod:`nmcluster.calib`): ``hardware.calib_dir`` or
-        ``calib`` next to the job root."""
-        return self.hardware.calib_dir or self.job_root.parent / "calib"
+        """Directory of the calibration store (:mod:`nmcluster.calib`): the site's ``hardware.calib_dir``
+        (owned by the admins, read-only for users), else the user's own ``<user data dir>/calib`` - never a
+        directory next to a job root that other users share and could plant calibrations in."""
+        return (self.hardware.calib_dir or self.hardware.calib_user_dir
+                or user_data_dir(os.environ) / "calib")
 
     def partition(self, kind: str) -> PartitionConfig:
         try:
@@ -243,7 +263,7 @@ DEFAULT_STATIONS = [
     {"number": 502, "serial": "SPIKEY-0502", "chip_version": 4},
     {"number": 600, "serial": "SPIKEY-0600", "chip_version": 5},
 ]
-DEFAULT_WAFERS = [{"id": 33}, {"id": 37}]
+DEFAULT_WAFERS = [{"id": 33, "default": True}, {"id": 37}]
 DEFAULT_BOARDS = [{"name": "spinn-1", "host": "spinn-1", "chips": 48},
                   {"name": "spinn-2", "host": "spinn-2", "chips": 48, "position": [0, 0, 1]}]
 
@@ -284,6 +304,11 @@ def load_config(path: Path | str | None = None, env: Mapping[str, str] | None = 
                 data = tomllib.load(fh)
         except (OSError, tomllib.TOMLDecodeError) as exc:
             raise ConfigError(f"cannot read site config {file}: {exc}") from None
+        except UnicodeDecodeError as exc:  # TOML is UTF-8 by definition
+            raise ConfigError(f"cannot read site config {file}: not UTF-8 text (byte {exc.start}: "
+                              f"{exc.reason})") from None
+        except ValueError as exc:  # e.g. an integer of thousands of digits (int conversion limit)
+            raise ConfigError(f"cannot read site config {file}: {str(exc).split(';')[0]}") from None
         except RecursionError:  # arrays nested thousands deep
             raise ConfigError(f"cannot read site config {file}: nested too deeply") from None
     return parse_config(data, env, source=str(file) if file else "built-in defaults")
@@ -299,13 +324,38 @@ def _check_keys(where: str, table: Mapping[str, Any], allowed: set[str]) -> None
 def _typed(where: str, value: Any, kind: type | tuple[type, ...]) -> Any:
     if isinstance(value, bool) and kind is int or not isinstance(value, kind):
         name = kind.__name__ if isinstance(kind, type) else "/".join(k.__name__ for k in kind)
-        raise ConfigError(f"site config: {where} must be {name}, got {value!r}")
+        try:
+            got = repr(value)
+        except ValueError:  # an int past the int-to-string limit, maybe inside a list
+            got = "a value with a number of thousands of digits"
+        raise ConfigError(f"site config: {where} must be {name}, got {got[:80]}")
     return value
 
 
-def _int_list(where: str, value: Any) -> tuple[int, ...]:
+def _int_list(where: str, value: Any, lo: int = 0, hi: int = 9999) -> tuple[int, ...]:
     _typed(where, value, list)
-    return tuple(_typed(f"{where}[]", v, int) for v in value)
+    return tuple(_bounded(f"{where}[]", v, lo, hi) for v in value)
+
+
+def _bounded(where: str, value: Any, lo: int, hi: int) -> int:
+    """An integer in ``lo..hi``.  Numbers end up in slurm.conf, udev rules, GRES names and file names:
+    a negative station or a number of thousands of digits must stop here with one line, not later as a
+    ValueError/OverflowError in whichever command renders it."""
+    _typed(where, value, int)
+    if not lo <= value <= hi:
+        shown = value if abs(value) < 10**12 else f"a number of {len(str(abs(value))) if abs(value) < 10**4000 else 'thousands of'} digits"
+        raise ConfigError(f"site config: {where} must lie in {lo}..{hi}, got {shown}")
+    return value
+
+
+#: POSIX portable user/group names as Debian's adduser accepts them (NAME_REGEX), at most 32 characters:
+#: the group is written into a udev rule, so quotes, commas or newlines must never get there
+_GROUP_RE = re.compile(r"^[a-z_][a-z0-9_-]{0,30}\$?$")
+
+
+def valid_group_name(name: str) -> bool:
+    """True for a portable Unix group name (what may be written into a udev rule)."""
+    return bool(_GROUP_RE.fullmatch(name))
 
 
 def parse_config(data: Mapping[str, Any], env: Mapping[str, str] | None = None,
@@ -313,11 +363,21 @@ def parse_config(data: Mapping[str, Any], env: Mapping[str, str] | None = None,
     """Validate a parsed TOML document and build the :class:`SiteConfig`."""
     env = os.environ if env is None else env
     _check_keys("the top level", data,
-                {"job_root", "executor", "partitions", "stations", "wafers", "boards", "slurm",
-                 "hardware", "spalloc", "sources"})
-    user = env.get("USER") or getpass.getuser()
-    raw_root = str(data.get("job_root") or user_data_dir(env) / "jobs")
+                {"job_root", "shared_job_root", "executor", "partitions", "stations", "wafers", "boards", "slurm",
+                 "hardware", "spalloc", "accounting", "benchmarks", "sources"})
+    # the real uid's name, never $USER: {user} decides whose directory this process writes into
+    user = user_name()
+    raw_root = str(_typed("job_root", data.get("job_root") or str(user_data_dir(env) / "jobs"), str))
+    shared_root = _typed("shared_job_root", data.get("shared_job_root", False), bool)
+    if shared_root and "{user}" in raw_root:
+        raise ConfigError("site config: shared_job_root = true makes <job_root>/<user> per user; "
+                          "drop {user} from job_root")
     job_root = Path(os.path.expanduser(raw_root.replace("{user}", user)))
+    if not job_root.is_absolute():
+        raise ConfigError(f"site config: job_root must be an absolute path, got {raw_root!r}")
+    shared_parent: Path | None = None
+    if shared_root:
+        shared_parent, job_root = job_root, job_root / user
     executor = _typed("executor", data.get("executor", "auto"), str)
     if executor not in ("auto", "slurm", "local"):
         raise ConfigError(f"site config: executor must be auto, slurm or local, got {executor!r}")
@@ -347,7 +407,12 @@ def parse_config(data: Mapping[str, Any], env: Mapping[str, str] | None = None,
 
     hw = _typed("hardware", data.get("hardware", {}), dict)
     _check_keys("[hardware]", hw, {"sysfs_root", "dev_root", "lock_dir", "defects_dir", "station_config_dir",
-                                   "workstations_xml", "udev_group", "calib_dir"})
+                                   "workstations_xml", "udev_group", "calib_dir", "calib_admin_group",
+                                   "uncalibrated"})
+    uncalibrated = _typed("hardware.uncalibrated", hw.get("uncalibrated", "warn"), str)
+    if uncalibrated not in ("refuse", "warn", "allow"):
+        raise ConfigError(f"site config: hardware.uncalibrated must be refuse, warn or allow, "
+                          f"not {uncalibrated!r}")
 
     def _path(key: str, default: str | None) -> Path | None:
         value = _typed(f"hardware.{key}", hw.get(key, default or ""), str)
@@ -358,15 +423,18 @@ def parse_config(data: Mapping[str, Any], env: Mapping[str, str] | None = None,
         dev_root=_path("dev_root", "/dev") or Path("/dev"),
         lock_dir=_path("lock_dir", None), defects_dir=_path("defects_dir", None),
         station_config_dir=_path("station_config_dir", None), workstations_xml=_path("workstations_xml", None),
-        calib_dir=_path("calib_dir", None),
+        calib_dir=_path("calib_dir", None), calib_user_dir=user_data_dir(env) / "calib",
+        calib_admin_group=_typed("hardware.calib_admin_group", hw.get("calib_admin_group", ""), str),
         udev_group=_typed("hardware.udev_group", hw.get("udev_group", "plugdev"), str) or "plugdev",
+        uncalibrated=uncalibrated,
     )
+    if not valid_group_name(hardware.udev_group):
+        raise ConfigError(f"site config: hardware.udev_group must be a group name (letters, digits, _ and -), "
+                          f"got {hardware.udev_group!r}")
 
     stations: dict[int, Station] = {}
     if hardware.station_config_dir or hardware.workstations_xml:
         # imported stations come first; [[stations]] entries below override them by number
-        from nmcluster.hwdrivers.spikey.stations import import_stations
-
         stations.update({s.number: s for s in import_stations(hardware.station_config_dir,
                                                               hardware.workstations_xml)})
         station_list = data.get("stations", [])
@@ -379,12 +447,12 @@ def parse_config(data: Mapping[str, Any], env: Mapping[str, str] | None = None,
                                            "fpga_input_delay", "host"})
         if "number" not in st:
             raise ConfigError(f"site config: stations[{i}] needs a number")
-        station = Station(number=_typed(f"stations[{i}].number", st["number"], int),
+        station = Station(number=_bounded(f"stations[{i}].number", st["number"], 0, 99999),
                           serial=str(st.get("serial", "")),
-                          chip_version=_typed(f"stations[{i}].chip_version", st.get("chip_version", 4), int),
-                          board_version=_typed(f"stations[{i}].board_version", st.get("board_version", 2), int),
-                          fpga_input_delay=_typed(f"stations[{i}].fpga_input_delay",
-                                                  st.get("fpga_input_delay", 0), int),
+                          chip_version=_bounded(f"stations[{i}].chip_version", st.get("chip_version", 4), 0, 99),
+                          board_version=_bounded(f"stations[{i}].board_version", st.get("board_version", 2), 0, 99),
+                          fpga_input_delay=_bounded(f"stations[{i}].fpga_input_delay",
+                                                    st.get("fpga_input_delay", 0), 0, 1_000_000),
                           host=_typed(f"stations[{i}].host", st.get("host", ""), str))
         if station.number in explicit:
             raise ConfigError(f"site config: station {station.number} is listed twice")
@@ -395,24 +463,26 @@ def parse_config(data: Mapping[str, Any], env: Mapping[str, str] | None = None,
     wafers: dict[int, Wafer] = {}
     for i, wf in enumerate(_typed("wafers", data.get("wafers", DEFAULT_WAFERS), list)):
         _typed(f"wafers[{i}]", wf, dict)
-        _check_keys(f"wafers[{i}]", wf, {"id", "fpgas", "hardware"})
+        _check_keys(f"wafers[{i}]", wf, {"id", "fpgas", "hardware", "default"})
         if "id" not in wf:
             raise ConfigError(f"site config: wafers[{i}] needs an id")
-        fpgas = _int_list(f"wafers[{i}].fpgas", wf.get("fpgas", list(range(48))))
-        if any(not 0 <= f < 48 for f in fpgas):
-            raise ConfigError(f"site config: wafers[{i}].fpgas must lie in 0..47")
-        wafer = Wafer(id=_typed(f"wafers[{i}].id", wf["id"], int), fpgas=tuple(sorted(set(fpgas))),
-                      hardware=_typed(f"wafers[{i}].hardware", wf.get("hardware", False), bool))
+        fpgas = _int_list(f"wafers[{i}].fpgas", wf.get("fpgas", list(range(48))), 0, 47)
+        wafer = Wafer(id=_bounded(f"wafers[{i}].id", wf["id"], 0, 9999), fpgas=tuple(sorted(set(fpgas))),
+                      hardware=_typed(f"wafers[{i}].hardware", wf.get("hardware", False), bool),
+                      default=_typed(f"wafers[{i}].default", wf.get("default", False), bool))
         wafers[wafer.id] = wafer
+    defaults = [w.id for w in wafers.values() if w.default]
+    if len(defaults) > 1:
+        raise ConfigError(f"site config: only one wafer can be the default, got {', '.join(map(str, defaults))}")
 
     boards: list[Board] = []
     for i, bd in enumerate(_typed("boards", data.get("boards", DEFAULT_BOARDS), list)):
         _typed(f"boards[{i}]", bd, dict)
         _check_keys(f"boards[{i}]", bd, {"name", "host", "chips", "position", "hardware"})
-        chips = _typed(f"boards[{i}].chips", bd.get("chips", 48), int)
+        chips = _bounded(f"boards[{i}].chips", bd.get("chips", 48), 0, 48)
         if chips not in (4, 48):
             raise ConfigError(f"site config: boards[{i}].chips must be 4 or 48, got {chips}")
-        pos = _int_list(f"boards[{i}].position", bd.get("position", [0, 0, 0]))
+        pos = _int_list(f"boards[{i}].position", bd.get("position", [0, 0, 0]), 0, 9999)
         if len(pos) != 3:
             raise ConfigError(f"site config: boards[{i}].position must be [x, y, z]")
         boards.append(Board(name=_typed(f"boards[{i}].name", bd.get("name", f"board{i}"), str),
@@ -434,12 +504,36 @@ def parse_config(data: Mapping[str, Any], env: Mapping[str, str] | None = None,
     _check_keys("[spalloc]", sp, {"host", "port", "owner", "machine", "keepalive", "timeout"})
     spalloc = SpallocSettings(
         host=_typed("spalloc.host", sp.get("host", ""), str),
-        port=_typed("spalloc.port", sp.get("port", 22244), int),
+        port=_bounded("spalloc.port", sp.get("port", 22244), 1, 65535),
         owner=_typed("spalloc.owner", sp.get("owner", ""), str).replace("{user}", user),
         machine=_typed("spalloc.machine", sp.get("machine", ""), str),
         keepalive=float(_typed("spalloc.keepalive", sp.get("keepalive", 60.0), (int, float))),
         timeout=float(_typed("spalloc.timeout", sp.get("timeout", 10.0), (int, float))),
     )
-    return SiteConfig(job_root=job_root, executor=executor, partitions=partitions, stations=stations,
+    ac = _typed("accounting", data.get("accounting", {}), dict)
+    _check_keys("[accounting]", ac, {"enabled", "admin_group", "requests_dir", "dbd_host", "dbd_port"})
+    requests_dir = _typed("accounting.requests_dir", ac.get("requests_dir", ""), str)
+    accounting = AccountingSettings(
+        enabled=_typed("accounting.enabled", ac.get("enabled", False), bool),
+        admin_group=_typed("accounting.admin_group", ac.get("admin_group", "nmadmin"), str),
+        requests_dir=Path(requests_dir) if requests_dir else None,
+        dbd_host=_typed("accounting.dbd_host", ac.get("dbd_host", "localhost"), str),
+        dbd_port=_bounded("accounting.dbd_port", ac.get("dbd_port", 6819), 1, 65535))
+    if not valid_group_name(accounting.admin_group):
+        raise ConfigError(f"site config: accounting.admin_group must be a group name, got {accounting.admin_group!r}")
+    if accounting.requests_dir is not None and not accounting.requests_dir.is_absolute():
+        raise ConfigError("site config: accounting.requests_dir must be an absolute path")
+    bm = _typed("benchmarks", data.get("benchmarks", {}), dict)
+    _check_keys("[benchmarks]", bm, {"database", "pip_index", "cache_dir"})
+    bm_db = _typed("benchmarks.database", bm.get("database", ""), str)
+    bm_cache = _typed("benchmarks.cache_dir", bm.get("cache_dir", ""), str)
+    benchmarks = BenchmarkSettings(
+        database=(bm_db if re.match(r"^(mysql|mariadb)://", bm_db) else
+                  Path(os.path.expanduser(bm_db.replace("{user}", user))) if bm_db
+                  else user_data_dir(env) / "benchmarks.sqlite"),
+        pip_index=_typed("benchmarks.pip_index", bm.get("pip_index", ""), str),
+        cache_dir=Path(os.path.expanduser(bm_cache.replace("{user}", user))) if bm_cache
+        else user_data_dir(env) / "benchmark-repos")
+    return SiteConfig(job_root=job_root, shared_job_root=shared_parent, accounting=accounting, benchmarks=benchmarks, executor=executor, partitions=partitions, stations=stations,
                       wafers=wafers, boards=tuple(boards), slurm=slurm, source=source, hardware=hardware,
                       spalloc=spalloc, sources=parse_source_limits(data.get("sources", {})))

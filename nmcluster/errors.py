@@ -7,6 +7,8 @@ never a traceback.
 
 from __future__ import annotations
 
+from typing import Any
+
 
 class NmclusterError(Exception):
     """Base class: a failure with a message meant for the user."""
@@ -22,6 +24,12 @@ class UserInputError(NmclusterError, ValueError):
 
 class ConfigError(UserInputError):
     """The site configuration file is malformed."""
+
+
+class UnsafePathError(UserInputError):
+    """A directory or file nmcluster would keep data in could be read or replaced by another user (a link
+    planted by someone else, a mode that lets others write, a relative path).  Exit code 2: the site config
+    or the directory's mode must change; nothing was written."""
 
 
 class HardwareConfigError(UserInputError):
@@ -44,8 +52,16 @@ class SlurmError(NmclusterError):
     """A Slurm command failed for a reason other than the controller being down."""
 
 
-class JobStateError(NmclusterError):
-    """The operation does not fit the job's state (e.g. removing a running job)."""
+class JobStateError(UserInputError):
+    """The operation does not fit the job's state (cancelling a finished job, removing a running one,
+    results of a running one): a user mistake, exit code 2 like the README says."""
+
+
+class JobTimeoutError(JobStateError):
+    """Waiting for a job ended at its timeout with the job still queued or running (nothing wrong with
+    the request: exit code 1)."""
+
+    exit_code = 1
 
 
 class HardwareUnavailableError(NmclusterError):
@@ -84,3 +100,12 @@ class RemoteUserError(UserInputError):
 class StorageError(NmclusterError):
     """The job root or the job store cannot be written or read: disk full, quota, permissions, a job root
     that belongs to another user, a damaged store.  Exit code 1: nothing was queued or recorded."""
+
+
+def shown(value: Any, limit: int = 60) -> str:
+    """``repr(value)`` cut to ``limit`` characters for messages (repr of a 5000-digit int raises)."""
+    try:
+        text = repr(value)
+    except ValueError:  # an int past Python's int-to-string limit, possibly inside a list or dict
+        return "a value with a number of thousands of digits"
+    return text if len(text) <= limit else text[:limit] + "..."

@@ -63,6 +63,9 @@ class ModuleSettings:
     bin_dir: Path | None = None
     site_config: Path | None = None
     stations: tuple[int, ...] = ()
+    #: nmcluster's pynn_hook directory, prepended to PYTHONPATH so Pythons that find nmcluster through
+    #: PYTHONPATH get the pyNN.nmcluster.* names (nmcluster/_pynn_alias.py); None: not added
+    python_hook: Path | None = None
     wafers: tuple[int, ...] = ()
 
 
@@ -185,9 +188,25 @@ def _render_nmcluster(s: ModuleSettings) -> str:
             "}",
             "",
         ]
+    if s.python_hook is not None:
+        lines += ["# pyNN.nmcluster.* where nmcluster is found through PYTHONPATH (no .pth processed)",
+                  f"prepend-path PYTHONPATH {_tcl(str(s.python_hook))}", ""]
     if s.site_config is not None:
         lines += _setenv([("NMCLUSTER_CONFIG", str(s.site_config))])
+    lines += _compat_names("nmpi")
     return "\n".join(lines).rstrip("\n") + "\n"
+
+
+def _compat_names(name: str) -> list[str]:
+    """Opt in to the hardware software's import names (``import nmpi``, ``import pyhmf`` ...;
+    :mod:`nmcluster._compat_names`, which reads ``:`` and ``,`` separated lists): one element per
+    module, so unloading removes exactly that one."""
+    return ["# import names of the platform's own software, served by nmcluster where it is absent",
+            f"append-path NMCLUSTER_COMPAT_NAMES {_tcl(name)}", ""]
+
+
+#: module name -> the platform name of its import names (nmcluster._compat_names.PLATFORMS)
+_COMPAT_OF = {"wafer": "brainscales"}
 
 
 def _render_platform(s: ModuleSettings, platform: str, version: str, description: str,
@@ -218,6 +237,7 @@ def _render_platform(s: ModuleSettings, platform: str, version: str, description
         "",
     ]
     lines += _setenv([("NMCLUSTER_PARTITION", platform), *extra_env])
+    lines += _compat_names(_COMPAT_OF.get(platform, platform))
     return "\n".join(lines).rstrip("\n") + "\n"
 
 
@@ -325,14 +345,23 @@ def install_modulefiles(prefix: Path, files: Mapping[str, str]) -> InstallResult
     return InstallResult(prefix=prefix, written=tuple(written), removed=tuple(removed))
 
 
-def load_site_config(site_config: Path | None) -> tuple[SiteConfig, Path | None]:
+def load_site_config(site_config: Path | None,
+                     env: Mapping[str, str] | None = None) -> tuple[SiteConfig, Path | None]:
     """The config whose hardware the modulefiles list, and the file NMCLUSTER_CONFIG should name.
 
-    Without ``site_config`` the system file (/etc/nmcluster/site.toml) is read when it exists -- the
-    file every user's nmcluster reads anyway, so NMCLUSTER_CONFIG stays unset -- else the built-in
-    defaults.  A user's own config or ``$NMCLUSTER_CONFIG`` of the admin's shell is not used: users
-    would not see it.
+    ``site_config`` (``--site-config``) first, then ``$NMCLUSTER_CONFIG`` of the admin's shell: that is
+    the config the admin's own nmcluster uses, and the modules then set NMCLUSTER_CONFIG to it, so the
+    users' jobs land where the admin's do, not in the built-in ``~/.local/...`` defaults (issue 26).
+    Without either, the system file (/etc/nmcluster/site.toml) when it exists -- the file every user's
+    nmcluster reads anyway, so NMCLUSTER_CONFIG stays unset -- else the built-in defaults.
     """
+    env = os.environ if env is None else env
+    if site_config is None and env.get("NMCLUSTER_CONFIG", "").strip():
+        path = Path(os.path.abspath(os.path.expanduser(env["NMCLUSTER_CONFIG"].strip())))
+        if not path.is_file():
+            raise UserInputError(f"$NMCLUSTER_CONFIG={env['NMCLUSTER_CONFIG']}: no such file "
+                                 "(pass --site-config FILE, or unset it for the system config)")
+        return load_config(path), path
     if site_config is not None:
         path = Path(os.path.abspath(os.path.expanduser(site_config)))
         if not path.is_file():
@@ -353,10 +382,30 @@ def install_for_installation(prefix: Path, *, site_config: Path | None = None,
         if not _is_executable(bin_dir / "nmcluster"):
             raise UserInputError(f"--bin-dir {bin_dir} has no executable nmcluster")
     config, config_path = load_site_config(site_config)
-    settings = settings_for(config, bin_dir=bin_dir, site_config=config_path, version=version)
+    settings = replace(settings_for(config, bin_dir=bin_dir, site_config=config_path, version=version),
+                       python_hook=python_hook_for(bin_dir))
     result = install_modulefiles(Path(os.path.abspath(os.path.expanduser(prefix))),
                                  render_modulefiles(settings))
     return replace(result, config_source=config.source)
+
+
+def python_hook_for(bin_dir: Path) -> Path | None:
+    """The pynn_hook directory of the nmcluster installed with ``bin_dir`` (None if none is found).
+
+    The running nmcluster's own when ``bin_dir`` is where it runs from; else the prefix's
+    ``lib/python3.*/site-packages/nmcluster/pynn_hook`` (a venv, a Spack prefix or view).
+    """
+    from nmcluster._pynn_alias import hook_dir
+
+    own = Path(hook_dir())
+    try:
+        if Path(os.path.abspath(bin_dir)) == running_bin_dir():
+            return own if (own / "sitecustomize.py").is_file() else None
+    except UserInputError:
+        pass
+    found = sorted(Path(os.path.abspath(bin_dir)).parent.glob(
+        "lib/python3*/site-packages/nmcluster/pynn_hook/sitecustomize.py"))
+    return found[-1].parent if found else None
 
 
 def main(argv: list[str] | None = None) -> int:

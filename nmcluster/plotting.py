@@ -4,8 +4,8 @@ Why here and not in each script: the examples, ``nmcluster plot`` and anyone's o
 same two figures from the same files, so there is one implementation.  matplotlib is optional (extra
 ``plot``) and imported only when a figure is drawn; neo is a core dependency.
 
-Files: whatever :func:`pyNN.recording.get_io` writes and neo can read back without extra packages:
-``.pkl``/``.pickle`` (neo PickleIO) always, ``.nix``/``.h5`` when ``nixio`` is installed.
+Files: whatever :func:`neo.io.get_io` reads: what PyNN's ``write_data`` writes (``.pkl``/``.pickle``
+neo PickleIO always, ``.nix``/``.h5`` with the ``nix`` extra) and the other formats neo knows.
 
 * :func:`plot_file` draws one figure (``kind="raster"`` or ``"membrane"``) from a data file;
 * :func:`example_figures` is what the example scripts call after ``write_data``: the raster and, when a
@@ -22,8 +22,9 @@ from typing import Iterable, Sequence
 
 from nmcluster.errors import UserInputError
 
-#: extensions of the neo files ``write_data`` produces
-DATA_SUFFIXES = (".pkl", ".pickle", ".nix", ".h5")
+#: extensions of the data files picked out of a job's outputs: what ``write_data`` produces (PyNN's
+#: get_io) plus NEST's spike files and NWB; a FILE given by name may be any format neo.io.get_io reads
+DATA_SUFFIXES = (".pkl", ".pickle", ".nix", ".h5", ".gdf", ".nwb")
 KINDS = ("raster", "membrane")
 INSTALL_HINT = "pip install 'nmcluster[plot]'"
 
@@ -58,7 +59,12 @@ def data_files(names: Iterable[str]) -> list[str]:
 
 
 def read_blocks(path: str | Path) -> list:
-    """The neo Blocks in ``path`` (PlotError when it is missing or not a neo file)."""
+    """The neo Blocks in ``path`` (PlotError when it is missing or not a neo file).
+
+    Any format :func:`neo.io.get_io` knows by its extension (neo/io/__init__.py: pickle, NIX, NWB,
+    Matlab, Spike2, Axon, ...), so the data files of PyNN's ``write_data`` and of other tools plot
+    alike.  NIX files are opened read-only (NixIO's default mode would open them for writing).
+    """
     import neo
 
     path = Path(path)
@@ -66,22 +72,35 @@ def read_blocks(path: str | Path) -> list:
         raise PlotError(f"{path}: no such file")
     suffix = path.suffix.lower()
     try:
-        if suffix in (".pkl", ".pickle"):
-            blocks = neo.io.PickleIO(filename=str(path)).read()
-        elif suffix in (".nix", ".h5"):
+        if suffix in (".nix", ".h5"):
             try:
                 io = neo.io.NixIO(filename=str(path), mode="ro")
             except ImportError:
-                raise PlotError(f"{path}: reading NIX files needs nixio (pip install nixio); "
-                                f"write .pkl files to avoid it") from None
-            try:
-                blocks = io.read_all_blocks()
-            finally:
-                io.close()
+                raise PlotError(f"{path}: reading NIX files needs nixio: pip install 'nmcluster[nix]'") from None
         else:
-            raise PlotError(f"{path}: not a neo data file (expected one of {', '.join(DATA_SUFFIXES)})")
+            try:
+                io = neo.io.get_io(str(path))
+            except (OSError, ValueError) as exc:  # "File extension .x not registered"
+                known = {e.lower() for cls in neo.io.iolist for e in getattr(cls, "extensions", [])
+                         if e.isalpha()}
+                examples = [e for e in ("nix", "pkl", "gdf", "nwb", "mat", "smr", "abf") if e in known]
+                raise PlotError(f"{path}: not a format neo can read ({exc}); neo.io.get_io knows "
+                                f"{len(known)} extensions, e.g. .{', .'.join(examples)}") from None
+        try:
+            if type(io).__name__ == "NestIO":
+                blocks = [_read_nest_spikes(io, path)]
+            elif hasattr(io, "read_all_blocks"):
+                blocks = io.read_all_blocks()
+            else:
+                blocks = io.read()
+        finally:
+            close = getattr(io, "close", None)
+            if callable(close):
+                close()
     except PlotError:
         raise
+    except ImportError as exc:  # an IO whose optional dependency is missing (pynwb, scipy, ...)
+        raise PlotError(f"{path}: reading this format needs {exc.name or exc}: install it") from None
     except Exception as exc:  # corrupt pickle, foreign HDF5 ...: one line, not a traceback
         raise PlotError(f"{path}: cannot read neo data ({type(exc).__name__}: {exc})") from None
     if isinstance(blocks, neo.Block):
@@ -90,6 +109,19 @@ def read_blocks(path: str | Path) -> list:
     if not blocks:
         raise PlotError(f"{path}: contains no neo Block")
     return blocks
+
+
+def _read_nest_spikes(io, path: Path):
+    """NEST's own spike files (``.gdf``/``.dat``: neuron id, time in ms per line), e.g. from the NEST
+    peer of the benchmarks.  neo's NestIO wants the ids (``[]``: all) and the time window, which such a
+    file does not state: the window is 0 to just past its last spike."""
+    import neo
+    import numpy as np
+
+    data = np.loadtxt(path, ndmin=2)
+    t_stop = float(data[:, 1].max()) + 0.1 if data.size else 1.0
+    ms = neo.SpikeTrain([], t_stop=1.0, units="ms").units  # a quantities unit without importing it here
+    return io.read_block(gid_list=[], t_start=0.0 * ms, t_stop=t_stop * ms)
 
 
 @dataclass
@@ -136,6 +168,7 @@ def load_recording(path: str | Path) -> Recording:
                 name = str(sig.name or "signal")
                 pop = sig.annotations.get("source_population")
                 ids = sig.annotations.get("channel_ids")
+                ids = None if ids is None else np.ravel(ids)  # NIX gives a 1-element list back as a scalar
                 if pop:
                     name += f" of {pop}"
                 if ids is not None and len(ids) == 1:

@@ -160,3 +160,73 @@ def test_cli_plot_job_finds_data_among_outputs(spikey_data, tmp_path):
     assert out.returncode == 2 and "no neo data file among its outputs" in out.stderr, out.stderr
     out = _cli(env, "plot", "4711", cwd=tmp_path)
     assert out.returncode == 2 and "4711" in out.stderr
+
+
+# --------------------------------------------------------------------------------------------------
+# Durable data (issue 26): NIX from write_data, and every format neo.io.get_io reads
+
+
+def test_nix_file_from_write_data_reads_like_the_pickle(spikey_data):
+    """The same run written as NIX (nixio, the nix extra) gives the same spikes and membrane trace."""
+    pytest.importorskip("nixio")
+    from nmcluster.plotting import load_recording
+
+    tmp = spikey_data.parent
+    out = subprocess.run([sys.executable, "tiny.py", "tiny.nix"], cwd=tmp, capture_output=True, text=True,
+                         timeout=120, env=_site_env(tmp))
+    assert out.returncode == 0, out.stderr[-2000:]
+    nix, pkl = load_recording(tmp / "tiny.nix"), load_recording(spikey_data)
+    assert (nix.n_neurons, nix.n_spikes) == (pkl.n_neurons, pkl.n_spikes) and pkl.n_spikes > 0
+    assert [g for g, _ in nix.groups] == [g for g, _ in pkl.groups] == ["exc", "inh"]
+    assert [s[0] for s in nix.signals] == [s[0] for s in pkl.signals] == ["v of exc #0"]
+    for (_, a), (_, b) in zip(nix.groups, pkl.groups):
+        assert all(list(x) == list(y) for x, y in zip(a, b))
+
+
+def test_plot_reads_nest_spike_files_through_neo_get_io(tmp_path):
+    """Not a write_data file: NEST's own .gdf spike output (neo's NestIO, found by neo.io.get_io)."""
+    pytest.importorskip("matplotlib")
+    gdf = tmp_path / "spike_recorder-11-0.gdf"
+    gdf.write_text("1\t5.0\n2\t7.5\n1\t12.25\n3\t30.0\n")
+    from nmcluster.plotting import load_recording
+
+    rec = load_recording(gdf)
+    assert (rec.n_neurons, rec.n_spikes) == (3, 4)
+    assert sorted(t for _, trains in rec.groups for tr in trains for t in tr) == [5.0, 7.5, 12.25, 30.0]
+    out = subprocess.run([*NMCLUSTER, "plot", str(gdf), "-o", str(tmp_path / "r.png")], capture_output=True,
+                         text=True, timeout=120, env=_site_env(tmp_path))
+    assert out.returncode == 0, out.stderr
+    assert (tmp_path / "r.png").read_bytes()[:8] == PNG_MAGIC
+
+
+def test_plot_names_what_neo_reads_for_an_unknown_format(tmp_path):
+    bad = tmp_path / "data.xyz"
+    bad.write_text("nothing")
+    out = subprocess.run([*NMCLUSTER, "plot", str(bad)], capture_output=True, text=True, timeout=120,
+                         env=_site_env(tmp_path))
+    assert out.returncode == 2
+    assert out.stderr.count("\n") == 1 and "not a format neo can read" in out.stderr
+    assert ".nix" in out.stderr and "Traceback" not in out.stderr
+
+
+@pytest.mark.parametrize("with_nixio", [True, False])
+def test_examples_write_nix_when_nixio_is_installed(tmp_path, with_nixio):
+    """The spinnaker example (the quickest) writes spinnaker_balanced.nix with nixio, .pkl without."""
+    if with_nixio:
+        pytest.importorskip("nixio")
+    env = _site_env(tmp_path)
+    if not with_nixio:  # a module named nixio that fails to import, first on the path
+        block = tmp_path / "block"
+        block.mkdir()
+        (block / "nixio.py").write_text("raise ImportError('nixio hidden by the test')\n")
+        env["PYTHONPATH"] = os.pathsep.join([str(block), env.get("PYTHONPATH", "")])
+    env["MPLBACKEND"] = "Agg"
+    out = subprocess.run([sys.executable, str(REPO / "examples" / "spinnaker_balanced.py"), "nmcluster.spinnaker"],
+                         cwd=tmp_path, capture_output=True, text=True, timeout=300, env=env)
+    assert out.returncode == 0, out.stderr[-2000:]
+    suffix = ".nix" if with_nixio else ".pkl"
+    made = sorted(p.name for p in tmp_path.iterdir() if p.name.startswith("spinnaker_balanced."))
+    assert made == [f"spinnaker_balanced{suffix}"], made
+    from nmcluster.plotting import load_recording
+
+    assert load_recording(tmp_path / f"spinnaker_balanced{suffix}").n_spikes > 0

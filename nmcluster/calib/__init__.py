@@ -1,7 +1,7 @@
 """Calibration database and calibration runs.
 
 * :mod:`.store` - versioned HDF5 store, one file per target (``station500``, ``wafer33``), atomic
-  publishing of new versions, blacklists (redman-like), diff; :class:`.store.StoreProvider` is the
+  publishing of new versions, blacklists (redman-like), diff; :class:`.providers.SpikeyStoreProvider` is the
   Spikey emulator's default calibration provider.
 * :mod:`.formats` - calibtic-style XML (``w<W>-h<H>.xml``) and the Spikey tool's ``.dat`` files.
 * :mod:`.spikey`, :mod:`.brainscales` - measurement (on hardware or, absent it, the emulated chip,

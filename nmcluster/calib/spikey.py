@@ -338,8 +338,15 @@ def fit(raw: list[tuple[dict[str, Any], dict[str, np.ndarray]]], params: Measure
 
 
 def to_station_calibration(cal: Any) -> scal.StationCalibration:
-    """A store version -> what the Spikey emulator applies."""
+    """A store version -> what the Spikey emulator applies (a version without the datasets it needs is
+    one clear error naming the target, not a KeyError in the job)."""
+    from nmcluster.calib.store import CalibInputError
+
     d = cal.data
+    missing = [k for k in ("neurons/g_leak_factor", "neurons/v_thresh_offset", "drivers/driver_factor") if k not in d]
+    if missing:
+        raise CalibInputError(f"calibration {cal.target} version {cal.version} lacks {', '.join(missing)}; "
+                              f"it cannot calibrate a Spikey chip")
     return scal.StationCalibration(
         version=f"{cal.target}:{cal.version}",
         g_leak_factor=np.asarray(d["neurons/g_leak_factor"], float),

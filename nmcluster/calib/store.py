@@ -1,8 +1,9 @@
 """Versioned calibration store: one HDF5 file per target, new versions published atomically.
 
 Targets are named ``station<N>`` (a Spikey station) or ``wafer<W>`` (a BrainScaleS wafer with its
-HICANNs).  The store directory (``[hardware] calib_dir`` of the site config, default
-``<job_root>/../calib``; ``$NMCLUSTER_CALIB_ROOT`` overrides it) holds::
+HICANNs).  The store directory (``[hardware] calib_dir`` of the site config: the site's store, owned by
+root/the admin group and read-only for users; without it the user's own ``<user data dir>/calib``;
+``$NMCLUSTER_CALIB_ROOT`` overrides both) holds::
 
     station500.h5        the target's file (all versions)
     station500.lock      writer lock (fcntl), serialises writers of this target
@@ -29,12 +30,16 @@ A reader opens ``<target>.h5`` and sees either the complete old file or the comp
 writer killed at any point leaves the previous file untouched (its temporary is removed by the next
 writer).  The files are small (a Spikey version is ~20 KB, a wafer HICANN ~50 KB), so copying is
 cheap next to a calibration run.
+
+Every file is untrusted input: :mod:`nmcluster.calib.safety` refuses a store (directory, files, links
+on the way) that anyone but its owner, root or the admin group could write, and reads a file's versions
+only after checking their datasets against the hardware's layout (no external storage, no virtual
+datasets, no links, bounded shapes and version numbers).
 """
 
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import json
 import os
 import re
@@ -45,12 +50,15 @@ from typing import Any, Iterator, Mapping
 
 import numpy as np
 
+from nmcluster.calib import safety
+from nmcluster.calib.safety import UnsafeCalibration, check_version
 from nmcluster.errors import NmclusterError, UserInputError
+from nmcluster.fsinfo import lock_exclusive
 
 FORMAT = 1
 ENV_ROOT = "NMCLUSTER_CALIB_ROOT"
 ENV_VERSION = "NMCLUSTER_CALIB_VERSION"
-_TARGET_RE = re.compile(r"^(?:(station)(\d+)|(wafer)(\d+))$")
+_TARGET_RE = re.compile(r"^(?:(station)(\d{1,9})|(wafer)(\d{1,9}))$")
 
 
 class CalibError(NmclusterError):
@@ -63,8 +71,8 @@ class CalibInputError(UserInputError):
 
 def parse_target(name: str | int) -> tuple[str, int]:
     """``"station500"``/``"500"``/``500`` -> ("spikey", 500); ``"wafer33"`` / ``"w33"`` -> ("wafer", 33)."""
-    s = str(name).strip().lower()
-    if s.isdigit():
+    s = str(name).strip().lower()[:64]
+    if re.fullmatch(r"\d{1,9}", s):
         return "spikey", int(s)
     s = re.sub(r"^w(\d+)$", r"wafer\1", s)
     m = _TARGET_RE.match(s)
@@ -141,11 +149,58 @@ def _fsync_dir(path: Path) -> None:
         os.close(fd)
 
 
-class CalibStore:
-    """The store at ``root`` (created on first write)."""
+def open_store(site: Any | None = None, env: Mapping[str, str] | None = None) -> "CalibStore":
+    """The store a job or command of this site uses, with the site's admin group."""
+    env = os.environ if env is None else env
+    if site is None:
+        from nmcluster.config import load_config
 
-    def __init__(self, root: Path | str | None = None) -> None:
+        site = load_config(env=env)
+    return CalibStore(default_root(site, env), admin_group=site.hardware.calib_admin_group)
+
+
+def _site_admin_group() -> str:
+    """``[hardware] calib_admin_group`` of the site config ("" when none or unreadable)."""
+    try:
+        from nmcluster.config import load_config
+
+        return str(getattr(load_config().hardware, "calib_admin_group", "") or "")
+    except Exception:  # noqa: BLE001 - no admin group: only the user and root are trusted
+        return ""
+
+
+class CalibStore:
+    """The store at ``root`` (created on first write).  ``admin_group``: the group besides the owner that
+    may write it (None: the site config's ``[hardware] calib_admin_group``, looked up only when a
+    file's owner or group needs it)."""
+
+    def __init__(self, root: Path | str | None = None, admin_group: str | None = None) -> None:
         self.root = Path(root) if root is not None else default_root()
+        self._admin_group = admin_group
+        self._trust = safety.trust_for(admin_group or "")
+
+    # -- ownership -----------------------------------------------------------------------------
+    def _checked(self, check, *args):
+        """``check(*args, trust)``; on a refusal, retry once with the site's admin group when it was not
+        given (so a store writable by the admins is accepted without reading the config every time)."""
+        try:
+            return check(*args, self._trust)
+        except UnsafeCalibration:
+            if self._admin_group is not None:
+                raise
+            self._admin_group = _site_admin_group()
+            if not self._admin_group:
+                raise
+            self._trust = safety.trust_for(self._admin_group)
+            return check(*args, self._trust)
+
+    def check(self) -> bool:
+        """Refuse a store someone else could write (see :mod:`nmcluster.calib.safety`); False when the
+        store does not exist yet."""
+        return bool(self._checked(safety.check_store_dir, self.root))
+
+    def _check_file(self, path: Path):
+        return self._checked(safety.check_store_file, path)
 
     # -- paths ---------------------------------------------------------------------------------
     def path(self, target: str) -> Path:
@@ -153,7 +208,7 @@ class CalibStore:
         return self.root / f"{target_name(kind, n)}.h5"
 
     def targets(self) -> list[str]:
-        if not self.root.is_dir():
+        if not self.check():
             return []
         out = []
         for p in self.root.glob("*.h5"):
@@ -170,13 +225,14 @@ class CalibStore:
         import h5py
 
         path = self.path(target)
-        if not path.exists():
+        if not self.check() or self._check_file(path) is None:
             raise CalibInputError(f"no calibration for {target} in {self.root} "
                                   f"(run `nmcluster calib run ...` or `nmcluster calib import`)")
         try:
             fh = h5py.File(path, "r", locking=False)
-        except OSError as exc:
-            raise CalibError(f"cannot read calibration file {path}: {exc}") from None
+        except Exception as exc:  # noqa: BLE001 - OSError, or libhdf5's other complaints about a crafted file
+            raise UnsafeCalibration(f"calibration file {path} cannot be read as HDF5: "
+                                    f"{str(exc).splitlines()[0] if str(exc) else type(exc).__name__}") from None
         try:
             yield fh
         finally:
@@ -184,20 +240,22 @@ class CalibStore:
 
     def current(self, target: str) -> int | None:
         """Current version of ``target``; None when the target has no file."""
-        if not self.path(target).exists():
+        if not self.check() or self._check_file(self.path(target)) is None:
             return None
         with self._open(target) as fh:
-            return int(fh.attrs.get("current", 0)) or None
+            return safety.current_version(safety._File(self.path(target)), fh) or None
 
     def versions(self, target: str) -> list[dict[str, Any]]:
         """Metadata of every version, oldest first (``current`` flags the current one)."""
         with self._open(target) as fh:
-            cur = int(fh.attrs.get("current", 0))
+            f = safety._File(self.path(target))
+            cur = safety.current_version(f, fh)
+            vs, names = safety.version_names(f, fh)
             out = []
-            for name in sorted(fh.get("versions", {}), key=int):
-                g = fh["versions"][name]
-                m = _read_meta(g)
-                m.update(version=int(name), current=int(name) == cur)
+            for v in names:
+                g = f.group(vs, str(v), f"/versions/{v}")
+                m = _read_meta(g, f, f"/versions/{v}")
+                m.update(version=v, current=v == cur)
                 out.append(m)
             return out
 
@@ -205,44 +263,46 @@ class CalibStore:
         """One version (default: the current one)."""
         kind, n = parse_target(target)
         name = target_name(kind, n)
+        if version is not None:
+            version = check_version(version, f"{name}: requested version")
         with self._open(name) as fh:
-            v = int(version) if version is not None else int(fh.attrs.get("current", 0))
-            if not v or "versions" not in fh or str(v) not in fh["versions"]:
-                have = ", ".join(sorted(fh.get("versions", {}), key=int)) or "none"
+            f = safety._File(self.path(name))
+            v = version if version is not None else safety.current_version(f, fh)
+            vs, names = safety.version_names(f, fh)
+            if not v or v not in names:
+                have = _ranges(names) or "none"
                 raise CalibInputError(f"{name} has no calibration version {version if version else '(current)'}"
-                                      f" (versions: {have})")
-            g = fh["versions"][str(v)]
-            cal = Calibration(name, kind, v, meta=_read_meta(g))
-            if "data" in g:
-                def visit(path: str, obj: Any) -> None:
-                    import h5py
-
-                    if isinstance(obj, h5py.Dataset):
-                        cal.data[path] = obj[()]
-                        if obj.attrs:
-                            cal.attrs[path] = {k: _plain(val) for k, val in obj.attrs.items()}
-                g["data"].visititems(visit)
-            if "blacklist" in g:
-                def visit_bl(path: str, obj: Any) -> None:
-                    import h5py
-
-                    if isinstance(obj, h5py.Dataset):
-                        cal.blacklist[path] = np.asarray(obj[()], dtype=np.int64)
-                g["blacklist"].visititems(visit_bl)
+                                      f" in {f.path} (versions: {have})")
+            where = f"/versions/{v}"
+            g = f.group(vs, str(v), where)
+            cal = Calibration(name, kind, v, meta=_read_meta(g, f, where))
+            data = f.group(g, "data", f"{where}/data")
+            if data is not None:
+                cal.data, cal.attrs = safety.read_data(f, data, kind, f"{where}/data")
+            bl = f.group(g, "blacklist", f"{where}/blacklist")
+            if bl is not None:
+                cal.blacklist = safety.read_blacklist(f, bl, kind, f"{where}/blacklist")
             return cal
 
     # -- writing -------------------------------------------------------------------------------
     @contextlib.contextmanager
     def writer_lock(self, target: str, timeout: float = 60.0) -> Iterator[None]:
-        """Serialise writers of ``target`` (``fcntl.flock`` on ``<target>.lock``)."""
+        """Serialise writers of ``target`` (a lock on ``<target>.lock`` that other machines see too)."""
         self.root.mkdir(parents=True, exist_ok=True)
+        self.check()
         lock = self.path(target).with_suffix(".lock")
-        fd = os.open(lock, os.O_RDWR | os.O_CREAT, 0o664)
+        self._check_file(lock)
+        try:  # never through a link planted in a store that was writable before
+            # 0664: in a site store (setgid, admin group) every admin takes the same lock
+            fd = os.open(lock, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC | os.O_NOCTTY, 0o664)
+        except OSError as exc:
+            raise CalibError(f"cannot open the store's writer lock {lock}: {exc.strerror}") from None
         deadline = time.monotonic() + timeout
         try:
             while True:
                 try:
-                    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                    # flock on local disks, POSIX locks on shared file systems (nmcluster/fsinfo.py)
+                    lock_exclusive(fd, lock, blocking=False)
                     break
                 except BlockingIOError:
                     if time.monotonic() > deadline:
@@ -263,24 +323,25 @@ class CalibStore:
         name = cal.target
         kind, _ = parse_target(name)
         path = self.path(name)
+        _check_calibration(cal, kind)
         with self.writer_lock(name):
             for stale in path.parent.glob(f".{path.name}.*.tmp"):  # left by a killed writer
                 with contextlib.suppress(OSError):
                     stale.unlink()
             tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
             try:
-                if path.exists():
-                    with open(path, "rb") as src, open(tmp, "wb") as dst:
-                        while chunk := src.read(1 << 20):
-                            dst.write(chunk)
+                if self._check_file(path) is not None:
+                    _copy_new(path, tmp)
                 with h5py.File(tmp, "a", locking=False) as fh:
+                    f = safety._File(path)
+                    _, have = safety.version_names(f, fh)
+                    cur = safety.current_version(f, fh)
                     fh.attrs["target"] = name
                     fh.attrs["kind"] = kind
                     fh.attrs["format"] = FORMAT
                     vs = fh.require_group("versions")
-                    version = max((int(k) for k in vs), default=0) + 1
+                    version = check_version(max(have, default=0) + 1, f"{path}: next version")
                     g = vs.create_group(str(version))
-                    cur = int(fh.attrs.get("current", 0))
                     g.attrs["created"] = time.time()
                     g.attrs["tool_version"] = _tool_version()
                     g.attrs["slurm_job_id"] = str(slurm_job_id if slurm_job_id is not None
@@ -288,7 +349,8 @@ class CalibStore:
                     g.attrs["source"] = source
                     g.attrs["chip_id"] = chip_id
                     g.attrs["notes"] = notes
-                    g.attrs["parent"] = int(parent if parent is not None else cur)
+                    g.attrs["parent"] = check_version(parent if parent is not None else cur, "parent version",
+                                                      allow_zero=True)
                     g.attrs["meta"] = json.dumps(dict(meta or cal.meta.get("meta") or {}), sort_keys=True,
                                                  default=_json_default)
                     d = g.create_group("data")
@@ -315,17 +377,18 @@ class CalibStore:
         import h5py
 
         path = self.path(target)
+        version = check_version(version, f"{target}: version")
         with self.writer_lock(target):
             with self._open(target) as fh:
-                if str(int(version)) not in fh.get("versions", {}):
+                if version not in safety.version_names(safety._File(path), fh)[1]:
                     raise CalibInputError(f"{target} has no calibration version {version}")
             tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+            with contextlib.suppress(FileNotFoundError):
+                tmp.unlink()  # left by a killed writer that had our pid (we hold the writer lock)
             try:
-                with open(path, "rb") as src, open(tmp, "wb") as dst:
-                    while chunk := src.read(1 << 20):
-                        dst.write(chunk)
+                _copy_new(path, tmp)
                 with h5py.File(tmp, "a", locking=False) as fh:
-                    fh.attrs["current"] = int(version)
+                    fh.attrs["current"] = version
                 _publish(tmp, path)
             except BaseException:
                 with contextlib.suppress(OSError):
@@ -386,23 +449,53 @@ class CalibStore:
         return out
 
 
-def _read_meta(g: Any) -> dict[str, Any]:
-    m = {k: _plain(g.attrs[k]) for k in _META_KEYS if k in g.attrs}
+def _read_meta(g: Any, f: "safety._File", where: str) -> dict[str, Any]:
+    a = f.attrs(g, where, (*_META_KEYS, "meta"))
+    m = {k: a[k] for k in _META_KEYS if k in a}
+    if "parent" in m:
+        try:
+            m["parent"] = check_version(m["parent"], "parent", allow_zero=True)
+        except UnsafeCalibration:
+            raise f.fail(f"{where}: attribute parent is not a version number") from None
     try:
-        m["meta"] = json.loads(str(g.attrs.get("meta", "{}")))
-    except ValueError:
-        m["meta"] = {}
+        meta = json.loads(str(a.get("meta", "{}")))
+    except (ValueError, RecursionError):
+        meta = {}
+    m["meta"] = meta if isinstance(meta, dict) else {}
     return m
 
 
-def _plain(v: Any) -> Any:
-    if isinstance(v, bytes):
-        return v.decode()
-    if isinstance(v, np.generic):
-        return v.item()
-    if isinstance(v, np.ndarray):
-        return v.tolist()
-    return v
+def _check_calibration(cal: Calibration, kind: str) -> None:
+    """What :meth:`CalibStore.commit` writes must be what a reader accepts (the hardware's layout)."""
+    def fail(why: str) -> CalibInputError:
+        return CalibInputError(f"calibration of {cal.target} not stored: {why}")
+
+    if cal.kind != kind:
+        raise fail(f"kind {cal.kind!r} does not match the target")
+    for key, arr in cal.data.items():
+        check = safety.data_shape_check(kind, key)
+        a = np.asarray(arr)
+        if check is None:
+            raise fail(f"{key} is not a dataset a {kind} calibration has")
+        if a.dtype.kind not in "biuf":
+            raise fail(f"{key} has type {a.dtype} (numbers only)")
+        why = check(tuple(int(x) for x in a.shape))
+        if why:
+            raise fail(f"{key} has shape {a.shape}, expected {why}")
+    for comp, ids in cal.blacklist.items():
+        safety.check_ids(kind, comp, np.unique(np.asarray(ids, dtype=np.int64)) if np.size(ids) else
+                         np.zeros(0, np.int64), fail)
+
+
+def _copy_new(src: Path, dst: Path) -> None:
+    """Copy ``src`` to a new file ``dst`` (``O_EXCL|O_NOFOLLOW``: never into something already there)."""
+    fd = os.open(dst, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o644)
+    with open(src, "rb") as fin, os.fdopen(fd, "wb") as fout:
+        while chunk := fin.read(1 << 20):
+            fout.write(chunk)
+
+
+_plain = safety.plain
 
 
 def _json_default(o: Any) -> Any:
@@ -432,12 +525,14 @@ def parse_ids(text: str) -> list[int]:
         part = part.strip()
         if not part:
             continue
-        m = re.fullmatch(r"(\d+)(?:-(\d+))?", part)
+        m = re.fullmatch(r"(\d{1,9})(?:-(\d{1,9}))?", part)
         if not m:
-            raise CalibInputError(f"ids must be like 1,2,5-7, got {text!r}")
+            raise CalibInputError(f"ids must be like 1,2,5-7, got {text[:80]!r}")
         a, b = int(m.group(1)), int(m.group(2) or m.group(1))
         if b < a:
             raise CalibInputError(f"bad id range {part!r}")
+        if len(out) + b - a + 1 > safety.MAX_GENERIC_IDS:
+            raise CalibInputError(f"more than {safety.MAX_GENERIC_IDS} ids given")
         out.extend(range(a, b + 1))
     if not out:
         raise CalibInputError("no ids given")
@@ -460,11 +555,7 @@ class PinnedReader:
         store = CalibStore(self._root if self._root is not None else _root_or_none())
         pinned = self._version
         if pinned is None and os.environ.get(ENV_VERSION, "").strip():
-            try:
-                pinned = int(os.environ[ENV_VERSION])
-            except ValueError:
-                raise CalibInputError(f"{ENV_VERSION} must be an integer, got {os.environ[ENV_VERSION]!r}") \
-                    from None
+            pinned = check_version(os.environ[ENV_VERSION], ENV_VERSION)
         path = store.path(target)
         try:
             st = path.stat()
@@ -481,16 +572,6 @@ class PinnedReader:
         return self._cache[key]
 
 
-class StoreProvider(PinnedReader):
-    """Calibration provider backed by the store (the Spikey emulator's default when the store has a
-    file for the station); see :class:`PinnedReader` for which version applies."""
-
-    def get(self, station: int):
-        from nmcluster.calib.spikey import to_station_calibration
-
-        return self.read(f"station{int(station)}", to_station_calibration)
-
-
 def _root_or_none() -> Path:
     try:
         return default_root()
@@ -498,14 +579,12 @@ def _root_or_none() -> Path:
         return Path(os.devnull)
 
 
-provider = StoreProvider()
-
 
 def job_calibration_version(kind: str, env: Mapping[str, str], site: Any | None = None) -> int | None:
     """The version a job of partition ``kind`` will use (the job runner records it and pins it):
     ``$NMCLUSTER_CALIB_VERSION`` when set, else the target's current version (None: none)."""
     if env.get(ENV_VERSION, "").strip():
-        return int(env[ENV_VERSION])
+        return check_version(env[ENV_VERSION], ENV_VERSION)
     if kind == "spikey":
         m = re.fullmatch(r"station(\d+)", env.get("MY_STAGE1_STATION", ""))
         target = f"station{m.group(1)}" if m else None
@@ -516,5 +595,4 @@ def job_calibration_version(kind: str, env: Mapping[str, str], site: Any | None 
         target = None
     if target is None:
         return None
-    store = CalibStore(default_root(site, env))
-    return store.current(target)
+    return open_store(site, env).current(target)

@@ -12,8 +12,14 @@ ADMIN_COMMANDS: dict[str, tuple[str, str]] = {
                    "Print the slurm.conf / gres.conf lines for this site's hardware."),
     "install-modules": ("nmcluster.cli.admin_modules:install_modules",
                         "Render the nmcluster/spikey/wafer/spinnaker modulefiles into a prefix."),
+    "collab": ("nmcluster.cli.quota:admin_collab",
+               "Collabs (Slurm accounts per platform): create, add members, set quotas."),
+    "requests": ("nmcluster.cli.quota:admin_requests",
+                 "Review resource requests: list, approve (sets Slurm limits), reject."),
     "udev-rule": ("nmcluster.cli.admin_udev:udev_rule",
                   "Print the udev rule that lets plugdev members use Spikey USB stations."),
+    "build-kernels": ("nmcluster.cli.admin_kernels:build_kernels",
+                      "Compile the emulators' kernels into a cache all users read (install time)."),
 }
 
 
@@ -25,4 +31,5 @@ def admin() -> None:
     Examples:
       nmcluster admin slurm-conf --node frontend1 >> /etc/slurm/slurm.conf
       nmcluster admin install-modules --prefix /opt/modulefiles --site-config /etc/nmcluster/site.toml
+      nmcluster admin build-kernels
     """

@@ -13,8 +13,9 @@ import click
                    "`module use DIR`.")
 @click.option("--site-config", metavar="FILE", default=None,
               help="Site config (TOML) to list stations and wafers from; the nmcluster module then sets "
-                   "NMCLUSTER_CONFIG to it.  Default: /etc/nmcluster/site.toml if present, else the "
-                   "built-in defaults (NMCLUSTER_CONFIG stays unset).")
+                   "NMCLUSTER_CONFIG to it.  Default: $NMCLUSTER_CONFIG if set (the config your own "
+                   "nmcluster uses), else /etc/nmcluster/site.toml if present (NMCLUSTER_CONFIG stays "
+                   "unset), else the built-in defaults.")
 @click.option("--bin-dir", metavar="DIR", default=None,
               help="Directory of the nmcluster executable to put on PATH.  Default: the one running now.")
 def install_modules(prefix: str, site_config: str | None, bin_dir: str | None) -> int:

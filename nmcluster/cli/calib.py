@@ -14,9 +14,9 @@ CTX = {"help_option_names": ["-h", "--help"]}
 
 
 def _store(root: str | None):
-    from nmcluster.calib.store import CalibStore, default_root
+    from nmcluster.calib.store import CalibStore, open_store
 
-    return CalibStore(Path(root) if root else default_root())
+    return CalibStore(Path(root)) if root else open_store()
 
 
 def _echo_json(data) -> None:
@@ -31,7 +31,7 @@ def _target(name: str) -> str:
 
 root_option = click.option("--store", "root", metavar="DIR", envvar="NMCLUSTER_CALIB_ROOT",
                            help="Calibration store directory (default: site config [hardware] calib_dir, "
-                                "else <job_root>/../calib; $NMCLUSTER_CALIB_ROOT).")
+                                "else your own <data dir>/nmcluster/calib; $NMCLUSTER_CALIB_ROOT).")
 
 
 @click.group(context_settings=CTX)
@@ -67,7 +67,9 @@ def calib() -> None:
               help="Spikey g_leak calibration target: equal firing rate at the reference point, or equal tau_mem.")
 @click.option("--fresh", is_flag=True, help="Start a new run instead of resuming an unfinished one.")
 @click.option("--wait/--no-wait", default=None, help="Wait for a Slurm run to commit (default: no).")
-@click.option("--slurm-opt", "slurm_opts", multiple=True, metavar="OPT", help="Extra sbatch option.")
+@click.option("--slurm-opt", "slurm_opts", multiple=True, metavar="OPT",
+              help="Extra sbatch option, e.g. --slurm-opt=--time=30 (time, memory, CPUs, name, mail, ...; "
+                   "resource options are refused).")
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
 @root_option
 def run(kind, station, wafer, hicann, local, workers, chunks, reps, neuron_target, fresh, wait, slurm_opts,
@@ -89,6 +91,10 @@ def run(kind, station, wafer, hicann, local, workers, chunks, reps, neuron_targe
         raise UserInputError(f"calib run: KIND must be spikey or wafer, got {kind!r}")
     if chunks < 1 or reps < 1 or workers < 1:
         raise UserInputError("calib run: --chunks, --reps and --workers must be >= 1")
+    if slurm_opts:  # read as sbatch reads them, before anything is planned (see nmcluster.slurmopts)
+        from nmcluster.slurmopts import check_user_options
+
+        check_user_options(slurm_opts, "sbatch", what="the calibration run")
     store = _store(root)
     if kind == "spikey":
         if station is None or wafer is not None or hicann is not None:
@@ -106,6 +112,17 @@ def run(kind, station, wafer, hicann, local, workers, chunks, reps, neuron_targe
             raise UserInputError("--hicann takes HICANN numbers 0..383")
         params = {"reps": reps, "seed": 1}
         chunk_args = {"hicanns": hs, "per_hicann": chunks}
+    # the partition checks the target like a job's hardware config: a station, wafer or HICANN the site
+    # does not have is refused (exit 2) before a run is planned; its resources are what the measurement
+    # tasks hold under Slurm (the station's GRES, the HICANNs' FPGA licences)
+    from nmcluster.config import load_config
+    from nmcluster.partitions import get_partition
+
+    site = load_config()
+    partition = get_partition(kind, site)
+    request = partition.validate({"STATION": station} if kind == "spikey" else {"WAFER": wafer, "HICANNS": hs})
+    if not local:
+        partition.check_slurm_options(slurm_opts)
     run_, resumed = runs.plan(store, target, params, chunk_args, fresh=fresh)
     todo = run_.missing()
     note = (f"resuming run {run_.id}: {len(run_.spec['chunks']) - len(todo)} of {len(run_.spec['chunks'])} "
@@ -129,17 +146,20 @@ def run(kind, station, wafer, hicann, local, workers, chunks, reps, neuron_targe
         else:
             click.echo(f"committed {target} version {version} ({out['seconds']:.1f} s, run {run_.id})")
         return 0
-    from nmcluster.config import load_config
-
-    site = load_config()
-    ids = runs.submit_slurm(run_, site, extra_args=slurm_opts)
+    ids = runs.submit_slurm(run_, site, extra_args=slurm_opts, request=request)
     out = {"run": run_.id, "target": target, "array_id": ids["array_id"], "fit_id": ids["fit_id"],
            "tasks": ids["tasks"], "resumed": resumed}
     if wait:
         from nmcluster.calib.store import CalibError
-        from nmcluster.executors.slurmcli import SlurmCLI
+        from nmcluster.infra.slurmcli import SlurmCLI
 
-        st = runs.wait(run_, SlurmCLI(jobcomp_file=site.slurm.jobcomp_file))
+        from nmcluster.cli.common import WaitProgress
+
+        with WaitProgress() as progress:
+            st = runs.wait(run_, SlurmCLI(jobcomp_file=site.slurm.jobcomp_file),
+                           on_poll=lambda s: progress.show(f"calibration run {s['run']} of {s['target']}: "
+                                                           f"{s['state']}, {s['done']} of {s['chunks']} chunks "
+                                                           f"measured, {progress.waited():.0f} s"))
         if st["state"] != "committed":
             raise CalibError(runs.failure_report(run_, st))
         out["version"] = st["fit"]["version"]
@@ -176,7 +196,7 @@ def status(target, show_all, no_slurm, as_json, root) -> int:
     if not no_slurm:
         try:
             from nmcluster.config import load_config
-            from nmcluster.executors.slurmcli import SlurmCLI
+            from nmcluster.infra.slurmcli import SlurmCLI
 
             cli = SlurmCLI(jobcomp_file=load_config().slurm.jobcomp_file)
             slurm = cli if cli.available() else None
@@ -239,14 +259,24 @@ def list_(target, as_json, root) -> int:
             click.echo(f"{'*' if r['current'] else ' '} v{r['version']:<4} {_time(r.get('created'))}  "
                        f"{r.get('source', '')}  slurm={r.get('slurm_job_id') or '-'}  {r.get('notes', '')}")
         return 0
-    rows = [{"target": t, "current": store.current(t), "versions": len(store.versions(t))} for t in store.targets()]
+    from nmcluster.errors import NmclusterError
+
+    rows = []
+    for t in store.targets():  # one bad file is shown as bad; the others are listed
+        try:
+            rows.append({"target": t, "current": store.current(t), "versions": len(store.versions(t))})
+        except NmclusterError as exc:
+            rows.append({"target": t, "current": None, "versions": None, "error": str(exc)})
     if as_json:
         _echo_json({"store": str(store.root), "targets": rows})
         return 0
     if not rows:
         click.echo(f"no calibrations in {store.root}")
     for r in rows:
-        click.echo(f"{r['target']:<12} current v{r['current']}  ({r['versions']} versions)")
+        if r.get("error"):
+            click.echo(f"{r['target']:<12} unreadable: {r['error']}")
+        else:
+            click.echo(f"{r['target']:<12} current v{r['current']}  ({r['versions']} versions)")
     return 0
 
 

@@ -41,8 +41,11 @@ def hardware_options(func: Callable) -> Callable:
         click.option("--hardware", "mode", flag_value="hardware", help="Fail unless real hardware is used."),
         click.option("--emulate", "mode", flag_value="emulate", help="Always use the software emulator."),
         click.option("--slurm-opt", "slurm_opts", multiple=True, metavar="OPT",
-                     help="Extra Slurm option, e.g. --slurm-opt=--time=10 (resources come from the "
-                          "hardware flags; -L/--gres/-p are refused)."),
+                     help="Extra Slurm option, e.g. --slurm-opt=--time=10, read as sbatch/srun read it "
+                          "(repeat for a separate value: --slurm-opt=-t --slurm-opt=10).  Accepted: --time, "
+                          "--time-min, --mem, --mem-per-cpu, --tmp, --cpus-per-task, --mincpus, --job-name, "
+                          "--comment, --mail-type, --mail-user, --nice, --hold, --no-requeue; resources "
+                          "(partition, licences, GRES, account, array) come from the hardware flags."),
     ]
     for option in reversed(options):
         func = option(func)
@@ -101,3 +104,61 @@ def echo_json(data: Any) -> None:
 
 def environment() -> dict[str, str]:
     return dict(os.environ)
+
+
+class WaitProgress:
+    """What ``submit --wait`` shows while it waits: on a terminal (stderr), a live line with the job's
+    state, Slurm's reason and the time waited (rich, redrawn in place); piped, nothing at all, so a
+    script's output stays the job id or the JSON it asked for."""
+
+    def __init__(self, jobs: int = 1, console=None) -> None:
+        self.jobs = jobs
+        self.done: set[int] = set()
+        self._console = console
+        self._status = None
+        self._start = 0.0
+
+    def __enter__(self) -> "WaitProgress":
+        import sys
+        import time
+
+        self._start = time.monotonic()
+        if self._console is None and not sys.stderr.isatty():
+            return self
+        from rich.console import Console
+
+        console = self._console or Console(stderr=True)
+        if console.is_terminal:
+            self._status = console.status("waiting for the job ...")
+            self._status.start()
+        return self
+
+    def text(self, record) -> str:
+        """The progress line for ``record`` (also what a test can read without a terminal)."""
+        import time
+
+        if record.final:
+            self.done.add(record.id)
+        waited = time.monotonic() - self._start
+        sweep = f" ({len(self.done)} of {self.jobs} done)" if self.jobs > 1 else ""
+        why = f": {record.reason}" if record.reason and not record.final else ""
+        return f"job {record.id} {record.status}{why}{sweep}, {waited:.0f} s"
+
+    def update(self, record) -> None:
+        self.show(self.text(record))
+
+    def waited(self) -> float:
+        import time
+
+        return time.monotonic() - self._start
+
+    def show(self, line: str) -> None:
+        """Redraw the live line (on a terminal; nothing otherwise)."""
+        if self._status is not None:
+            from rich.text import Text
+
+            self._status.update(Text(line))
+
+    def __exit__(self, *exc: object) -> None:
+        if self._status is not None:
+            self._status.stop()

@@ -22,7 +22,7 @@ def info(as_json) -> int:
     if as_json:
         echo_json(data)
     else:
-        for key in ("version", "config", "job_root", "executor", "user", "host"):
+        for key in ("version", "config", "job_root", "executor", "user", "host", "quotas"):
             if data.get(key):
                 click.echo(f"{key + ':':<10} {data[key]}")
     return 0

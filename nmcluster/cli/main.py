@@ -29,6 +29,12 @@ COMMANDS: dict[str, tuple[str, str]] = {
               "Calibration runs (Slurm array + fit) and the versioned calibration store."),
     "stations": ("nmcluster.cli.stations:stations",
                  "Show the Spikey stations: attached, permissions, in use by, calibration (--json)."),
+    "quota": ("nmcluster.cli.quota:quota",
+              "Your collabs' quotas: limit, usage (from Slurm accounting) and what is left."),
+    "request": ("nmcluster.cli.quota:request",
+                "Resource requests for a collab: create, edit, submit, list."),
+    "benchmarks": ("nmcluster.cli.benchmarks:benchmarks",
+                   "Benchmark repositories (benchmarks.json): run as jobs, store results, dashboard."),
     "plot": ("nmcluster.cli.plot:plot",
              "Raster plot or membrane trace (PNG) of a neo data file or of a job's outputs."),
 }

@@ -14,12 +14,13 @@ import click
 @click.option("--kind", type=click.Choice(["raster", "membrane"]), default="raster", show_default=True,
               help="raster: spikes, one row per neuron; membrane: recorded analog signals.")
 def plot(target, output, kind) -> int:
-    """Plot FILE (a neo file written by PyNN's write_data: .pkl, or .nix/.h5 with nixio) or the data
-    files among finished JOB's outputs; prints the PNG written.  Needs the plot extra (matplotlib).
+    """Plot FILE (any format neo.io.get_io reads: PyNN's write_data files .nix (nix extra) or .pkl,
+    NEST's .gdf spike files, NWB, ...) or the data files among finished JOB's outputs; prints the
+    PNG written.  Needs the plot extra (matplotlib).
 
     \b
     Examples:
-      nmcluster plot synfire_chain.pkl
+      nmcluster plot synfire_chain.nix
       nmcluster plot 12 --kind membrane -o v.png
     """
     from nmcluster import plotting
@@ -36,16 +37,21 @@ def plot(target, output, kind) -> int:
 
 def _plot_job(job_id: int, output: str | None, kind: str) -> list[Path]:
     from nmcluster import plotting
+    from nmcluster.executors.jobfile import WORK_DIR
     from nmcluster.jobs.service import JobService, result_names
-    from nmcluster.jobs.runner import WORK_DIR
+
+    from nmcluster.errors import JobStateError
 
     with JobService() as service:
         rec = service.get(job_id)
+    if not rec.final:  # its data files are not written yet: say so, not "no data file"
+        raise JobStateError(f"job {rec.id} is {rec.status}: plot it once it has finished "
+                            f"(nmcluster submit --wait, or nmcluster status {rec.id})")
     names = plotting.data_files(result_names(rec))
     if not names:
         what = ", ".join(rec.output_data) if rec.output_data else "none"
         raise plotting.PlotError(f"job {rec.id} ({rec.status}) has no neo data file among its outputs "
-                                 f"(outputs: {what}); scripts write one with write_data('name.pkl')")
+                                 f"(outputs: {what}); scripts write one with write_data('name.nix')")
     if output is not None and len(names) > 1:
         raise plotting.PlotError(f"job {rec.id} has {len(names)} data files ({', '.join(names)}): -o needs "
                                  f"one; fetch them with `nmcluster results {rec.id}` and plot a FILE")

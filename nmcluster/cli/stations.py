@@ -46,7 +46,8 @@ def stations(ctx: click.Context, as_json: bool, no_slurm: bool) -> int:
 
     site = load_config()
     users = station_users(site, use_slurm=False if no_slurm else None)
-    rows = station_status(site, in_use=users.by_station)
+    rows = station_status(site, in_use=users.by_station,
+                          calibration=lambda st: _calibration_label(site, st.name))
     if as_json:
         from nmcluster.cli.common import echo_json
 
@@ -94,9 +95,21 @@ def import_(directory: str | None, xml: str | None) -> int:
       nmcluster stations import --dir /opt/spikey/config >> /etc/nmcluster/site.toml
     """
     from nmcluster.errors import UserInputError
-    from nmcluster.hwdrivers.spikey.stations import import_stations, to_toml
+    from nmcluster.stationfiles import import_stations, to_toml
 
     if not directory and not xml:
         raise UserInputError("give --dir DIR (stationNNN.cfg files) and/or --xml FILE (workstations.xml)")
     click.echo(to_toml(import_stations(directory, xml)), nl=False)
     return 0
+
+
+def _calibration_label(site, target: str) -> str:
+    """Current calibration version of ``target`` in the calibration store (``"v3"``); ``"-"`` when the
+    store has none, ``"?"`` when it cannot be read (a status table must not fail on the store)."""
+    try:
+        from nmcluster.calib.store import CalibStore, default_root
+
+        version = CalibStore(default_root(site)).current(target)
+    except Exception:  # noqa: BLE001 - see above
+        return "?"
+    return f"v{version}" if version else "-"

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import click
 
-from nmcluster.cli.common import (build_hardware_config, echo_json, environment, hardware_options, make_service,
-                                  resolve_partition)
+from nmcluster.cli.common import (WaitProgress, build_hardware_config, echo_json, environment, hardware_options,
+                                  make_service, resolve_partition)
 
 
 @click.command(context_settings={"help_option_names": ["-h", "--help"]})
@@ -54,10 +54,12 @@ def submit(partition, station, wafer, hicann, fpga, reticle, boards, hw_config, 
     config = build_hardware_config(kind, hw_config, station, wafer, hicann, fpga, reticle, boards, env)
     if size_from_script:
         from nmcluster.errors import UserInputError
+        from nmcluster.partitions import partition_class
 
-        if kind != "spinnaker" or boards is not None:
+        sizing = partition_class(kind).SIZE_FROM_SCRIPT
+        if not sizing or any(k in config for k in sizing):
             raise UserInputError("--size-from-script sizes SpiNNaker jobs (-p spinnaker) and replaces --boards")
-        config["BOARDS"] = "auto"
+        config.update(sizing)
     spec = JobSpec.create(code=code, platform=kind, command=command, inputs=inputs, hardware_config=config,
                           tags=tags, collab_id=collab_id)
     with make_service(local) as service:
@@ -66,7 +68,8 @@ def submit(partition, station, wafer, hicann, fpga, reticle, boards, hw_config, 
         record = service.submit(spec, mode=mode or "auto", slurm_options=slurm_opts, code_label=code_label,
                                 input_labels=list(input_labels) if input_labels else None)
         if wait:
-            record = service.wait(record.id)
+            with WaitProgress() as progress:
+                record = service.wait(record.id, on_poll=progress.update)
         if as_json:
             echo_json(record.to_dict())
         else:
@@ -77,13 +80,10 @@ def submit(partition, station, wafer, hicann, fpga, reticle, boards, hw_config, 
 
 
 def _submit_array(service, spec, count, mode, slurm_opts, wait, as_json) -> int:
-    from nmcluster.errors import UserInputError
-
-    if not hasattr(service, "submit_array"):
-        raise UserInputError("--array is not available with --host: submit the sweep on the frontend")
     records = service.submit_array(spec, count, mode=mode, slurm_options=slurm_opts)
     if wait:
-        records = [service.wait(r.id) for r in records]
+        with WaitProgress(len(records)) as progress:
+            records = [service.wait(r.id, on_poll=progress.update) for r in records]
     if as_json:
         echo_json([r.to_dict() for r in records])
     else:
@@ -91,3 +91,4 @@ def _submit_array(service, spec, count, mode, slurm_opts, wait, as_json) -> int:
     if wait and any(r.status != "finished" for r in records):
         return next((r.exit_code for r in records if r.status != "finished" and r.exit_code), 1)
     return 0
+

@@ -14,16 +14,13 @@ import signal
 import subprocess
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import NamedTuple
 
 from nmcluster.config import SiteConfig
 from nmcluster.errors import UserInputError
-from nmcluster.executors.base import Observation, runner_argv
-from nmcluster.jobs.runner import RESULT_FILE, RUNNER_FILE
+from nmcluster.executors.base import JobRecord, Observation, Ticket, runner_argv
+from nmcluster.executors.jobfile import RESULT_FILE, RUNNER_FILE
 from nmcluster.partitions.base import ResourceRequest
-
-if TYPE_CHECKING:
-    from nmcluster.jobs.store import JobRecord
 
 
 def lock_dir(site: SiteConfig) -> Path:
@@ -57,24 +54,36 @@ def _read(path: Path) -> dict | None:
 
 class LocalExecutor:
     name = "local"
+    #: does a job carry the account it is charged to (Slurm's --account)?
+    charges_accounts = False
 
     def __init__(self, site: SiteConfig, env: Mapping[str, str] | None = None) -> None:
         self.site = site
         self.env = dict(os.environ if env is None else env)
 
-    def submit(self, job_dir: Path, job_id: int, request: ResourceRequest,
-               slurm_options: Sequence[str] = ()) -> str:
+    def submit(self, tickets: Sequence[Ticket], slurm_options: Sequence[str] = ()) -> list[str]:
+        """One detached runner per job; the runner takes the request's exclusive resources (a station,
+        FPGA licences) as advisory locks in :func:`lock_dir`, the bookkeeping Slurm does otherwise."""
         if slurm_options:
             raise UserInputError("Slurm options (--slurm-opt) need the Slurm executor; "
                                  "the local executor has no Slurm")
-        out = open(job_dir / "runner.out", "ab")
+        started: list[str] = []
         try:
-            proc = subprocess.Popen(runner_argv("batch", str(job_dir)), stdin=subprocess.DEVNULL, stdout=out,
-                                    stderr=subprocess.STDOUT, start_new_session=True, env=self.env,
-                                    cwd=job_dir)
-        finally:
-            out.close()
-        return str(proc.pid)
+            for ticket in tickets:
+                out = open(ticket.job_dir / "runner.out", "ab")
+                try:
+                    proc = subprocess.Popen(
+                        runner_argv("batch", str(ticket.job_dir), "--lock-dir", str(lock_dir(self.site))),
+                        stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT, start_new_session=True,
+                        env=self.env, cwd=ticket.job_dir)
+                finally:
+                    out.close()
+                started.append(str(proc.pid))
+        except BaseException:
+            for pid, ticket in zip(started, tickets):
+                self.cancel(_Started(pid, str(ticket.job_dir)))
+            raise
+        return started
 
     def observe(self, records: Sequence[JobRecord]) -> dict[int, Observation]:
         out: dict[int, Observation] = {}
@@ -108,12 +117,18 @@ class LocalExecutor:
             except ProcessLookupError:
                 pass
 
+    def free_nodes(self) -> list:
+        """No Slurm nodes here: nothing to pin "any free station" to before a run (the runner asks the
+        driver which station is attached)."""
+        return []
+
     def interactive(self, request: ResourceRequest, command: Sequence[str], mode: str,
-                    slurm_options: Sequence[str] = ()) -> int:
+                    slurm_options: Sequence[str] = (), runtime_helper: str = "") -> int:
         """Lock the hardware, then become the runner (exec): output streams, the exit code is the job's."""
         if slurm_options:
             raise UserInputError("Slurm options (--slurm-opt) need the Slurm executor")
-        from nmcluster.jobs import locks, runner
+        from nmcluster.executors import runner
+        from nmcluster.infra import locks
 
         if request.lock_keys:
             # like a second user at the workstation: say who has the station now, never share the device
@@ -126,6 +141,13 @@ class LocalExecutor:
                 what = f"station {exc.key[7:]}" if exc.key.startswith("station") else exc.key
                 raise HardwareBusyError(f"{what} is in use by {exc.who}") from None
         return runner.run_exec(request, mode, list(command))
+
+
+class _Started(NamedTuple):
+    """What :meth:`LocalExecutor.cancel` needs of a runner started moments ago."""
+
+    external_id: str
+    job_dir: str
 
 
 def _reap(pid: str) -> None:

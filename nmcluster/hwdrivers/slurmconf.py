@@ -9,7 +9,9 @@ from, so what is tested is what admins deploy):
   so ``--gres=station:s500:1`` asks for station 500 and ``--gres=station:1`` for any free one);
 * ``gres.conf`` lines ``NodeName=<node> Name=station Type=s500 Count=1``;
 * ``PartitionName=`` lines for the default batch partition (``Default=YES``) and the spikey, wafer and
-  spinnaker partitions, with the names the site config gives them.
+  spinnaker partitions, with the names the site config gives them;
+* ``JobSubmitPlugins=lua`` and the ``job_submit.lua`` that goes next to slurm.conf (the site's hardware
+  rules for every job, plain ``sbatch``/``srun`` included: :mod:`nmcluster.hwdrivers.job_submit_lua`).
 
 A station goes to the node its ``host`` names in the site config (that node is rendered too); the others
 are spread over the given nodes round-robin (in station-number order); licences are cluster-wide in
@@ -25,9 +27,9 @@ from dataclasses import dataclass, field
 
 from nmcluster.config import SiteConfig
 from nmcluster.errors import ConfigError
+from nmcluster.hwdrivers.spikey import STATION_GRES  # noqa: F401 - defined beside the station code
 from nmcluster.hwdrivers.wafer.geometry import license_name
 
-STATION_GRES = "station"
 
 
 @dataclass(frozen=True)
@@ -40,6 +42,7 @@ class SlurmConfFragment:
     station_nodes: Mapping[int, str]  # station number -> node it is attached to
     partitions: tuple[tuple[str, str], ...]  # (name, "Nodes=... Default=YES ...")
     node_extra: Mapping[str, str] = field(default_factory=dict)  # node -> extra NodeName parameters
+    job_submit_lua: str = ""  # the job_submit.lua text ("" = no JobSubmitPlugins=lua line)
 
     @property
     def gres_types(self) -> tuple[str, ...]:
@@ -67,6 +70,10 @@ class SlurmConfFragment:
             lines.append("GresTypes=" + ",".join(self.gres_types))
         if self.licenses:
             lines.append(self.licenses_line)
+        if self.job_submit_lua:
+            lines.append("# the site's hardware rules for every job: job_submit.lua (rendered with this) next to "
+                         "slurm.conf")
+            lines.append("JobSubmitPlugins=lua")
         lines.extend(self.node_line(node) for node in self.nodes)
         lines.extend(f"PartitionName={name} {params}" for name, params in self.partitions)
         return "\n".join(lines) + "\n"
@@ -86,11 +93,16 @@ def _node_list(nodes: Sequence[str], all_nodes: Sequence[str]) -> str:
 
 def render(config: SiteConfig, nodes: Sequence[str],
            node_extra: Mapping[str, str] | None = None,
-           partition_extra: str = "MaxTime=INFINITE State=UP") -> SlurmConfFragment:
+           partition_extra: str = "MaxTime=INFINITE State=UP",
+           job_submit: bool = True, exempt_uids: Sequence[int] = (0,),
+           partition_params: Mapping[str, str] | None = None) -> SlurmConfFragment:
     """Render the Slurm lines for ``config`` on compute ``nodes``.
 
     ``node_extra`` adds parameters to a node's ``NodeName=`` line (``CPUs=16 NodeAddr=...``); without it
     the node lines carry only ``Gres=``, for the admin to merge into the existing node definitions.
+    ``job_submit``: also render ``job_submit.lua`` (and the ``JobSubmitPlugins=lua`` line), with the jobs of
+    ``exempt_uids`` left unchecked.
+    ``partition_params`` adds parameters per Slurm partition name (the accounting's ``TRESBillingWeights``).
     """
     nodes = tuple(dict.fromkeys(n.strip() for n in nodes))
     if not nodes or any(not n or any(c.isspace() or c in ",=#" for c in n) for n in nodes):
@@ -133,7 +145,15 @@ def render(config: SiteConfig, nodes: Sequence[str],
         members = station_hosts if kind == "spikey" else list(nodes)
         partitions.append((part.slurm_partition,
                            f"Nodes={_node_list(members, nodes)} {partition_extra}".strip()))
+    extra_params = partition_params or {}
+    partitions = [(name, f"{params} {extra_params[name]}" if name in extra_params else params)
+                  for name, params in partitions]
 
+    lua = ""
+    if job_submit:
+        from nmcluster.hwdrivers.job_submit_lua import render_job_submit_lua
+
+        lua = render_job_submit_lua(config, exempt_uids)
     return SlurmConfFragment(nodes=nodes, licenses=tuple(licenses), node_gres=node_gres,
                              station_nodes=station_nodes, partitions=tuple(partitions),
-                             node_extra=dict(node_extra or {}))
+                             node_extra=dict(node_extra or {}), job_submit_lua=lua)

@@ -9,7 +9,6 @@ after that (Slurm down, disk full) removes the record and the job directory agai
 from __future__ import annotations
 
 import errno
-import getpass
 import json
 import os
 import shutil
@@ -19,11 +18,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from nmcluster.config import SiteConfig, load_config
-from nmcluster.errors import JobStateError, NmclusterError, StagingError, StorageError, UserInputError
-from nmcluster.jobs.runner import JOB_FILE, LOG_FILE, RESULT_FILE, RUNNER_FILE, WORK_DIR, write_json_atomic
-from nmcluster.jobs.spec import JobSpec, system_restrictions
+from nmcluster.identity import user_name
+from nmcluster.errors import JobStateError, JobTimeoutError, NmclusterError, StagingError, StorageError, UserInputError
+from nmcluster.executors.jobfile import LOG_FILE, RESULT_FILE, RUNNER_FILE, WORK_DIR, ArrayTask, JobFile
+from nmcluster.command import allowed_backends, check_placeholders, uses_system
+from nmcluster.jobs.spec import JobSpec
 from nmcluster.partitions import get_partition
-from nmcluster.partitions.base import ResourceRequest
+from nmcluster.partitions.base import ResourceRequest, check_allowed
 
 if TYPE_CHECKING:  # the store (sqlite3) is imported only by commands that use it, not by `run`
     from nmcluster.jobs.store import JobRecord, JobStore
@@ -33,13 +34,12 @@ STORE_FILE = "jobs.sqlite"
 MAX_ARRAY_TASKS = 1000
 
 
-def check_system_restrictions(command: str | Sequence[str], request: ResourceRequest) -> None:
-    """``{system=a,b}`` must name at least one backend this partition can provide."""
+def check_command(command: str | Sequence[str], request: ResourceRequest, array: bool = False) -> None:
+    """Refuse at once what would fail in the queue: unknown placeholders, ``--array`` without
+    ``{task}``, and a ``{system=a,b}`` that no backend of the partition satisfies."""
     text = command if isinstance(command, str) else " ".join(command)
-    for allowed in system_restrictions(text):
-        if allowed is not None and not set(allowed) & set(request.backends):
-            raise UserInputError(f"{{system={','.join(allowed)}}} lists no backend of the {request.kind} "
-                                 f"partition (its backends: {', '.join(request.backends)})")
+    check_placeholders(text, array)
+    check_allowed(request, allowed_backends(text))
 
 
 def safe_relative_name(name: str) -> bool:
@@ -66,6 +66,18 @@ def result_names(record: JobRecord, include_inputs: bool = False,
         out = [n for n in out if n in wanted]
     seen: set[str] = set()
     return [n for n in out if safe_relative_name(n) and not (n in seen or seen.add(n))]
+
+
+def check_no_overwrite(dest: Path, names: Sequence[str], force: bool) -> None:
+    """``results`` never replaces a file the user has (a re-run's results, an edited copy) unless
+    ``force``: refused before anything is copied.  Shared by the local and the remote service."""
+    if force:
+        return
+    existing = [dest / n for n in names if os.path.lexists(dest / n)]
+    if existing:
+        more = f" (and {len(existing) - 1} more)" if len(existing) > 1 else ""
+        raise UserInputError(f"{existing[0]} exists{more}: results never overwrites files; "
+                             f"use --force, or another directory with -o")
 
 
 def _storage_or_staging_error(exc: OSError, root: Path) -> NmclusterError:
@@ -99,15 +111,6 @@ def _pid_alive(pid: int) -> bool:
 ABANDONED_AFTER_S = 86400.0
 
 
-def _user_name(uid: int) -> str:
-    import pwd
-
-    try:
-        return f"user {pwd.getpwuid(uid).pw_name}"
-    except KeyError:
-        return f"uid {uid}"
-
-
 def _read_json(path: Path) -> dict[str, Any] | None:
     try:
         return json.loads(path.read_text())
@@ -136,19 +139,16 @@ class JobService:
         return self._store
 
     def job_root(self) -> Path:
-        """The job root, created (0700) when missing.  It must belong to this user: a root shared by
-        several users would let them read and change each other's records, so that is refused."""
-        root = self.site.job_root
-        try:
-            root.mkdir(parents=True, exist_ok=True, mode=0o700)
-            owner = root.stat().st_uid
-        except OSError as exc:
-            raise StorageError(f"cannot use the job root {root}: {exc.strerror or exc}") from None
-        if owner != os.geteuid():
-            raise StorageError(f"the job root {root} belongs to {_user_name(owner)}, not to you: every user "
-                               f"needs their own (put {{user}} into job_root in the site config, e.g. "
-                               f"job_root = \"/scratch/nmcluster/{{user}}\")")
-        return root
+        """The job root, created (0700) when missing, checked on every use: absolute, not a link, owned by
+        this (real) user, not writable by others, under parents nobody else can swap.  A root shared by
+        several users would let them read and change each other's records; a planted link would send
+        this user's jobs where another user chose.  With ``shared_job_root = true`` the site's directory
+        must be root-owned (sticky when world-writable) and each user gets a private one inside it."""
+        from nmcluster.identity import check_shared_parent, secure_private_dir
+
+        if self.site.shared_job_root is not None:
+            check_shared_parent(self.site.shared_job_root, "job root")
+        return secure_private_dir(self.site.job_root, "job root")
 
     def close(self) -> None:
         if self._store is not None:
@@ -173,11 +173,12 @@ class JobService:
 
     # -- validation -------------------------------------------------------------------------------
     def resolve(self, platform: str, hardware_config: Mapping[str, Any],
-                slurm_options: Sequence[str] = ()) -> ResourceRequest:
-        """Validate a hardware request without queueing anything."""
+                slurm_options: Sequence[str] = (), command: str = "sbatch") -> ResourceRequest:
+        """Validate a hardware request without queueing anything (``command``: the Slurm command the
+        options go to, whose option table Slurm reads them with)."""
         partition = get_partition(platform, self.site)
         request = partition.validate(hardware_config)
-        partition.check_slurm_options(slurm_options)
+        partition.check_slurm_options(slurm_options, command)
         return request
 
     # -- interactive ----------------------------------------------------------------------------
@@ -186,9 +187,21 @@ class JobService:
         """``nmcluster run``: validate, then hand over to the executor (which usually execs)."""
         if not command:
             raise UserInputError("no command given (put it after --, e.g. -- python run.py {system})")
-        request = self.resolve(platform, hardware_config, slurm_options)
-        check_system_restrictions(command, request)
-        return self.executor().interactive(request, command, mode, slurm_options)
+        request = self.resolve(platform, hardware_config, slurm_options, command="srun")
+        check_command(command, request)
+        executor = self.executor()
+        helper = ""
+        if mode == "auto" and not uses_system(command):
+            # nothing to decide on the node: the command may run without the job runner if the
+            # environment is complete before it starts.  "Any free station": the partition pins one
+            # that is free now (with user Slurm options, node lists or reservations, Slurm decides);
+            # nothing free (the job will queue): its helper names the one Slurm picks
+            partition = get_partition(request.kind, self.site)
+            if partition.needs_runtime_environment(request) and not slurm_options:
+                request = partition.pin_free_now(request, executor.free_nodes()) or request
+            if partition.needs_runtime_environment(request):
+                helper = partition.RUNTIME_HELPER
+        return executor.interactive(request, command, mode, slurm_options, helper)
 
     # -- submission -----------------------------------------------------------------------------
     def submit(self, spec: JobSpec, mode: str = "auto", slurm_options: Sequence[str] = (),
@@ -200,64 +213,37 @@ class JobService:
         directory but records the names the user gave on their own machine)."""
         if input_labels is not None and len(input_labels) != len(spec.inputs):
             raise UserInputError(f"{len(input_labels)} input labels for {len(spec.inputs)} inputs")
-        spec = self.size_from_script(spec)
-        request, executor = self._check_submission(spec, mode, slurm_options)
-        from nmcluster.jobs.staging import stage_code
-
-        root = self.job_root()
-        self.collect_abandoned(root)
-        staging = root / f".staging-{os.getpid()}-{os.urandom(8).hex()}"  # not uuid: its import costs ~15 ms
-        job_id: int | None = None
-        job_dir: Path | None = None
-        external: str | None = None
-        try:
-            staging.mkdir(mode=0o700)
-            staged = stage_code(spec.code, spec.command, staging / WORK_DIR, spec.inputs, limits=self.site.sources)
-            now = time.time()
-            job_id = self.store.insert(
-                status="preparing", code=spec.code if code_label is None else code_label,
-                command=staged.command, platform=spec.platform, hardware_config=dict(request.hardware_config),
-                input_data=list(spec.inputs if input_labels is None else input_labels), tags=list(spec.tags),
-                collab_id=spec.collab_id, user=self.env.get("USER") or getpass.getuser(),
-                timestamp_submission=now, executor=executor.name, external_id=_submitter())
-            job_dir = root / str(job_id)
-            staging.rename(job_dir)
-            staging = job_dir
-            job = {"id": job_id, "spec": spec.to_dict(), "command": staged.command, "inputs": list(staged.inputs),
-                   "code_kind": staged.kind, "request": request.to_dict(), "mode": mode,
-                   "executor": executor.name, "submitted": now}
-            if executor.name == "local":
-                from nmcluster.executors.local import lock_dir
-
-                job.update(lock_keys=list(request.lock_keys), lock_dir=str(lock_dir(self.site)))
-            write_json_atomic(job_dir / JOB_FILE, job)
-            if spec.collab_id and executor.name == "slurm":  # the collab is the Slurm account
-                slurm_options = (*slurm_options, f"--account={spec.collab_id}")
-            external = executor.submit(job_dir, job_id, request, slurm_options)
-            self.store.update(job_id, status="submitted", external_id=external, job_dir=str(job_dir))
-        except BaseException as exc:
-            self._abort_submission(executor, [staging], [] if job_id is None else [job_id],
-                                   [] if external is None else [(external, staging)])
-            if isinstance(exc, OSError) and not isinstance(exc, NmclusterError):
-                raise _storage_or_staging_error(exc, root) from None
-            raise
-        return self.store.get(job_id)
+        return self._submit(spec, None, mode, slurm_options, code_label, input_labels)[0]
 
     def size_from_script(self, spec: JobSpec) -> JobSpec:
-        """A SpiNNaker job with ``BOARDS: "auto"``: run the script's network construction on the emulator
-        in partition-only mode and ask for what its partitioning report needs (see
-        :func:`nmcluster.partitions.spinnaker.sized_hardware_config`); other specs are returned as they are."""
-        from nmcluster.partitions.spinnaker import sized_hardware_config, wants_sizing
-
-        if spec.platform != "spinnaker" or not wants_sizing(spec.hardware_config):
-            return spec
+        """The partition's sizing from the script (a SpiNNaker job with ``BOARDS: "auto"``: its network
+        construction runs on the emulator in partition-only mode, see
+        :func:`nmcluster.partitions.spinnaker.sized_hardware_config`); the spec as it is otherwise."""
         import dataclasses
 
-        hw, _report = sized_hardware_config(self.site, spec.code, spec.command, spec.inputs, spec.hardware_config,
-                                            self.env)
-        return dataclasses.replace(spec, hardware_config=hw)
+        hw = get_partition(spec.platform, self.site).size_from_script(
+            spec.hardware_config, lambda backend, env, timeout: self._run_snapshot(spec, backend, env, timeout),
+            self.env)
+        return spec if hw is spec.hardware_config else dataclasses.replace(spec, hardware_config=dict(hw))
 
-    def _check_submission(self, spec: JobSpec, mode: str, slurm_options: Sequence[str]):
+    def _run_snapshot(self, spec: JobSpec, backend: str, extra_env: Mapping[str, str],
+                      timeout: float) -> "subprocess.CompletedProcess[str]":
+        """Run a temporary snapshot of the spec's code and inputs (task 0 of an array) with ``{system}`` =
+        ``backend``: what a partition's sizing hook measures the script with."""
+        import subprocess
+        import tempfile
+
+        from nmcluster.command import build_argv, split_command
+        from nmcluster.jobs.staging import stage_code
+
+        with tempfile.TemporaryDirectory(prefix="nmcluster-sizing-") as tmp:
+            staged = stage_code(spec.code, spec.command, Path(tmp) / "work", tuple(spec.inputs),
+                                limits=self.site.sources)
+            argv = build_argv(split_command(staged.command.replace("{task}", "0")), backend)
+            return subprocess.run(argv, cwd=Path(tmp) / "work", env={**self.env, **extra_env},
+                                  stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=timeout)
+
+    def _check_submission(self, spec: JobSpec, mode: str, slurm_options: Sequence[str], array: bool = False):
         """Everything that can reject a submission before anything is written."""
         if mode not in ("auto", "hardware", "emulate"):
             raise UserInputError(f"unknown backend mode {mode!r} (auto, hardware or emulate)")
@@ -266,8 +252,23 @@ class JobService:
                 raise UserInputError("Slurm option --array is not accepted here: use nmcluster submit --array N "
                                      "(one job record and directory per task)")
         request = self.resolve(spec.platform, spec.hardware_config, slurm_options)
-        check_system_restrictions(spec.command, request)
-        return request, self.executor()
+        check_command(spec.command, request, array)
+        executor = self.executor()
+        return request, executor, self.charged_account(spec.collab_id, request.kind, executor)
+
+    def charged_account(self, collab_id: str | None, kind: str, executor) -> str | None:
+        """The account a job is charged to, for executors that charge accounts (Slurm's ``--account``).
+        With Slurm accounting (``[accounting] enabled``) the collab's sub-account for the platform, after
+        checking membership and storage (refused with exit 2 before anything is written); without it, the
+        collab id as the account, as before."""
+        if not executor.charges_accounts:
+            return None
+        if self.site.accounting.enabled:
+            from nmcluster.accounting.quotas import Accounting
+
+            charge = Accounting(self.site, self.env).charge_account(collab_id, kind)
+            return charge[1] if charge else None
+        return collab_id or None
 
     def _abort_submission(self, executor, dirs: Sequence[Path], job_ids: Sequence[int],
                           queued: Sequence[tuple[str, Path]]) -> None:
@@ -328,13 +329,23 @@ class JobService:
         directory of the sweep is removed again and what was queued is cancelled."""
         if isinstance(count, bool) or not isinstance(count, int) or not 1 <= count <= MAX_ARRAY_TASKS:
             raise UserInputError(f"--array takes a number of tasks from 1 to {MAX_ARRAY_TASKS}, got {count!r}")
+        return self._submit(spec, count, mode, slurm_options)
+
+    def _submit(self, spec: JobSpec, count: int | None, mode: str, slurm_options: Sequence[str],
+                code_label: str | None = None, input_labels: Sequence[str] | None = None) -> list[JobRecord]:
+        """One submission path for a job (``count`` None) and a sweep: stage the snapshot once, one record,
+        directory and job file per task, one ``executor.submit`` call for all (a job is an array of one).
+        All or nothing: if any step fails, every record and directory is removed again and what was
+        queued is cancelled."""
         spec = self.size_from_script(spec)
-        request, executor = self._check_submission(spec, mode, slurm_options)
+        request, executor, account = self._check_submission(spec, mode, slurm_options, array=count is not None)
+        from nmcluster.executors.base import Ticket
         from nmcluster.jobs.staging import stage_code
 
+        tasks = 1 if count is None else count
         root = self.job_root()
         self.collect_abandoned(root)
-        staging = root / f".staging-{os.getpid()}-{os.urandom(8).hex()}"
+        staging = root / f".staging-{os.getpid()}-{os.urandom(8).hex()}"  # not uuid: its import costs ~15 ms
         dirs: list[Path] = [staging]
         job_ids: list[int] = []
         queued: list[tuple[str, Path]] = []
@@ -342,39 +353,31 @@ class JobService:
             staging.mkdir(mode=0o700)
             staged = stage_code(spec.code, spec.command, staging / WORK_DIR, spec.inputs, limits=self.site.sources)
             now = time.time()
-            user = self.env.get("USER") or getpass.getuser()
-            commands = [staged.command.replace("{task}", str(i)) for i in range(count)]
+            user = user_name()
+            commands = [staged.command if count is None else staged.command.replace("{task}", str(i))
+                        for i in range(tasks)]
             job_ids = self.store.insert_many([dict(
-                status="preparing", code=spec.code, command=cmd, platform=spec.platform,
-                hardware_config=dict(request.hardware_config), input_data=list(spec.inputs), tags=list(spec.tags),
+                status="preparing", code=spec.code if code_label is None else code_label, command=cmd,
+                platform=spec.platform, hardware_config=dict(request.hardware_config),
+                input_data=list(spec.inputs if input_labels is None else input_labels), tags=list(spec.tags),
                 collab_id=spec.collab_id, user=user, timestamp_submission=now, executor=executor.name,
                 external_id=_submitter()) for cmd in commands])
             job_dirs = [root / str(i) for i in job_ids]
             for i, job_dir in enumerate(job_dirs):  # the last task takes the snapshot itself
                 dirs.append(job_dir)
-                if i < count - 1:
+                if i < tasks - 1:
                     shutil.copytree(staging, job_dir, symlinks=True)
                 else:
                     staging.rename(job_dir)
-            extra: dict[str, Any] = {}
-            if executor.name == "local":
-                from nmcluster.executors.local import lock_dir
-
-                extra = dict(lock_keys=list(request.lock_keys), lock_dir=str(lock_dir(self.site)))
             for i, (job_id, job_dir) in enumerate(zip(job_ids, job_dirs)):
-                write_json_atomic(job_dir / JOB_FILE, {
-                    "id": job_id, "spec": spec.to_dict(), "command": commands[i], "inputs": list(staged.inputs),
-                    "code_kind": staged.kind, "request": request.to_dict(), "mode": mode, "executor": executor.name,
-                    "submitted": now, "array": {"task": i, "count": count, "first_id": job_ids[0]}, **extra},
-                    fsync=False)  # one fsync per task would cost seconds for a big sweep
-            if spec.collab_id and executor.name == "slurm":
-                slurm_options = (*slurm_options, f"--account={spec.collab_id}")
-            if hasattr(executor, "submit_array"):
-                externals = executor.submit_array(job_dirs, job_ids, request, slurm_options)
-                queued = list(zip(externals, job_dirs))
-            else:
-                for job_id, job_dir in zip(job_ids, job_dirs):
-                    queued.append((executor.submit(job_dir, job_id, request, slurm_options), job_dir))
+                JobFile(id=job_id, command=commands[i], request=request, mode=mode, submitted=now,
+                        inputs=tuple(staged.inputs), code_kind=staged.kind, spec=spec.to_dict(),
+                        array=None if count is None else ArrayTask(i, count, job_ids[0])
+                        ).write(job_dir, fsync=count is None)  # one fsync per task would cost seconds
+            tickets = [Ticket(job_id, job_dir, request, account)
+                       for job_id, job_dir in zip(job_ids, job_dirs)]
+            externals = executor.submit(tickets, slurm_options)
+            queued = list(zip(externals, job_dirs))
             self.store.update_many({job_id: dict(status="submitted", external_id=ext, job_dir=str(d))
                                     for job_id, (ext, d) in zip(job_ids, queued)})
         except BaseException as exc:
@@ -401,8 +404,13 @@ class JobService:
                 values: dict[str, Any] = {}
                 if obs.status != rec.status:
                     values["status"] = obs.status
-                if obs.reason != rec.reason:
-                    values["reason"] = obs.reason
+                reason = obs.reason
+                if reason and obs.status == "submitted" and "Assoc" in reason and rec.collab_id:
+                    from nmcluster.accounting.quotas import explain_reason, sub_account
+
+                    reason = explain_reason(reason, sub_account(rec.collab_id, rec.platform)) or reason
+                if reason != rec.reason:
+                    values["reason"] = reason
                 if obs.slurm_state and obs.slurm_state != rec.slurm_state:
                     values["slurm_state"] = obs.slurm_state
                 if obs.start and rec.timestamp_start is None:
@@ -412,8 +420,13 @@ class JobService:
                 if info.get("backend") and info["backend"] != rec.backend:
                     values.update(backend=info["backend"], emulated=bool(info.get("emulated")),
                                   backend_reason=info.get("backend_reason", ""))
-                if info.get("calib_version") is not None and info["calib_version"] != rec.calib_version:
-                    values["calib_version"] = int(info["calib_version"])
+                allocated = info.get("allocated")
+                if isinstance(allocated, dict) and any(k not in rec.hardware_config for k in allocated):
+                    # what the job got that its request left open (the station Slurm picked): shown by status
+                    values["hardware_config"] = {**allocated, **rec.hardware_config}
+                cv = info.get("calib_version")  # bounded: a 10**400 here would break every later listing
+                if type(cv) is int and 0 < cv <= 2**31 - 1 and cv != rec.calib_version:
+                    values["calib_version"] = cv
                 if obs.status in ("finished", "error"):
                     values["exit_code"] = obs.exit_code
                     values["timestamp_completion"] = obs.end or time.time()
@@ -433,9 +446,11 @@ class JobService:
             if include_final else [r for r in self.refresh(self.store.list(include_final=False, collab_id=collab_id))
                                    if not r.final]
 
-    def wait(self, job_id: int | str, timeout: float | None = None, interval: float = 0.2) -> JobRecord:
-        """Poll until the job is final (or ``timeout`` seconds pass: JobStateError)."""
-        return wait_until_final(self.get, job_id, timeout, interval)
+    def wait(self, job_id: int | str, timeout: float | None = None, interval: float = 0.2,
+             on_poll=None) -> JobRecord:
+        """Poll until the job is final (or ``timeout`` seconds pass: JobTimeoutError); ``on_poll(record)``
+        sees every record read (a progress display)."""
+        return wait_until_final(self.get, job_id, timeout, interval, on_poll)
 
     def log(self, job_id: int | str) -> str:
         rec = self.store.get(_job_id(job_id))
@@ -451,9 +466,10 @@ class JobService:
         return "".join(parts)
 
     def results(self, job_id: int | str, dest: Path | str, include_inputs: bool = False,
-                names: Sequence[str] | None = None) -> list[Path]:
+                names: Sequence[str] | None = None, force: bool = False) -> list[Path]:
         """Copy the job's output files (and optionally its inputs) below ``dest``; returns the copies.
-        ``names`` (relative to the work directory) restricts the copy to those files."""
+        ``names`` (relative to the work directory) restricts the copy to those files.  An existing file is
+        never overwritten unless ``force`` (checked for all files before the first is copied)."""
         rec = self.get(job_id)
         if not rec.final:
             raise JobStateError(f"job {rec.id} is {rec.status}: results are available once it has finished")
@@ -461,10 +477,13 @@ class JobService:
 
         work = Path(rec.job_dir) / WORK_DIR
         wanted = [n for n in result_names(rec, include_inputs, names) if (work / n).is_file()]
+        check_no_overwrite(Path(dest), wanted, force)
         copied: list[Path] = []
         if not wanted:
             return copied
-        with ResultWriter(Path(dest)) as out:  # links planted in dest are refused, never followed
+        # links planted in dest are refused even with force, never followed; a file replaced with force is
+        # a new file renamed over the old one, never written through (safetree.ResultWriter)
+        with ResultWriter(Path(dest)) as out:
             for name in wanted:
                 out.check(name)  # all before the first write: a refusal leaves dest as it was
             for name in wanted:
@@ -481,14 +500,16 @@ class JobService:
     def info(self) -> dict[str, Any]:
         """What ``nmcluster info`` shows: version, site config in use, job root, executor."""
         from nmcluster import __version__
-        from nmcluster.executors import slurm_configured
+        from nmcluster.infra.slurmcli import slurm_configured
 
         executor = self.executor_name
         if executor == "auto":
             executor = "slurm" if slurm_configured(self.env) else "local"
         return {"version": __version__, "config": self.site.source, "job_root": str(self.site.job_root),
                 "executor": executor, "configured_executor": self.executor_name,
-                "user": self.env.get("USER") or getpass.getuser()}
+                "user": user_name(),
+                "quotas": "on (Slurm accounting: collabs, quotas, resource requests)" if self.site.accounting.enabled
+                else "off (no Slurm accounting configured: [accounting] enabled = false)"}
 
     # -- removal --------------------------------------------------------------------------------
     def cancel(self, job_id: int | str) -> JobRecord:
@@ -510,17 +531,39 @@ class JobService:
             shutil.rmtree(rec.job_dir, ignore_errors=True)
 
 
-def wait_until_final(get, job_id: int | str, timeout: float | None, interval: float) -> "JobRecord":
-    """Poll ``get(job_id)`` until the record is final, or raise JobStateError after ``timeout`` s.
-    Shared by the local service and the remote one (which polls over its open SSH connection)."""
-    deadline = None if timeout is None else time.monotonic() + timeout
+#: waiting polls after 0.2 s, then each pause 1.5 times the last, up to this (squeue is asked once per
+#: poll: a user waiting for a queued hour-long job costs one call every 10 s, not five a second)
+MAX_POLL_INTERVAL_S = 10.0
+
+
+def poll_intervals(first: float = 0.2, factor: float = 1.5, most: float = MAX_POLL_INTERVAL_S):
+    """The pauses between polls: ``first``, growing by ``factor`` up to ``most`` (back-off)."""
+    pause = first
     while True:
+        yield pause
+        pause = min(most, pause * factor)
+
+
+def wait_until_final(get, job_id: int | str, timeout: float | None, interval: float,
+                     on_poll=None) -> "JobRecord":
+    """Poll ``get(job_id)`` until the record is final (pauses from ``interval`` backing off to
+    :data:`MAX_POLL_INTERVAL_S`), or raise JobTimeoutError after ``timeout`` s.  ``on_poll(record)`` sees
+    every record read (a progress display).  Shared by the local service and the remote one (which polls
+    over its open SSH connection)."""
+    deadline = None if timeout is None else time.monotonic() + timeout
+    for pause in poll_intervals(interval):
         rec = get(job_id)
+        if on_poll is not None:
+            on_poll(rec)
         if rec.final:
             return rec
-        if deadline is not None and time.monotonic() > deadline:
-            raise JobStateError(f"job {rec.id} is still {rec.status} after {timeout:g} s")
-        time.sleep(interval)
+        if deadline is not None:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise JobTimeoutError(f"job {rec.id} is still {rec.status} after {timeout:g} s")
+            pause = min(pause, left + 0.01)
+        time.sleep(pause)
+    raise AssertionError("not reached")
 
 
 def _job_id(value: int | str) -> int:

@@ -8,54 +8,23 @@ that is rejected after it has waited in a queue for an hour costs the user far m
 from __future__ import annotations
 
 import json
-import re
-import shlex
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from nmcluster.command import SYSTEM_RE, split_command, substitute_system, system_restrictions  # noqa: F401
 from nmcluster.errors import HardwareConfigError, UserInputError
+from nmcluster.partitions import PLATFORM_ALIASES, PLATFORM_NAMES, normalise_platform  # noqa: F401
 
 DEFAULT_COMMAND = "run.py {system}"
-
-#: platform names of the original platform (and our partition kinds) -> partition kind
-PLATFORM_ALIASES: dict[str, str] = {
-    "spikey": "spikey",
-    "brainscales": "wafer",
-    "wafer": "wafer",
-    "nm-pm1": "wafer",
-    "nm-mc1": "spinnaker",
-    "brainscales-ess": "ess",
-    "ess": "ess",
-    "spinnaker": "spinnaker",
-}
-#: partition kind -> the platform's own spelling, used in job records (``hardware_platform``)
-PLATFORM_NAMES: dict[str, str] = {
-    "spikey": "Spikey",
-    "wafer": "BrainScaleS",
-    "ess": "BrainScaleS-ESS",
-    "spinnaker": "SpiNNaker",
-}
-
-SYSTEM_RE = re.compile(r"\{system(?:=([^}]*))?\}")
-
-
-def normalise_platform(platform: str) -> str:
-    """``"BrainScaleS"`` -> ``"wafer"`` etc.; unknown names are a user error listing the known ones."""
-    kind = PLATFORM_ALIASES.get(str(platform).strip().lower())
-    if kind is None:
-        known = ", ".join(sorted(set(PLATFORM_NAMES.values()) | set(PLATFORM_NAMES)))
-        raise UserInputError(f"unknown platform {platform!r} (known: {known})")
-    return kind
-
 
 def parse_hardware_config(raw: str | Mapping[str, Any] | None) -> dict[str, Any]:
     """Accept a JSON object given as text, ``@file.json``, or an already parsed mapping."""
     if raw is None or raw == "":
         return {}
     if isinstance(raw, Mapping):
-        return dict(raw)
+        return _json_safe(dict(raw))
     text = str(raw)
     if text.startswith("@"):
         path = Path(text[1:]).expanduser()
@@ -70,8 +39,20 @@ def parse_hardware_config(raw: str | Mapping[str, Any] | None) -> dict[str, Any]
                                   f"column {exc.colno}") from None
     except RecursionError:  # '[[[[...' thousands deep: found by fuzzing
         raise HardwareConfigError("hardware config is nested too deeply to be a hardware config") from None
+    except ValueError as exc:  # an integer of thousands of digits (Python's int conversion limit)
+        raise HardwareConfigError(f"hardware config: {str(exc).split(';')[0]}") from None
     if not isinstance(value, dict):
         raise HardwareConfigError(f"hardware config must be a JSON object, got {type(value).__name__}")
+    return _json_safe(value)
+
+
+def _json_safe(value: dict[str, Any]) -> dict[str, Any]:
+    """The config as it will be written to ``job.json``: refused now if it cannot be (an integer past
+    Python's int-to-string limit, NaN, nesting too deep, a non-string key) rather than after staging."""
+    try:
+        json.dumps(value, allow_nan=False)
+    except (ValueError, TypeError, RecursionError) as exc:
+        raise HardwareConfigError(f"hardware config cannot be stored as JSON: {str(exc).split(';')[0]}") from None
     return value
 
 
@@ -83,40 +64,10 @@ def merge_hardware_config(platform: str, config: str | Mapping[str, Any] | None,
     (``MY_STAGE1_STATION`` for Spikey, ``NMCLUSTER_WAFER`` for the wafer).  Used by the CLI and the client."""
     merged = parse_hardware_config(config)
     merged.update(flags or {})
-    kind = normalise_platform(platform)
-    env = env or {}
-    if kind == "spikey" and "STATION" not in merged and env.get("MY_STAGE1_STATION"):
-        merged["STATION"] = env["MY_STAGE1_STATION"]
-    if kind in ("wafer", "ess") and "WAFER" not in merged and env.get("NMCLUSTER_WAFER", "").isdigit():
-        merged["WAFER"] = int(env["NMCLUSTER_WAFER"])
-    return merged
+    from nmcluster.partitions import partition_class
 
-
-def system_restrictions(command: str) -> list[tuple[str, ...] | None]:
-    """Every ``{system}`` placeholder in ``command``: None for plain, the allowed names for ``{system=a,b}``."""
-    out: list[tuple[str, ...] | None] = []
-    for m in SYSTEM_RE.finditer(command):
-        if m.group(1) is None:
-            out.append(None)
-        else:
-            out.append(tuple(n.strip() for n in m.group(1).split(",") if n.strip()))
-    return out
-
-
-def substitute_system(text: str, backend: str) -> str:
-    """Replace every ``{system}`` / ``{system=...}`` in ``text`` with the backend name."""
-    return SYSTEM_RE.sub(lambda _m: backend, text)
-
-
-def split_command(command: str) -> list[str]:
-    """Split a platform command string into an argument list (never handed to a shell)."""
-    try:
-        argv = shlex.split(command)
-    except ValueError as exc:
-        raise UserInputError(f"cannot parse command {command!r}: {exc}") from None
-    if not argv:
-        raise UserInputError("the command is empty")
-    return argv
+    defaults = partition_class(platform).defaults_from_environment(env or {})
+    return {**defaults, **merged}
 
 
 @dataclass(frozen=True)

@@ -1,4 +1,4 @@
-"""The job store: one SQLite database (WAL) per job root holding a record per submitted job.
+"""The job store: one SQLite database (WAL; rollback journal on shared file systems) per job root.
 
 Why SQLite: several ``nmcluster`` processes (a user's shell, a sweep script, the Python client) read and
 write concurrently; WAL lets readers proceed during a write, and ``busy_timeout`` turns lock contention
@@ -140,14 +140,49 @@ def _encode(values: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def _row_to_record(row: sqlite3.Row) -> JobRecord:
+    """The record of one row; a row that cannot be read (hand-edited, written by a broken tool) becomes a
+    record in state ``error`` that says so, so one bad row never breaks commands for the other jobs."""
+    try:
+        return _decode_row(row)
+    except (ValueError, TypeError, KeyError, OverflowError, RecursionError) as exc:
+        data = dict(row)
+
+        def _num(value: Any, default: Any = None) -> Any:
+            return value if isinstance(value, (int, float)) and not isinstance(value, bool) \
+                and abs(value) < 1e15 else default
+
+        return JobRecord(id=int(data.get("id") or 0), status="error", code=str(data.get("code") or ""),
+                         command=str(data.get("command") or ""), platform=str(data.get("platform") or ""),
+                         user=str(data.get("user") or ""),
+                         timestamp_submission=float(_num(data.get("timestamp_submission"), 0.0)),
+                         job_dir=str(data.get("job_dir") or ""),
+                         reason=f"unreadable job record ({type(exc).__name__}: {str(exc)[:120]})")
+
+
+def _decode_row(row: sqlite3.Row) -> JobRecord:
     data = dict(row)
     for key in _JSON_FIELDS:
         data[key] = json.loads(data[key])
     data["input_data"] = tuple(data["input_data"])
     data["output_data"] = tuple(data["output_data"])
     data["tags"] = tuple(data["tags"])
+    if not isinstance(data["hardware_config"], dict):
+        raise ValueError("hardware_config is not an object")
+    for key in ("input_data", "output_data", "tags"):
+        if not all(isinstance(v, str) for v in data[key]):
+            raise ValueError(f"{key} holds something other than text")
     if data["emulated"] is not None:
         data["emulated"] = bool(data["emulated"])
+    # numbers that other commands compute with: bounded here so that one absurd value (a calibration
+    # version of 400 digits, an infinite timestamp) cannot raise OverflowError in status/list/cancel/remove
+    for key in ("calib_version", "exit_code"):
+        value = data[key]
+        if value is not None and (not isinstance(value, int) or isinstance(value, bool) or abs(value) >= 2**63):
+            raise ValueError(f"{key} is not a 64-bit integer")
+    for key in ("timestamp_submission", "timestamp_start", "timestamp_completion"):
+        value = data[key]
+        if value is not None and (not isinstance(value, (int, float)) or not -1e11 < value < 1e11):
+            raise ValueError(f"{key} is not a time")
     return JobRecord(**data)
 
 
@@ -167,6 +202,21 @@ def storage_error(path: Path, exc: BaseException) -> StorageError:
     return StorageError(why)
 
 
+def _create_private(path: Path) -> None:
+    """Create the database file 0600 (never through a link) before SQLite opens it: SQLite creates a
+    missing file with the umask's mode (0644: every user could read every record) and gives its
+    ``-wal``/``-shm`` files the database file's mode, so the first creation decides for all three."""
+    import os
+
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
+    except FileExistsError:
+        if path.is_symlink():
+            raise StorageError(f"the job store {path} is a symbolic link; refusing to follow it") from None
+        return
+    os.close(fd)
+
+
 class JobStore:
     """Records of one user's jobs.  Open one per command; connections are cheap.
 
@@ -177,14 +227,14 @@ class JobStore:
         self.path = Path(path)
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+            _create_private(self.path)
             self._conn = sqlite3.connect(self.path, timeout=timeout_s, isolation_level=None)
         except (OSError, sqlite3.Error) as exc:
             raise storage_error(self.path, exc) from None
         self._conn.row_factory = sqlite3.Row
         try:
             self._conn.execute(f"PRAGMA busy_timeout = {int(timeout_s * 1000)}")
-            self._conn.execute("PRAGMA journal_mode = WAL")
-            self._conn.execute("PRAGMA synchronous = NORMAL")
+            self.journal_mode = apply_journal_mode(self._conn, self.path)
             # the schema only when missing: a write transaction on every open would queue every command
             # behind every writer (8 concurrent submitters + pollers in the load test)
             if self._conn.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'jobs'"
@@ -324,6 +374,23 @@ class JobStore:
         rows = self._read("SELECT * FROM jobs WHERE status = 'preparing' AND timestamp_submission < ?",
                           (time.time() - older_than_s,))
         return [_row_to_record(r) for r in rows]
+
+
+def apply_journal_mode(conn: sqlite3.Connection, path: Path) -> str:
+    """Set the journal mode the store's file system can take; returns the mode SQLite reports.
+
+    WAL (readers never wait for the writer) on local disks; on a file system shared between machines
+    (NFS, Lustre, GPFS, ...: nmcluster/fsinfo.py) WAL's shared-memory index is not coherent across
+    clients, so the rollback journal (``DELETE``) with POSIX locks and ``synchronous = FULL`` is used
+    there -- the mode sqlite.org recommends where a network file system cannot be avoided.
+    ``$NMCLUSTER_STORE_JOURNAL`` (wal, delete, truncate, auto) overrides the detection.
+    """
+    from nmcluster.fsinfo import journal_mode_for
+
+    mode, _why = journal_mode_for(path)
+    got = str(conn.execute(f"PRAGMA journal_mode = {mode}").fetchone()[0]).upper()
+    conn.execute("PRAGMA synchronous = NORMAL" if got == "WAL" else "PRAGMA synchronous = FULL")
+    return got
 
 
 def with_updates(record: JobRecord, **values: Any) -> JobRecord:

@@ -6,38 +6,55 @@ which the chip software reads.  Without a station any free station is requested 
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping
 from typing import Any
 
 from nmcluster.errors import HardwareConfigError
-from nmcluster.partitions.base import Partition, int_value
-
-_STATION_RE = re.compile(r"^(?:station)?(\d+)$")
-
-
-def parse_station(value: Any) -> int:
-    """``500``, ``"500"`` or ``"station500"`` -> 500."""
-    if isinstance(value, bool):
-        raise HardwareConfigError(f"spikey hardware config: STATION must be like \"station500\" or 500, got {value!r}")
-    if isinstance(value, int):
-        return value
-    if isinstance(value, str):
-        m = _STATION_RE.match(value.strip())
-        if m:
-            return int(m.group(1))
-    raise HardwareConfigError(f"spikey hardware config: STATION must be like \"station500\" or 500, got {value!r}")
+from nmcluster.hwdrivers.spikey.stations import parse_station
+from nmcluster.partitions.base import Partition, QuotaUnit, int_value
 
 
 class SpikeyPartition(Partition):
     kind = "spikey"
+
+    def quota_unit(self) -> QuotaUnit:
+        # station-hours: one station GRES held for a minute bills 1 (the guidebook names no Spikey unit;
+        # hours of a station is what a Spikey user books)
+        return QuotaUnit("station-hours", 60.0, "GRES/station=1.0")
+
+    def tracked_tres(self) -> tuple[str, ...]:
+        return ("gres/station",)
     SCHEMA = {"STATION": 'station number or "stationNNN"', "CALIB_VERSION": "integer"}
+    calibrated = True
+
+    @classmethod
+    def defaults_from_environment(cls, env):
+        """The station the ``spikey`` environment module selected (``MY_STAGE1_STATION``)."""
+        return {"STATION": env["MY_STAGE1_STATION"]} if env.get("MY_STAGE1_STATION") else {}
+
+    def allocated_config(self, request, env):
+        """The station a job without ``STATION`` got (``MY_STAGE1_STATION`` inside its allocation)."""
+        station = env.get("MY_STAGE1_STATION", "")
+        return {"STATION": station} if station and "STATION" not in request.hardware_config else {}
+
+    def calibration_coverage(self, request, env, store, version):
+        """The job's station, by its name as the job sees it (``MY_STAGE1_STATION``)."""
+        station = env.get("MY_STAGE1_STATION", "")
+        return {station: version} if station else {}
+
+    def calibration_target(self, request, env):
+        """``station<N>``: the station the job got (pinned, or the one Slurm picked)."""
+        try:
+            return f"station{parse_station(env.get('MY_STAGE1_STATION', ''))}"
+        except HardwareConfigError:
+            return None
 
     def resolve(self, hw: Mapping[str, Any]):
         normalised: dict[str, Any] = {}
         calib_env: dict[str, str] = {}
         if "CALIB_VERSION" in hw:
-            normalised["CALIB_VERSION"] = int_value(self.kind, "CALIB_VERSION", hw["CALIB_VERSION"])
+            normalised["CALIB_VERSION"] = int_value(self.kind, "CALIB_VERSION", hw["CALIB_VERSION"],
+                                                    lo=1, hi=2**31 - 1)  # the store's bound (calib.safety)
             # the job runner and the emulator's calibration provider (nmcluster.calib) read it
             calib_env["NMCLUSTER_CALIB_VERSION"] = str(normalised["CALIB_VERSION"])
         if "STATION" not in hw or hw["STATION"] in (None, ""):

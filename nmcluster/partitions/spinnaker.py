@@ -20,12 +20,12 @@ import json
 import os
 import subprocess
 import tempfile
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 from nmcluster.errors import HardwareConfigError, UserInputError
-from nmcluster.partitions.base import Partition, int_value
+from nmcluster.partitions.base import Partition, QuotaUnit, ScriptRunner, int_value
 
 AUTO = "auto"
 SIZING_BACKEND = "nmcluster.spinnaker"
@@ -39,31 +39,25 @@ def wants_sizing(hw: Mapping[str, Any]) -> bool:
     return isinstance(value, str) and value.strip().lower() == AUTO
 
 
-def size_from_script(code: str, command: str, inputs: Sequence[str] = (), env: Mapping[str, str] | None = None,
+def size_from_script(run_script: ScriptRunner, env: Mapping[str, str] | None = None,
                      timeout: float | None = None) -> dict[str, Any]:
-    """Run the script's network construction on the SpiNNaker emulator in partition-only mode (on a
-    temporary snapshot of the code and inputs) and return its partitioning report."""
-    from nmcluster.jobs.runner import build_argv
-    from nmcluster.jobs.spec import split_command
-    from nmcluster.jobs.staging import stage_code
-
-    env = dict(os.environ if env is None else env)
+    """Run the script's network construction on the SpiNNaker emulator in partition-only mode and return
+    its partitioning report.  ``run_script`` (given by the job service) runs a temporary snapshot of the
+    job's code and inputs with ``{system}`` = the emulator and extra environment variables."""
+    env = os.environ if env is None else env
     if timeout is None:
         timeout = float(env.get(SIZING_TIMEOUT_ENV, "") or 300)
     with tempfile.TemporaryDirectory(prefix="nmcluster-sizing-") as tmp:
-        staged = stage_code(code, command, Path(tmp) / "work", tuple(inputs))
-        argv = build_argv(split_command(staged.command.replace("{task}", "0")), SIZING_BACKEND)
         report = Path(tmp) / "partitioning.json"
-        env.update({PARTITION_ONLY_ENV: str(report), "NMCLUSTER_BACKEND": SIZING_BACKEND,
-                    "NMCLUSTER_EMULATED": "1"})
         try:
-            proc = subprocess.run(argv, cwd=Path(tmp) / "work", env=env, stdin=subprocess.DEVNULL,
-                                  capture_output=True, text=True, timeout=timeout)
+            proc = run_script(SIZING_BACKEND, {PARTITION_ONLY_ENV: str(report), "NMCLUSTER_BACKEND": SIZING_BACKEND,
+                                               "NMCLUSTER_EMULATED": "1"}, timeout)
         except subprocess.TimeoutExpired:
             raise UserInputError(f"sizing the job from the script: it did not reach run() within {timeout:g} s "
                                  f"(${SIZING_TIMEOUT_ENV} raises the limit)") from None
         except OSError as exc:
-            raise UserInputError(f"sizing the job from the script: cannot run {argv[0]}: {exc.strerror}") from None
+            raise UserInputError(f"sizing the job from the script: cannot run {exc.filename or 'it'}: "
+                                 f"{exc.strerror}") from None
         if not report.is_file():
             lines = [ln for ln in (proc.stderr or "").splitlines() if ln.strip()]
             if proc.returncode != 0:
@@ -78,7 +72,7 @@ def size_from_script(code: str, command: str, inputs: Sequence[str] = (), env: M
             raise UserInputError(f"sizing the job from the script: unreadable partitioning report: {exc}") from None
 
 
-def sized_hardware_config(site, code: str, command: str, inputs: Sequence[str], hw: Mapping[str, Any],
+def sized_hardware_config(site, hw: Mapping[str, Any], run_script: ScriptRunner,
                           env: Mapping[str, str] | None = None) -> tuple[dict[str, Any], dict[str, Any]]:
     """``hw`` with ``BOARDS: "auto"`` replaced by what the script's network needs (``CHIPS`` from the
     partitioning report), and the report.  Refused (HardwareConfigError, exit code 2) when the network
@@ -89,7 +83,7 @@ def sized_hardware_config(site, code: str, command: str, inputs: Sequence[str], 
     if others:
         raise HardwareConfigError(f'spinnaker hardware config: BOARDS "auto" sizes the job from the script; '
                                   f"do not give {' and '.join(others)} too")
-    report = size_from_script(code, command, inputs, env)
+    report = size_from_script(run_script, env)
     try:
         need = need_from_report(report)
         boards_for_report(site.boards, report)
@@ -104,8 +98,21 @@ def sized_hardware_config(site, code: str, command: str, inputs: Sequence[str], 
 
 class SpinnakerPartition(Partition):
     kind = "spinnaker"
+
+    def quota_unit(self) -> QuotaUnit:
+        # core-hours (guidebook): CPU minutes of jobs on the spinnaker partition, as the issue asks
+        return QuotaUnit("core-hours", 60.0, "CPU=1.0")
     SCHEMA = {"BOARDS": 'integer >= 1, or "auto" (sized from the script at submit time)',
               "CHIPS": "integer >= 1 (machine size)", "CORES": "integer >= 1 (application cores needed)"}
+
+    SIZE_FROM_SCRIPT = {"BOARDS": AUTO}
+
+    def size_from_script(self, hw: Mapping[str, Any], run_script: ScriptRunner,
+                         env: Mapping[str, str]) -> Mapping[str, Any]:
+        """``BOARDS: "auto"``: the boards the script's network needs (:func:`sized_hardware_config`)."""
+        if not wants_sizing(hw):
+            return hw
+        return sized_hardware_config(self.site, hw, run_script, env)[0]
 
     def resolve(self, hw: Mapping[str, Any]):
         from nmcluster.hwdrivers.spinnaker import allocation

@@ -37,10 +37,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from nmcluster.command import check_placeholders
 from nmcluster.errors import (JobStateError, RemoteCommandError, RemoteConnectionError, RemoteError,
                               RemoteUserError, StagingError, UserInputError)
-from nmcluster.jobs.runner import WORK_DIR
-from nmcluster.jobs.service import result_names
+from nmcluster.executors.jobfile import WORK_DIR
+from nmcluster.jobs.service import check_no_overwrite, result_names
 from nmcluster.jobs.spec import JobSpec
 from nmcluster.jobs.store import JobRecord
 from nmcluster.remote.ssh import Connection, HostSpec, SshOptions, resolve
@@ -305,6 +306,22 @@ class RemoteService:
     def submit(self, spec: JobSpec, mode: str = "auto", slurm_options: Sequence[str] = (),
                code_label: str | None = None, input_labels: Sequence[str] | None = None) -> JobRecord:
         """Check locally, upload with SFTP, then let the remote nmcluster snapshot and register the job."""
+        return JobRecord.from_dict(self._submit(spec, mode, slurm_options, code_label, input_labels))
+
+    def submit_array(self, spec: JobSpec, count: int, mode: str = "auto",
+                     slurm_options: Sequence[str] = ()) -> list[JobRecord]:
+        """A sweep of ``count`` tasks from one upload: the remote nmcluster queues it as one array, like
+        :meth:`nmcluster.jobs.service.JobService.submit_array` (which checks ``count`` and ``{task}``)."""
+        if isinstance(count, bool) or not isinstance(count, int):
+            raise UserInputError(f"--array takes a number of tasks, got {count!r}")
+        check_placeholders(spec.command, array=True)  # before anything is uploaded
+        data = self._submit(spec, mode, slurm_options, None, None, [f"--array={count}"])
+        return [JobRecord.from_dict(d) for d in data]
+
+    def _submit(self, spec: JobSpec, mode: str, slurm_options: Sequence[str], code_label: str | None,
+                input_labels: Sequence[str] | None, extra: Sequence[str] = ()) -> Any:
+        """Upload, then ``nmcluster submit ... --json`` on the remote host; its JSON answer."""
+        check_placeholders(spec.command, array=bool(extra))
         if mode not in ("auto", "hardware", "emulate"):
             raise UserInputError(f"unknown backend mode {mode!r} (auto, hardware or emulate)")
         labels = list(input_labels) if input_labels is not None else list(spec.inputs)
@@ -336,7 +353,7 @@ class RemoteService:
             args.append(f"--{mode}")
         if self.executor_name == "local":
             args.append("--local")
-        args += ["--", code_arg]
+        args += [*extra, "--", code_arg]
         q = shlex.quote
         after = (f"rm -rf -- {q(upload)}; find {q(uploads)} -mindepth 1 -maxdepth 1 -mmin "
                  f"+{STALE_UPLOAD_MINUTES} -exec rm -rf -- {{}} + 2>/dev/null")
@@ -345,7 +362,7 @@ class RemoteService:
         except RemoteConnectionError as exc:
             raise RemoteConnectionError(f"{exc}. The upload was complete, so the job may have been queued: "
                                         f"check with `nmcluster --host {self.host} list`") from None
-        return JobRecord.from_dict(data)
+        return data
 
     def _upload(self, plan: UploadPlan, upload: str) -> tuple[str, list[str]]:
         conn = self.connection
@@ -405,18 +422,21 @@ class RemoteService:
             args.append(f"--collab={collab_id}")
         return [JobRecord.from_dict(d) for d in self._json(args)]
 
-    def wait(self, job_id: int | str, timeout: float | None = None, interval: float = 1.0) -> JobRecord:
-        """Poll (on the open connection) until the job is final, or ``timeout`` seconds: JobStateError."""
+    def wait(self, job_id: int | str, timeout: float | None = None, interval: float = 1.0,
+             on_poll=None) -> JobRecord:
+        """Poll (on the open connection) until the job is final, or ``timeout`` seconds: JobTimeoutError."""
         from nmcluster.jobs.service import wait_until_final
 
-        return wait_until_final(self.get, job_id, timeout, interval)
+        return wait_until_final(self.get, job_id, timeout, interval, on_poll)
 
     def log(self, job_id: int | str) -> str:
         return self.call(["log", str(parse_job_id(job_id))])
 
     def results(self, job_id: int | str, dest: Path | str, include_inputs: bool = False,
-                names: Sequence[str] | None = None) -> list[Path]:
-        """Download the job's output files (and optionally its inputs) below ``dest`` with SFTP."""
+                names: Sequence[str] | None = None, force: bool = False) -> list[Path]:
+        """Download the job's output files (and optionally its inputs) below ``dest`` with SFTP; an
+        existing file is never overwritten unless ``force`` (checked before the first download)."""
+
         rec = self.get(job_id)
         if not rec.final:
             raise JobStateError(f"job {rec.id} is {rec.status}: results are available once it has finished")
@@ -437,6 +457,7 @@ class RemoteService:
                 if attrs.st_mode is None or not stat.S_ISREG(attrs.st_mode):
                     continue
                 wanted.append((name, remote, attrs))
+            check_no_overwrite(Path(dest), [name for name, _, _ in wanted], force)
             if not wanted:
                 return copied
             with ResultWriter(Path(dest)) as out:  # links planted in dest are refused, never followed

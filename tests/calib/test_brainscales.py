@@ -47,11 +47,13 @@ def test_calibtic_xml_roundtrip_and_store_blacklists_reach_the_wafer_partition(w
     store.update_blacklist("wafer33", "add", "hicann", [12])
     from nmcluster.config import parse_config
     from nmcluster.errors import HardwareConfigError
+    from nmcluster.calib.providers import site_blacklists
     from nmcluster.hwdrivers.wafer.defects import load_defects
     from nmcluster.partitions import get_partition
 
     site = parse_config({"job_root": str(tmp_path / "jobs"), "hardware": {"calib_dir": str(store.root)}})
-    d = load_defects(site, 33)
+    assert 12 not in load_defects(site, 33).unavailable_hicanns  # the driver alone reads no store
+    d = load_defects(site, 33, site_blacklists(site))
     assert 12 in d.unavailable_hicanns and d.hicanns[367].denmems == frozenset(cal.blacklist["denmem/h367"])
     with pytest.raises(HardwareConfigError, match="HICANN 12"):
         get_partition("wafer", site).validate({"WAFER": 33, "HICANNS": [12]})

@@ -63,6 +63,10 @@ def test_cli_local_run_and_store_commands(tmp_path):
     ("calib", "run", "spikey"),
     ("calib", "run", "spikey", "--station", "x7", "--local"),
     ("calib", "run", "wafer", "--wafer", "33", "--hicann", "999", "--local"),
+    ("calib", "run", "spikey", "--station", "999", "--local"),  # a station the site does not have
+    ("calib", "run", "spikey", "--station", "999"),
+    ("calib", "run", "wafer", "--wafer", "12", "--local"),
+    ("calib", "run", "spikey", "--station", "500", "--slurm-opt=--gres=station:s501:1"),
     ("calib", "show", "station777"),
     ("calib", "show", "nonsense"),
     ("calib", "blacklist", "station500", "add", "denmem", "1"),
@@ -73,6 +77,7 @@ def test_cli_local_run_and_store_commands(tmp_path):
 def test_cli_bad_input_one_line_exit_2(tmp_path, args):
     p = nm(_env(tmp_path), *args)
     assert p.returncode == 2, (p.stdout, p.stderr)
+    assert not (tmp_path / "store" / "runs").exists() or not any((tmp_path / "store" / "runs").iterdir())
     # ours: one line; click usage errors: usage + hint + one error line
     assert len(p.stderr.strip().splitlines()) <= 4 and "Traceback" not in p.stderr
 
@@ -109,3 +114,6 @@ def test_slurm_array_and_afterok_fit(slurm_cluster, tmp_path):
     assert "_" in out["tasks"]["0"]  # an array task id
     ver = json.loads(nm(env, "calib", "show", "station500", "--json").stdout)
     assert ver["slurm_job_id"] == out["fit_id"]
+    # the measurement tasks held the station on the spikey partition (they ran on batch without it before)
+    task = json.loads(next(Path(st["dir"]).glob("task-0.json")).read_text())
+    assert (task["slurm_partition"], task["station"]) == ("spikey", "station500"), task

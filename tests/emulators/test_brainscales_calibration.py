@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 
 sim = pytest.importorskip("pyNN.nmcluster.brainscales")
+from nmcluster.calib.providers import WaferStoreProvider  # noqa: E402
 from nmcluster.calib.store import CalibStore  # noqa: E402
 from nmcluster.emulators.brainscales import calibration, chip  # noqa: E402
 
@@ -46,7 +47,7 @@ class BlacklistOnly:
     """The store's blacklists without its transformations: the same denmems, uncalibrated."""
 
     def get(self, wafer, hicann):
-        cal = calibration.StoreProvider().get(wafer, hicann)
+        cal = WaferStoreProvider().get(wafer, hicann)
         return cal and calibration.HicannCalibration("raw", {}, cal.blacklist)
 
 

@@ -140,7 +140,8 @@ def test_pulse_loss_rises_with_input_rate(tmp_path):
 def test_recording_loss_hides_spikes(tmp_path):
     bw = sim.Bandwidth(l2_up_rate=2e5, l2_up_burst=4)  # 20 bio events/s at 1e4
     sim.setup(hicanns=[297], bandwidth=bw)
-    cells = sim.Population(10, sim.IF_cond_exp(i_offset=1.0))
+    # no offset current on the wafer: tonic firing from a rest potential above threshold
+    cells = sim.Population(10, sim.IF_cond_exp(v_rest=-45.0, v_thresh=-55.0))
     cells.record("spikes")
     sim.run(500.0)
     s = sim.pulse_statistics()
@@ -175,7 +176,7 @@ def test_weight_distortion_and_4bit_weights():
 
 def test_adex_neuron_adapts_and_speedup():
     sim.setup(hicanns=[297], speedup=1e4)
-    p = sim.Population(1, sim.EIF_cond_exp_isfa_ista(i_offset=1.0, a=4.0, b=0.0805, tau_w=144.0))
+    p = sim.Population(1, sim.EIF_cond_exp_isfa_ista(v_rest=-45.0, a=4.0, b=0.0805, tau_w=144.0))
     p.record(["spikes", "v"])
     sim.run(1000.0)
     st = np.asarray(p.get_data().segments[0].spiketrains[0])

@@ -89,6 +89,7 @@ def test_stations_names_the_slurm_job(slurm_cluster, hw_site, experiment):
         slurm_id = site.record(job)["external_id"]
         rows = {r["station"]: r for r in json.loads(site.cli("stations", "--json", check=True).stdout)["stations"]}
         assert rows["station502"]["in_use_by"].startswith(f"Slurm job {slurm_id} (")
+        assert rows["station502"]["in_use_by"].endswith(f"nmcluster job {job})")  # its job id, not only Slurm's
         table = site.cli("stations", check=True).stdout
         assert "Slurm job" in table
     finally:

@@ -10,8 +10,8 @@ import pytest
 
 from nmcluster.config import Station, parse_config
 from nmcluster.errors import ConfigError
-from nmcluster.hwdrivers.spikey.stations import (import_stations, parse_scontrol_jobs, parse_station_cfg,
-                                                 parse_workstations_xml, to_toml)
+from nmcluster.hwdrivers.spikey.stations import parse_scontrol_jobs
+from nmcluster.stationfiles import import_stations, parse_station_cfg, parse_workstations_xml, to_toml
 
 XML = """<?xml version="1.0" encoding="UTF-8"?>
 <workstations>
@@ -174,3 +174,8 @@ def test_parse_scontrol_detail():
     )
     assert parse_scontrol_jobs(text) == {501: "Slurm job 384 (alice)", 600: "Slurm job 386 (carol)",
                                          502: "Slurm job 387 (dave)"}
+    ours = ("JobId=390 JobName=nmc-12 UserId=fay(1005) JobState=RUNNING JOB_GRES=station:s503:1\n"
+            "JobId=391 ArrayJobId=391 ArrayTaskId=2 JobName=nmc-20-24 UserId=fay(1005) JobState=RUNNING "
+            "JOB_GRES=station:s504:1\n")
+    assert parse_scontrol_jobs(ours) == {503: "Slurm job 390 (fay, nmcluster job 12)",
+                                         504: "Slurm job 391 (fay, nmcluster job 22)"}

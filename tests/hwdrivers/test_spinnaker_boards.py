@@ -87,14 +87,16 @@ def test_partition_with_slurm_licences(tmp_path):
 
 def test_partition_with_spalloc(tmp_path):
     s = site(tmp_path, spalloc={"host": "spalloc.example.org", "owner": "{user}@example.org", "machine": "m1"})
-    assert s.spalloc.owner == "tester@example.org"
+    from nmcluster.identity import user_name
+
+    assert s.spalloc.owner == f"{user_name()}@example.org"  # {user}: the real uid's name, never $USER
     req = get_partition("spinnaker", s).validate({"BOARDS": 2})
     assert req.slurm_args == () and req.lock_keys == ()  # spalloc arbitrates the boards
     assert req.environment["NMCLUSTER_SPALLOC_SERVER"] == "spalloc.example.org:22244"
     assert req.environment["NMCLUSTER_SPALLOC_MACHINE"] == "m1"
     assert "via spalloc spalloc.example.org" in req.description
     cfg = spynnaker_cfg(s.spalloc, "tester")
-    assert "spalloc_server = spalloc.example.org" in cfg and "spalloc_user = tester@example.org" in cfg
+    assert "spalloc_server = spalloc.example.org" in cfg and f"spalloc_user = {user_name()}@example.org" in cfg
     with pytest.raises(ConfigError, match="unknown key"):
         site(tmp_path, spalloc={"hostname": "x"})
 

@@ -103,7 +103,7 @@ def test_cancel_running_job(local_site, experiment):
     local_site.cli("cancel", str(job), check=True)
     rec = local_site.wait(job, timeout=20)
     assert rec["status"] == "error" and "cancelled" in rec["reason"]
-    assert local_site.cli("cancel", str(job)).returncode == 1  # already ended
+    assert local_site.cli("cancel", str(job)).returncode == 2  # already ended: a user mistake
     local_site.cli("remove", str(job), check=True)
     assert local_site.cli("status", str(job)).returncode == 2
     assert local_site.leftovers() == []
@@ -183,6 +183,8 @@ BAD_SUBMITS = {
     "config unknown key": (["-p", "spikey", "--config", '{"STATON": 500}'], "unknown hardware config key"),
     "missing script": (["-p", "spikey", "-c", "nothere.py {system}"], "not in the job's code"),
     "system restriction": (["-p", "spikey", "-c", "main.py {system=spiNNaker}"], "lists no backend"),
+    "unknown placeholder": (["-p", "spikey", "-c", "main.py {sytem}"], "unknown placeholder {sytem}"),
+    "array without task": (["-p", "spikey", "--array", "3", "-c", "main.py {system}"], "--array needs {task}"),
     "hand-written licence": (["-p", "wafer", "--wafer", "33", "--slurm-opt=-LW33F1"], "not accepted"),
 }
 
@@ -216,6 +218,20 @@ def test_help_has_examples(local_site):
     for cmd in ("run", "submit", "status", "list", "log", "results", "cancel", "remove"):
         out = local_site.cli(cmd, "--help", check=True).stdout
         assert "Example" in out and "nmcluster " + ("list" if cmd == "list" else cmd) in out
+
+
+def test_system_nest_runs_on_nest(local_site, tmp_path):
+    """``{system=nest}`` and the guidebook's ``{system=spiNNaker,nest}`` on Spikey run on NEST (they were
+    refused in the allocation before: "allows only {system=nest}, but this job runs on ...")."""
+    (tmp_path / "which.py").write_text("import sys\nprint('backend', sys.argv[1])\n")
+    for placeholder in ("{system=nest}", "{system=spiNNaker,nest}"):
+        out = local_site.cli("run", "-p", "spikey", "--", "python", str(tmp_path / "which.py"), placeholder,
+                             cwd=tmp_path)
+        assert out.returncode == 0 and out.stdout.strip() == "backend nest", out.stderr
+    job = local_site.submit(str(tmp_path / "which.py"), "-p", "spikey", "-c", "which.py {system=spiNNaker,nest}")
+    rec = local_site.wait(job)
+    assert rec["status"] == "finished" and rec["backend"] == "nest" and rec["emulated"] is True
+    assert "backend nest" in local_site.cli("log", str(job), check=True).stdout
 
 
 def test_spikey_job_uses_the_emulator_without_a_station(local_site, tmp_path):

@@ -49,7 +49,7 @@ def test_submit_on_each_partition(slurm_site, experiment, tmp_path):
     for kind, job in jobs.items():
         rec = slurm_site.wait(job, timeout=90)
         assert rec["status"] == "finished", (kind, rec, slurm_site.cli("log", str(job)).stdout)
-        assert rec["executor"] == "slurm" and rec["external_id"].isdigit()
+        assert rec["executor"] == "slurm" and rec["external_id"].isdigit() and rec["slurm_state"] == "COMPLETED"
         assert "result.json" in rec["output_data"]
         dest = tmp_path / kind
         slurm_site.cli("results", str(job), "-o", str(dest), check=True)
@@ -76,6 +76,9 @@ def test_failing_script_reports_exit_code(slurm_site, experiment):
     job = int(slurm_site.cli("submit", str(experiment), "-p", "spikey", "-c", "main.py", env=env,
                              check=True).stdout)
     rec = slurm_site.wait(job, timeout=60)
+    # the record keeps Slurm's final state, not the RUNNING it saw last
+    assert slurm_site.cli("status", str(job), "--format", "status,slurm_state", "--noheader",
+                          check=True).stdout == "error\tFAILED\n"
     assert rec["status"] == "error" and rec["exit_code"] == 3 and "exit code 3" in rec["reason"]
 
 
@@ -119,9 +122,10 @@ def test_final_state_survives_slurm_forgetting(slurm_site, experiment, slurm_clu
 def test_bad_input_queues_nothing(slurm_site, experiment):
     before = _squeue_count(slurm_site.env)
     for args in (["-p", "spikey", "--station", "999"], ["-p", "wafer", "--wafer", "33", "--hicann", "384"],
-                 ["-p", "spikey", "-c", "nothere.py"]):
+                 ["-p", "spikey", "-c", "nothere.py"], ["-p", "spikey", "--slurm-opt=--time=abc"],
+                 ["-p", "spikey", "--array", "2", "-c", "main.py"]):
         proc = slurm_site.cli("submit", str(experiment), *args)
-        assert proc.returncode == 2 and len(proc.stderr.strip().splitlines()) == 1
+        assert proc.returncode == 2 and len(proc.stderr.strip().splitlines()) == 1, (args, proc.stderr)
     assert _squeue_count(slurm_site.env) == before
     assert slurm_site.leftovers() == [] and slurm_site.records() == []
 
@@ -164,6 +168,11 @@ def test_any_free_station_is_named_to_the_job(slurm_site, experiment, tmp_path):
     slurm_site.cli("results", str(job), "-o", str(tmp_path / "r"), check=True)
     station = json.loads((tmp_path / "r" / "result.json").read_text())["station"]
     assert station in {"station500", "station501", "station502", "station600"}
+    # status and the log name the station it got (the record keeps what the request left open)
+    assert slurm_site.record(job)["hardware_config"]["STATION"] == station
+    assert f"STATION={station}" in slurm_site.cli("status", str(job), check=True).stdout
+    assert f"job {job} on" in slurm_site.cli("log", str(job), check=True).stdout
+    assert f"got STATION {station}" in slurm_site.cli("log", str(job), check=True).stdout
 
 
 _SHOW_OWN_JOB = ("import os, subprocess; print(os.environ.get('MY_STAGE1_STATION')); "

@@ -522,8 +522,10 @@ def test_results_refuse_a_link_planted_by_another_user(finished_job, shared_tmp,
     _as_nobody("mkdir", str(out))
     _as_nobody("ln", "-s", str(victim), str(out / "result.json"))
     assert pwd.getpwuid((out / "result.json").lstat().st_uid).pw_name == "nobody"
-    line = _one_line_error(site.cli("results", str(job), "-o", str(out)), "refusing to write result result.json")
-    assert "symbolic link" in line
+    _one_line_error(site.cli("results", str(job), "-o", str(out)), "results never overwrites files")
+    line = _one_line_error(site.cli("results", str(job), "-o", str(out), "--force"),
+                           "refusing to write result result.json")
+    assert "symbolic link" in line  # even --force replaces only regular files
     _unchanged(victim)
     assert os.readlink(out / "result.json") == str(victim)
 
@@ -539,15 +541,15 @@ def test_results_refuse_a_destination_link_planted_by_another_user(finished_job,
 
 
 def test_results_replace_own_files_and_follow_own_dest_link(finished_job, tmp_path):
-    """The old behaviour stays where it is safe: a file of the same name is replaced (by a new file, not
-    written through: a hard link to it keeps the old content), and -o may be the user's own link."""
+    """With --force a file of the same name is replaced by a new file, not written through (a hard link to
+    it keeps the old content); -o may be the user's own link."""
     site, job = finished_job
     real = tmp_path / "scratch"
     real.mkdir()
     os.symlink(real, tmp_path / "mine")
     (real / "result.json").write_text("old")
     os.link(real / "result.json", tmp_path / "other-name")
-    site.cli("results", str(job), "-o", str(tmp_path / "mine"), check=True)
+    site.cli("results", str(job), "-o", str(tmp_path / "mine"), "--force", check=True)
     assert (real / "result.json").read_text().startswith("{") and (tmp_path / "other-name").read_text() == "old"
     assert not (real / "result.json").is_symlink() and [p.name for p in real.iterdir()] == ["result.json"]
 

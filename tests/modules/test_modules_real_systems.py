@@ -431,7 +431,7 @@ def test_lmod_check_module_tree_syntax(which, installed, tmp_path):
 
 _FAKE_MODULE_SYSTEM = r"""
 # A module system without depends-on (Environment Modules < 5.1): record what the modulefile asks for.
-foreach cmd {conflict prereq setenv prepend-path module-whatis} {
+foreach cmd {conflict prereq setenv prepend-path append-path module-whatis} {
     proc $cmd {args} "puts \"$cmd \$args\""
 }
 proc module-info {what args} { return 1 }
@@ -453,6 +453,7 @@ def test_tcl_fallback_to_prereq(tmp_path):
     assert "prereq nmcluster" in calls
     assert "conflict spikey wafer spinnaker" in calls
     assert "setenv NMCLUSTER_PARTITION spikey" in calls
+    assert "append-path NMCLUSTER_COMPAT_NAMES spikey" in calls
     assert "setenv MY_STAGE1_STATION station500" in calls
     target.write_text(files[f"nmcluster/{__version__}"])
     proc = subprocess.run(["tclsh", str(harness), str(target)], capture_output=True, text=True, timeout=30)
@@ -466,3 +467,44 @@ def test_repository_modulefiles_render_like_the_library():
     actual = {p.relative_to(REPO / "modulefiles").as_posix(): p.read_text()
               for p in (REPO / "modulefiles").rglob("*") if p.is_file()}
     assert actual == expected, "modulefiles/ is stale: run `python -m nmcluster.modules modulefiles`"
+
+
+def test_modules_give_pynn_names_to_a_pythonpath_python(shell, tmp_path):
+    """A site whose Python finds nmcluster and PyNN through PYTHONPATH (a Spack-module tree): the
+    nmcluster module's hook directory makes ``import pyNN.nmcluster.spikey`` work; unloading removes it
+    (issue 26).  The interpreter is the base one, which processes no .pth of those directories."""
+    import pyNN
+
+    from nmcluster._pynn_alias import hook_dir
+
+    base_python = Path(getattr(sys, "_base_executable", sys.executable))
+    # PyNN as a separate prefix has it: without the pyNN/nmcluster portion an install puts beside PyNN
+    site = tmp_path / "site"
+    site.mkdir()
+    real = Path(pyNN.__file__).resolve().parents[1]
+    for entry in real.iterdir():
+        if entry.name != "pyNN":
+            (site / entry.name).symlink_to(entry)
+    (site / "pyNN").mkdir()
+    for entry in (real / "pyNN").iterdir():
+        if entry.name != "nmcluster":
+            (site / "pyNN" / entry.name).symlink_to(entry)
+    prefix = tmp_path / "mf"
+    cfg = parse_config({}, env={"HOME": "/nonexistent", "USER": "nobody"})
+    settings = settings_for(cfg, bin_dir=nmcluster_bin_dir())
+    from dataclasses import replace
+
+    install_modulefiles(prefix, render_modulefiles(replace(settings, python_hook=Path(hook_dir()))))
+    pythonpath = f"{REPO}:{site}"
+    probe = shlex.quote("import pyNN.nmcluster.spikey as a, nmcluster.emulators.spikey as b; "
+                        "print(a is b)")
+    py = f"{shlex.quote(str(base_python))} -s -c {probe}"
+    run = shell.run([py, "module load nmcluster", py, "module unload nmcluster"], [prefix],
+                    env={"PYTHONPATH": pythonpath})
+    before, load, after, unload = run.steps
+    assert before.rc == 1 and "No module named 'pyNN.nmcluster'" in before.err
+    assert load.rc == 0, load.err
+    assert load.env["PYTHONPATH"] == f"{hook_dir()}:{pythonpath}"
+    assert after.rc == 0, after.err
+    assert after.out.strip() == "True"
+    assert unload.env["PYTHONPATH"] == pythonpath

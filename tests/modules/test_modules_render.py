@@ -144,6 +144,7 @@ def test_running_bin_dir(tmp_path):
 
 
 def test_load_site_config(tmp_path, monkeypatch):
+    monkeypatch.delenv("NMCLUSTER_CONFIG", raising=False)  # the Slurm fixture sets it for the session
     monkeypatch.setattr(modules, "SYSTEM_CONFIG", tmp_path / "absent.toml")
     config, path = modules.load_site_config(None)
     assert path is None and sorted(config.stations) == [500, 501, 502, 600]
@@ -224,3 +225,44 @@ def test_installed_executable_puts_its_own_bin_dir_on_path(tmp_path):
     assert proc.returncode == 0, proc.stderr
     text = (tmp_path / "mf" / "nmcluster" / V).read_text()
     assert f'prepend-path PATH "{os.path.abspath(exe.parent)}"' in text
+
+
+def test_install_modules_honours_nmcluster_config(tmp_path, monkeypatch):
+    """Without --site-config the admin's $NMCLUSTER_CONFIG is used and named in the module, so the
+    users' jobs use the same job root as the admin's (issue 26); --site-config still wins."""
+    monkeypatch.setattr(modules, "SYSTEM_CONFIG", tmp_path / "absent.toml")
+    site = tmp_path / "site.toml"
+    site.write_text("stations = [{number = 512}]\n")
+    config, path = modules.load_site_config(None, env={"NMCLUSTER_CONFIG": str(site)})
+    assert path == site and sorted(config.stations) == [512]
+    other = tmp_path / "other.toml"
+    other.write_text("stations = [{number = 7}]\n")
+    config, path = modules.load_site_config(other, env={"NMCLUSTER_CONFIG": str(site)})
+    assert path == other and sorted(config.stations) == [7]
+    config, path = modules.load_site_config(None, env={"NMCLUSTER_CONFIG": "  "})
+    assert path is None and sorted(config.stations) == [500, 501, 502, 600]
+    with pytest.raises(UserInputError, match=r"\$NMCLUSTER_CONFIG=.*missing.toml: no such file"):
+        modules.load_site_config(None, env={"NMCLUSTER_CONFIG": str(tmp_path / "missing.toml")})
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    (bin_dir / "nmcluster").write_text("#!/bin/sh\n")
+    (bin_dir / "nmcluster").chmod(0o755)
+    monkeypatch.setenv("NMCLUSTER_CONFIG", str(site))
+    assert main(["admin", "install-modules", "--prefix", str(tmp_path / "mf"), "--bin-dir", str(bin_dir)]) == 0
+    text = (tmp_path / "mf" / "nmcluster" / V).read_text()
+    assert f'setenv NMCLUSTER_CONFIG "{site}"' in text
+    assert (tmp_path / "mf" / "spikey" / "station512").is_file()
+
+
+def test_python_hook_of_a_prefix(tmp_path):
+    """--bin-dir of a venv/Spack prefix: its own pynn_hook goes on PYTHONPATH; none found: none added."""
+    bin_dir = tmp_path / "prefix" / "bin"
+    bin_dir.mkdir(parents=True)
+    assert modules.python_hook_for(bin_dir) is None
+    hook = tmp_path / "prefix" / "lib" / "python3.12" / "site-packages" / "nmcluster" / "pynn_hook"
+    hook.mkdir(parents=True)
+    (hook / "sitecustomize.py").write_text("")
+    assert modules.python_hook_for(bin_dir) == hook
+    text = render_modulefiles(modules.ModuleSettings(bin_dir=bin_dir, python_hook=hook))[f"nmcluster/{V}"]
+    assert f'prepend-path PYTHONPATH "{hook}"' in text
+    assert "PYTHONPATH" not in render_modulefiles(_settings())[f"nmcluster/{V}"]

@@ -30,7 +30,7 @@ def test_spikey_any_station(site):
 def test_spikey_any_station_pinned_to_a_free_one(site):
     """``nmcluster run`` without a station pins the lowest station Slurm shows free on an allocatable
     node of the spikey partition; nothing free -> None (the job queues for any station)."""
-    from nmcluster.executors.slurmcli import SlurmNodeInfo
+    from nmcluster.infra.slurmcli import SlurmNodeInfo
 
     part = get_partition("spikey", site)
     req = part.validate({"CALIB_VERSION": 3})
@@ -110,7 +110,7 @@ def test_spinnaker(site):
         p.validate({"BOARDS": 0})
 
 
-@pytest.mark.parametrize("opt", ["-L", "--licenses=W33F1", "-LW33F1", "--gres=station:s500:1", "-pbatch",
+@pytest.mark.parametrize("opt", ["-L W33F1", "--licenses=W33F1", "-LW33F1", "--gres=station:s500:1", "-pbatch",
                                  "--partition=batch"])
 def test_hand_written_resources_refused(site, opt):
     with pytest.raises(UserInputError, match="not accepted here"):
@@ -121,3 +121,75 @@ def test_hand_written_resources_refused(site, opt):
 def test_unknown_platform(site):
     with pytest.raises(UserInputError, match="unknown platform 'Loihi'"):
         get_partition("Loihi", site)
+
+
+def test_system_restriction_chooses_among_the_allowed_backends(site):
+    """``{system=nest}`` / the guidebook's ``{system=spiNNaker,nest}``: the hardware backend only when
+    allowed, else the first allowed importable emulator, whether or not the chip is attached."""
+    from nmcluster.command import allowed_backends
+    from nmcluster.errors import HardwareUnavailableError
+    from nmcluster.partitions.base import choose_backend
+
+    req = get_partition("spikey", site).validate({"STATION": 500})
+    everything = lambda name: True  # noqa: E731
+    for command in ("run.py {system=nest}", "run.py {system=spiNNaker,nest}"):
+        allowed = allowed_backends(command)
+        for present in (True, False):
+            choice = choose_backend(req, present, "auto", everything, allowed=allowed)
+            assert (choice.backend, choice.emulated) == ("nest", True), (command, present)
+    assert choose_backend(req, True, "auto", everything, allowed=("hardware.spikey", "nest")).backend == \
+        "hardware.spikey"
+    assert choose_backend(req, False, "auto", everything, allowed=("hardware.spikey", "nest")).backend == "nest"
+    # the emulator preferred by the partition wins when several are allowed
+    assert choose_backend(req, False, "auto", everything,
+                          allowed=("nest", "nmcluster.spikey")).backend == "nmcluster.spikey"
+    with pytest.raises(UserInputError, match="--hardware"):
+        choose_backend(req, True, "hardware", everything, allowed=("nest",))
+    with pytest.raises(HardwareUnavailableError, match="none of them is importable"):
+        choose_backend(req, True, "auto", lambda name: False, allowed=("nest",))
+    with pytest.raises(UserInputError, match="lists no backend of the spikey partition"):
+        choose_backend(req, True, "auto", everything, allowed=("spiNNaker",))
+
+
+@pytest.mark.parametrize("command, array, msg", [
+    ("run.py {sytem}", False, "unknown placeholder {sytem}"),
+    ("run.py {system} {seed}", False, "unknown placeholder {seed}"),
+    ("run.py {system=}", False, "names no backend"),
+    ("run.py {system}", True, "--array needs {task}"),
+])
+def test_command_placeholders_refused(command, array, msg):
+    from nmcluster.command import check_placeholders
+
+    with pytest.raises(UserInputError, match=msg.replace("{", r"\{").replace("}", r"\}")):
+        check_placeholders(command, array)
+
+
+def test_command_placeholders_accepted():
+    """Known placeholders, and braces that are not placeholders (JSON, bash braces, ``{}``), pass."""
+    from nmcluster.command import allowed_backends, check_placeholders
+
+    for command in ("run.py {system} --seed {task}", "run.py {system=spiNNaker,nest}",
+                    "run.py --json '{\"a\": 1}' x{1,2} {} ${IFS}x ${HOME}"):
+        check_placeholders(command, array="{task}" in command)
+    assert allowed_backends("run.py {system=spiNNaker,nest} {system}") == ("spiNNaker", "nest")
+    assert allowed_backends("run.py {system}") is None
+
+
+def test_default_wafer(tmp_path):
+    """``platform=nmpi.BRAINSCALES`` without a WAFER (the guidebook's own client call) runs on the site's
+    default wafer; the ESS needs none at all; a site without a default still asks for one."""
+    from nmcluster.errors import ConfigError
+
+    env = {"USER": "u", "HOME": str(tmp_path)}
+    default_site = parse_config({"job_root": str(tmp_path)}, env=env)  # the built-in wafers 33 (default), 37
+    assert get_partition("BrainScaleS", default_site).validate({"HICANNS": [297]}).hardware_config["WAFER"] == 33
+    marked = parse_config({"job_root": str(tmp_path), "wafers": [{"id": 33}, {"id": 37, "default": True}]}, env=env)
+    req = get_partition("wafer", marked).validate({"FPGAS": [0]})
+    assert req.hardware_config["WAFER"] == 37 and req.slurm_args == ("--licenses=W37F0",)
+    unmarked = parse_config({"job_root": str(tmp_path), "wafers": [{"id": 37}, {"id": 33}]}, env=env)
+    with pytest.raises(HardwareConfigError, match="names no default wafer .*default = true"):
+        get_partition("wafer", unmarked).validate({})
+    assert get_partition("ess", unmarked).validate({}).hardware_config["WAFER"] == 33
+    with pytest.raises(ConfigError, match="only one wafer can be the default"):
+        parse_config({"job_root": str(tmp_path), "wafers": [{"id": 33, "default": True},
+                                                             {"id": 37, "default": True}]}, env=env)

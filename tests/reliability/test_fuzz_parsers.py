@@ -28,13 +28,14 @@ KEYS = ["STATION", "WAFER", "HICANNS", "FPGAS", "RETICLES", "CALIB_VERSION", "BO
 # values around the edges the parsers care about, plus anything JSON can carry
 edge_ints = st.sampled_from([0, 1, -1, 3, 4, 33, 37, 47, 48, 96, 297, 367, 383, 384, 500, 501, 600, 999,
                              2**31, 2**63, -2**63, 10**30])
+huge_ints = st.builds(lambda sign: sign * 10**5000, st.sampled_from([1, -1]))  # past the int-string limit
 json_scalars = (st.none() | st.booleans() | st.integers() | edge_ints
                 | st.floats(allow_nan=True, allow_infinity=True)
                 | st.text(max_size=12) | st.sampled_from(["station500", "500", " station501 ", "station",
                                                            "station-1", "٥٠٠", "station٥٠٠", "1e3", "0x1f4"]))
 json_values = st.recursive(json_scalars, lambda inner: st.lists(inner, max_size=6)
                            | st.dictionaries(st.text(max_size=8), inner, max_size=4), max_leaves=12)
-hw_values = json_values | st.lists(edge_ints | st.integers(-5, 400), max_size=12)
+hw_values = json_values | huge_ints | st.lists(edge_ints | huge_ints | st.integers(-5, 400), max_size=12)
 hw_configs = (st.dictionaries(st.sampled_from(KEYS), hw_values, max_size=4)
               | st.dictionaries(st.text(max_size=10) | st.sampled_from(KEYS), json_values, max_size=4)
               | json_values)
@@ -157,8 +158,35 @@ def test_site_config(data):
     _only_own_errors(parse_config, data, env={"USER": "fuzz", "HOME": "/nonexistent"})
 
 
+tag_text = st.text(max_size=40) | st.sampled_from(["[/]", "[bold]", "[link=file:///etc/passwd]x[/link]",
+                                                  "\\[", "[/red]", "\x1b[31m", "[[", "]]", "[" * 50])
+
+
+@fuzz(2000)
+@given(tags=st.lists(tag_text, max_size=4), reason=tag_text, command=tag_text)
+def test_tags_render_as_written(tags, reason, command):
+    """Any tag, command or reason prints literally in ``nmcluster list`` and never breaks it (rich markup
+    in a tag once broke every later listing)."""
+    import io
+
+    from rich.console import Console
+
+    from nmcluster.cli.jobs import _table, printable
+    from nmcluster.jobs.store import JobRecord
+
+    COUNTS["tags"] = COUNTS.get("tags", 0) + 1
+    rec = JobRecord(id=1, status="finished", code="x", command=command, platform="spikey", user="u",
+                    timestamp_submission=0.0, tags=tuple(tags), reason=reason)
+    out = io.StringIO()
+    _table([rec], "jobs", console=Console(file=out, width=2000, color_system=None, highlight=False))
+    text = out.getvalue()
+    assert text.isprintable() or set(text) - set("\n") <= {c for c in text if c.isprintable()}
+    shown = "".join(printable(",".join(tags)).split())
+    assert shown in "".join(text.split())
+
+
 def test_enough_examples_ran():
     """The issue asks for >= 10 000 fuzzed inputs in total (this test runs last in the module)."""
-    if len(COUNTS) < 11:
+    if len(COUNTS) < 12:
         pytest.skip(f"only part of the module ran: {COUNTS}")
     assert sum(COUNTS.values()) >= 10_000, COUNTS

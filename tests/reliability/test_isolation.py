@@ -76,7 +76,9 @@ class User:
 
     def env(self, **extra: str) -> dict[str, str]:
         env = {"HOME": str(self.home), "USER": self.name, "LOGNAME": self.name, "PATH": "/usr/bin:/bin",
-               "NMCLUSTER_QUIET": "1", "LANG": "C.UTF-8"}
+               "NMCLUSTER_QUIET": "1", "LANG": "C.UTF-8",
+               # the checkout under test, not whichever one the interpreter's editable install names
+               "PYTHONPATH": str(Path(__file__).resolve().parents[2])}
         env.update(extra)
         return env
 
@@ -106,20 +108,25 @@ def _remove_user(name: str, home: Path) -> None:
     shutil.rmtree(home, ignore_errors=True)
 
 
+def add_users(made: list[User], prefix: str, base: Path, python: str, who: tuple[str, ...] = ("a", "b")) -> None:
+    """Create real Unix users ``<prefix><who><pid>`` with homes under ``base`` (appended to ``made`` as they
+    are created, so the caller removes whatever exists even when a later one fails)."""
+    tag = f"{os.getpid() % 100000}"
+    for w in who:
+        name, home = f"{prefix}{w}{tag}", base / f"home-{w}"
+        proc = subprocess.run(["useradd", "-m", "-d", str(home), "-s", "/bin/sh", name], capture_output=True, text=True)
+        if proc.returncode != 0:
+            pytest.skip(f"useradd failed: {proc.stderr.strip()}")
+        made.append(User(name, home, python))
+
+
 @pytest.fixture(scope="module")
 def users(public_python):
     base = Path(tempfile.mkdtemp(prefix="nmcluster-users-", dir="/tmp"))
     os.chmod(base, 0o755)
-    tag = f"{os.getpid() % 100000}"
     made: list[User] = []
     try:
-        for who in ("a", "b"):
-            name, home = f"nmrel{who}{tag}", base / f"home-{who}"
-            proc = subprocess.run(["useradd", "-m", "-d", str(home), "-s", "/bin/sh", name],
-                                  capture_output=True, text=True)
-            if proc.returncode != 0:
-                pytest.skip(f"useradd failed: {proc.stderr.strip()}")
-            made.append(User(name, home, public_python))
+        add_users(made, "nmrel", base, public_python)
         shared = base / "shared"
         shared.mkdir()
         exp = harness.make_experiment(shared / "exp")
@@ -196,7 +203,7 @@ def test_default_per_user_job_roots(users):
     sneaky = _site_file(base, "sneaky.toml", f'executor = "local"\njob_root = "{job_dir.parent}"\n')
     for args in (("list", "--all"), ("status", str(job)), ("cancel", str(job)), ("remove", str(job))):
         proc = bob.nmcluster(*args, env=bob.env(NMCLUSTER_CONFIG=str(sneaky)))
-        problem = harness.clean_error(proc, 1, "job root")
+        problem = harness.clean_error(proc, 2, "job root")
         assert problem is None, (args, problem)
     assert _wait(alice, job, env_a)["status"] == "finished"
 
@@ -245,7 +252,93 @@ def test_shared_job_root_without_user_is_refused(users):
     assert _wait(alice, job, env_a)["status"] == "finished"
     for args in (("submit", str(exp), "-p", "spikey", "-c", "main.py"), ("list", "--all"), ("status", str(job))):
         proc = bob.nmcluster(*args, env=env_b)
-        problem = harness.clean_error(proc, 1, "belongs to")
+        problem = harness.clean_error(proc, 2, "belongs to")
         assert problem is None, (args, problem)
         assert "{user}" in proc.stderr
     assert sorted(p.name for p in (common / "jobs").iterdir() if not p.name.startswith("jobs.sqlite")) == [str(job)]
+
+
+# ------------------------------------------------------------------------- identity and job-root safety
+def test_user_variable_does_not_change_identity(users):
+    """$USER is the user's to set; the record and the job root follow the real uid."""
+    alice, bob, exp, base = users
+    conf = _site_file(base, "ident.toml", f'executor = "local"\njob_root = "{base}/ident/{{user}}"\n')
+    (base / "ident").mkdir(exist_ok=True)
+    os.chmod(base / "ident", 0o1777)
+    env = alice.env(NMCLUSTER_CONFIG=str(conf), USER=bob.name, LOGNAME=bob.name)
+    job = _submit(alice, exp, env)
+    rec = _wait(alice, job, env)
+    assert rec["user"] == alice.name
+    assert Path(rec["job_dir"]).parent == base / "ident" / alice.name
+    assert not (base / "ident" / bob.name).exists()
+    info = json.loads(alice.nmcluster("info", "--json", env=env).stdout)
+    assert info["user"] == alice.name
+
+
+def test_planted_job_root_link_is_refused(users):
+    """Bob plants <scratch>/alice -> a directory of his; alice's commands refuse it and write nothing."""
+    alice, bob, exp, base = users
+    scratch = base / "scratch-link"
+    scratch.mkdir(exist_ok=True)
+    os.chmod(scratch, 0o1777)
+    trap = bob.home / "trap"
+    assert bob.run("mkdir", "-m", "0777", str(trap)).returncode == 0
+    assert bob.run("ln", "-s", str(trap), str(scratch / alice.name)).returncode == 0
+    conf = _site_file(base, "link.toml", f'executor = "local"\njob_root = "{scratch}/{{user}}"\n')
+    env = alice.env(NMCLUSTER_CONFIG=str(conf))
+    for args in (("submit", str(exp), "-p", "spikey", "-c", "main.py"), ("list", "--all")):
+        proc = alice.nmcluster(*args, env=env)
+        problem = harness.clean_error(proc, 2, "symbolic link")
+        assert problem is None, (args, problem)
+    assert list(trap.iterdir()) == [], "alice wrote into bob's directory"
+
+
+def test_job_root_writable_by_others_is_refused(users):
+    alice, bob, exp, base = users
+    conf = _site_file(base, "open.toml", f'executor = "local"\njob_root = "{alice.home}/openjobs"\n')
+    env = alice.env(NMCLUSTER_CONFIG=str(conf))
+    assert alice.run("mkdir", "-m", "0777", str(alice.home / "openjobs")).returncode == 0
+    assert alice.run("chmod", "0777", str(alice.home / "openjobs")).returncode == 0
+    proc = alice.nmcluster("submit", str(exp), "-p", "spikey", "-c", "main.py", env=env)
+    assert harness.clean_error(proc, 2, "writable by others") is None, proc.stderr
+    assert list((alice.home / "openjobs").iterdir()) == []
+    # fixed as the message says, it works, and the store is private
+    assert alice.run("chmod", "go-w", str(alice.home / "openjobs")).returncode == 0
+    job = _submit(alice, exp, env)
+    assert _wait(alice, job, env)["status"] == "finished"
+    assert (alice.home / "openjobs" / "jobs.sqlite").stat().st_mode & 0o777 == 0o600
+
+
+def test_shared_job_root_setting(users):
+    """``shared_job_root = true``: a root-owned sticky directory with one private directory per user."""
+    alice, bob, exp, base = users
+    shared = base / "site-shared"
+    shared.mkdir(exist_ok=True)
+    os.chmod(shared, 0o1777)
+    conf = _site_file(base, "sharedset.toml", f'executor = "local"\njob_root = "{shared}"\n'
+                                               f'shared_job_root = true\n')
+    env_a, env_b = alice.env(NMCLUSTER_CONFIG=str(conf)), bob.env(NMCLUSTER_CONFIG=str(conf))
+    job = _submit(alice, exp, env_a)
+    rec = _wait(alice, job, env_a)
+    assert rec["status"] == "finished" and Path(rec["job_dir"]).parent == shared / alice.name
+    _assert_private(alice, Path(rec["job_dir"]))
+    assert (shared / alice.name / "jobs.sqlite").stat().st_mode & 0o777 == 0o600
+    _assert_cannot_touch(bob, alice, job, Path(rec["job_dir"]), env_b, env_a, base)
+    # the same directory without the sticky bit, or owned by a user, is refused for everyone
+    os.chmod(shared, 0o777)
+    proc = alice.nmcluster("list", "--all", env=env_a)
+    assert harness.clean_error(proc, 2, "sticky") is None, proc.stderr
+    os.chmod(shared, 0o1777)
+    os.chown(shared, bob.uid, bob.gid)
+    proc = alice.nmcluster("list", "--all", env=env_a)
+    assert harness.clean_error(proc, 2, "not to root") is None, proc.stderr
+    os.chown(shared, 0, 0)
+    assert alice.nmcluster("list", "--all", env=env_a).returncode == 0
+
+
+def test_relative_job_root_is_refused(users):
+    alice, bob, exp, base = users
+    conf = _site_file(base, "rel.toml", 'executor = "local"\njob_root = "jobs/{user}"\n')
+    proc = alice.nmcluster("list", env=alice.env(NMCLUSTER_CONFIG=str(conf)))
+    assert harness.clean_error(proc, 2, "absolute path") is None, proc.stderr
+    assert not (alice.home / "jobs").exists()

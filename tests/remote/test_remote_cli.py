@@ -106,3 +106,18 @@ def test_host_only_for_remote_capable_commands(remote_cli, ssh_home):
                             capture_output=True, text=True)
     assert remote.returncode == 0, remote.stderr
     assert json.loads(remote.stdout)["host"] == ssh_home.target  # ... and used by the remote-capable ones
+
+
+def test_array_over_ssh(remote_cli, ssh_home, exp, tmp_path):
+    """``submit --array`` with ``--host``: one upload, one remote array, a record per task (it was
+    refused before: the remote service had no array submission)."""
+    dirs = len(ssh_home.job_dirs())
+    proc = remote_cli("submit", "exp", "-p", "spikey", "--input", "stim.txt", "--array", "3", "--command",
+                      "run.py task{task}", "--wait", "--json", cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    recs = json.loads(proc.stdout)
+    assert [r["command"] for r in recs] == ["run.py task0", "run.py task1", "run.py task2"]
+    assert all(r["status"] == "finished" for r in recs)
+    assert len(ssh_home.job_dirs()) == dirs + 3 and ssh_home.uploads_left() == []
+    no_task = remote_cli("submit", "exp", "-p", "spikey", "--array", "3", cwd=tmp_path)
+    assert no_task.returncode == 2 and "--array needs {task}" in no_task.stderr

@@ -6,17 +6,23 @@ depends_on, ...) only record their arguments.  The recorded recipe is then compa
 pyproject.toml: every runtime dependency with the same version range (PEP 440 -> spack), each optional
 dependency group as a variant, the Python and build-backend requirements, the release version.  A drift
 in either file fails, and a deliberately drifted copy is shown to fail.
+
+Every depends_on() of every recipe is also checked against the versions and variants that exist: ours
+plus spack-packages' builtin ones (spack/builtin-versions.json, with the commit it was read from), so a
+range nothing satisfies fails here instead of at a site's ``spack concretize``.  With a real spack on
+PATH, ``spack audit packages`` and a concretization of the frontend environment run too.
 """
 
 from __future__ import annotations
 
 import importlib.util
+import json
+import os
 import re
+import shutil
+import subprocess
 import sys
 import tomllib
-import types
-from contextlib import contextmanager
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -35,115 +41,20 @@ NON_RUNTIME_EXTRAS = {"test"}
 
 
 # --------------------------------------------------------------------------------------------------
-# A stand-in for spack's package API
+# The stand-in for spack's package API lives in spack/tools/recipes.py (shared with the generator of
+# spack/builtin-versions.json)
 
-
-@dataclass
-class Recipe:
-    name: str  # the class name
-    base: str
-    attrs: dict[str, Any]
-    versions: list[tuple[str, dict]] = field(default_factory=list)
-    variants: dict[str, dict] = field(default_factory=dict)
-    depends: list[tuple[str, dict]] = field(default_factory=list)
-    conflicts: list[tuple[str, dict]] = field(default_factory=list)
-    licenses: list[str] = field(default_factory=list)
-    methods: set[str] = field(default_factory=set)
-
-
-def _stand_in_modules() -> dict[str, types.ModuleType]:
-    pending: list[tuple[str, tuple, dict]] = []
-
-    def directive(kind):
-        def record(*args, **kwargs):
-            pending.append((kind, args, kwargs))
-        record.__name__ = kind
-        return record
-
-    class _Base:
-        def __init_subclass__(cls, **kw):
-            super().__init_subclass__(**kw)
-            cls._directives = list(pending)
-            pending.clear()
-
-    class PythonPackage(_Base):
-        pass
-
-    class BundlePackage(_Base):
-        pass
-
-    def passthrough_decorator(*_a, **_k):
-        return lambda fn: fn
-
-    class Executable:  # only referenced inside methods
-        def __init__(self, *a, **k):
-            raise AssertionError("the stand-in cannot run executables")
-
-    package = types.ModuleType("spack.package")
-    names = {name: directive(name) for name in (
-        "version", "variant", "depends_on", "conflicts", "license", "maintainers", "requires",
-        "provides", "extends", "patch", "resource", "build_system", "redistribute")}
-    names.update(run_after=passthrough_decorator, run_before=passthrough_decorator,
-                 on_package_attributes=passthrough_decorator, when=passthrough_decorator,
-                 Executable=Executable, which=lambda *a, **k: None)
-    for key, value in names.items():
-        setattr(package, key, value)
-    package.__all__ = list(names)
-    spack = types.ModuleType("spack")
-    spack.package = package
-    python_mod = types.ModuleType("spack_repo.builtin.build_systems.python")
-    python_mod.PythonPackage = PythonPackage
-    bundle_mod = types.ModuleType("spack_repo.builtin.build_systems.bundle")
-    bundle_mod.BundlePackage = BundlePackage
-    mods = {"spack": spack, "spack.package": package,
-            "spack_repo.builtin.build_systems.python": python_mod,
-            "spack_repo.builtin.build_systems.bundle": bundle_mod}
-    for parent in ("spack_repo", "spack_repo.builtin", "spack_repo.builtin.build_systems"):
-        mod = types.ModuleType(parent)
-        mod.__path__ = []  # a package, so the submodules above import
-        mods[parent] = mod
-    return mods
-
-
-@contextmanager
-def _stand_in():
-    saved = {k: sys.modules.get(k) for k in _stand_in_modules()}
-    sys.modules.update(_stand_in_modules())
-    try:
-        yield
-    finally:
-        for key, value in saved.items():
-            if value is None:
-                sys.modules.pop(key, None)
-            else:
-                sys.modules[key] = value
+_spec = importlib.util.spec_from_file_location("nmcluster_spack_recipes", REPO / "spack" / "tools" / "recipes.py")
+recipes = importlib.util.module_from_spec(_spec)
+sys.modules["nmcluster_spack_recipes"] = recipes  # dataclasses resolve their module by name
+_spec.loader.exec_module(recipes)
+Recipe = recipes.Recipe
+BUILTIN = json.loads((REPO / "spack" / "builtin-versions.json").read_text())
 
 
 def load_recipe(path: Path) -> Recipe:
-    """Execute ``path`` against the stand-in and return what its package class declared."""
-    with _stand_in():
-        spec = importlib.util.spec_from_file_location(f"_recipe_{abs(hash(str(path)))}", path)
-        module = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(module)
-    classes = [obj for obj in vars(module).values()
-               if isinstance(obj, type) and hasattr(obj, "_directives") and obj.__module__ == module.__name__]
-    assert len(classes) == 1, f"{path}: expected one package class, found {classes}"
-    cls = classes[0]
-    recipe = Recipe(name=cls.__name__, base=cls.__mro__[1].__name__,
-                    attrs={k: v for k, v in vars(cls).items() if not k.startswith("_")},
-                    methods={k for k, v in vars(cls).items() if callable(v)})
-    for kind, args, kwargs in cls._directives:
-        if kind == "version":
-            recipe.versions.append((args[0], kwargs))
-        elif kind == "variant":
-            recipe.variants[args[0]] = kwargs
-        elif kind == "depends_on":
-            recipe.depends.append((args[0], kwargs))
-        elif kind == "conflicts":
-            recipe.conflicts.append((args[0], kwargs))
-        elif kind == "license":
-            recipe.licenses.append(args[0])
-    return recipe
+    """Execute ``path`` against the stand-in (builtin base classes from spack/builtin-versions.json)."""
+    return recipes.load_recipe(path, BUILTIN["packages"])
 
 
 # --------------------------------------------------------------------------------------------------
@@ -164,7 +75,9 @@ def pep440_to_spack(specifier: str) -> str:
     """``>=1.26,<3`` -> ``1.26:2``: spack ranges are inclusive and ``:2`` covers every 2.x."""
     lower = upper = None
     for clause in filter(None, (c.strip() for c in specifier.split(","))):
-        m = re.fullmatch(r"(>=|<=|<|==|~=)\s*([0-9][0-9.]*)", clause)
+        # an epoch (spalloc's 1!7.4.1) is dropped: spack versions have none, so the recipes carrying
+        # such a package name its versions without it (packages/py_spalloc)
+        m = re.fullmatch(r"(>=|<=|<|==|~=)\s*(?:\d+!)?([0-9][0-9.]*)", clause)
         if not m:
             raise ValueError(f"specifier {clause!r}: extend pep440_to_spack for it")
         op, ver = m.groups()
@@ -400,7 +313,7 @@ def defaults() -> Recipe:
 @pytest.mark.parametrize("specifier, expected", [
     (">=1.26,<3", "1.26:2"), (">=0.13,<0.14", "0.13"), (">=0.59,<1", "0.59:0"), (">=3.11", "3.11:"),
     ("<2.1.0", ":2.0"), ("<3.0", ":2"), ("~=1.4.2", "1.4.2:1.4"), ("==2.0", "2.0"), ("", ""),
-    (">=8.1, <9", "8.1:8"),
+    (">=8.1, <9", "8.1:8"), (">=1!7.0,<1!8", "7.0:7"), (">=0.13.4,<0.15", "0.13.4:0.14"),
 ])
 def test_pep440_to_spack(specifier, expected):
     assert pep440_to_spack(specifier) == expected
@@ -432,7 +345,8 @@ def test_repository_layout():
     assert re.search(r"^\s+api:\s*v2\.\d+\s*$", text, re.M)
     assert SPACK_REPO.parent.name == "spack_repo" and SPACK_REPO.name == "nmcluster"
     dirs = sorted(p.name for p in PACKAGES.iterdir() if p.is_dir() and not p.name.startswith("__"))
-    assert dirs == ["nmcluster_defaults", "py_nmcluster"]
+    assert dirs == ["nest", "nmcluster_defaults", "py_lazyarray", "py_neo", "py_nixio", "py_nmcluster",
+                    "py_pymysql", "py_pynn", "py_quantities", "py_spalloc", "py_spinnutilities"]
     for d in dirs:
         recipe = load_recipe(PACKAGES / d / "package.py")
         assert recipe.name == "".join(part.capitalize() for part in d.split("_"))
@@ -525,13 +439,13 @@ def test_drifted_pyproject_fails(py_nmcluster, pyproject):
 
     drifted = copy.deepcopy(pyproject)
     drifted["project"]["dependencies"].append("pyyaml>=6,<7")
-    drifted["project"]["dependencies"] = [d.replace("numba>=0.59", "numba>=0.60")
+    drifted["project"]["dependencies"] = [d.replace("numba>=0.65", "numba>=0.66")
                                           for d in drifted["project"]["dependencies"]]
     drifted["project"]["optional-dependencies"]["gui"] = ["pyqt5>=5.15"]
     drifted["project"]["requires-python"] = ">=3.12"
     drifted["project"]["version"] = "0.2.0"
     errors = check_against_pyproject(py_nmcluster, drifted)
-    for message in ("py-pyyaml@6 (from pyproject) is missing", "py-numba: pyproject range @0.60:0",
+    for message in ("py-pyyaml@6 (from pyproject) is missing", "py-numba: pyproject range @0.66:0.68",
                     "pyproject extra 'gui' has no variant", "python@3.12:",
                     "pyproject version 0.2.0"):
         assert any(message in e for e in errors), (message, errors)
@@ -544,3 +458,192 @@ def test_bundle_with_unknown_dependency_variant_fails(tmp_path, py_nmcluster):
                                  '"py-nmcluster+spalloc", type="run", when="+spinnaker"'))
     errors = check_when_variants(load_recipe(path), {"py-nmcluster": set(py_nmcluster.variants)})
     assert any("py-nmcluster has no variant 'spalloc'" in e for e in errors), errors
+
+
+# --------------------------------------------------------------------------------------------------
+# Every dependency can be met: by a version our repository or spack's builtin one declares
+# (spack/builtin-versions.json, read from spack-packages by spack/tools/builtin_versions.py)
+
+#: Virtual packages (provided by compilers / implementations), which declare no versions of their own.
+VIRTUALS = {"c", "cxx", "fortran", "mpi", "pkgconfig", "blas", "lapack", "libllvm"}
+
+
+def all_recipes(packages: Path = PACKAGES) -> dict[str, Recipe]:
+    """Our repository's recipes by spack name (``py_nmcluster`` -> ``py-nmcluster``)."""
+    return {p.name.replace("_", "-"): load_recipe(p / "package.py") for p in sorted(packages.iterdir())
+            if (p / "package.py").exists()}
+
+
+def known_versions(ours: dict[str, Recipe]) -> dict[str, set[str]]:
+    """Every version spack could pick per package: ours (incl. inherited builtin ones) + builtin."""
+    known = {name: set(info.get("versions", [])) for name, info in BUILTIN["packages"].items()}
+    for name, recipe in ours.items():
+        known.setdefault(name, set()).update(v for v, _ in recipe.versions)
+    return known
+
+
+def known_variants(ours: dict[str, Recipe]) -> dict[str, set[str]]:
+    known = {name: set(info.get("variants", [])) for name, info in BUILTIN["packages"].items()}
+    for name, recipe in ours.items():
+        known.setdefault(name, set()).update(recipe.variants)
+    return known
+
+
+def check_satisfiable(ours: dict[str, Recipe]) -> list[str]:
+    """Each depends_on() of our recipes names a package with a version in its range and its variants.
+
+    For a recipe that extends a builtin one only the dependencies that apply to the versions it adds
+    are checked (the builtin ones of older versions are spack-packages' business).
+    """
+    versions, variants = known_versions(ours), known_variants(ours)
+    errors = []
+    for pkg, recipe in ours.items():
+        own = recipe.own_versions if recipe.extends_builtin else [v for v, _ in recipe.versions]
+        for spec, kwargs in recipe.depends:
+            when = kwargs.get("when") or ""
+            applies = [v for v in own if recipes.version_in(v, recipes.when_versions(when))]
+            if not applies:
+                continue
+            name, rng, want_variants = recipes.parse_spec(spec)
+            if name in VIRTUALS:
+                continue
+            if name not in versions or (not versions[name] and BUILTIN["packages"].get(name, {}).get("absent")):
+                errors.append(f"{pkg}: depends_on({spec!r}): no recipe of {name} in our repository or "
+                              f"spack-packages {BUILTIN['commit'][:12]}")
+                continue
+            if rng and not any(recipes.version_in(v, rng) for v in versions[name]):
+                newest = sorted((v for v in versions[name] if recipes._vkey(v)), key=recipes._vkey)[-3:]
+                errors.append(f"{pkg}@{','.join(applies)}: depends_on({spec!r}): no version of {name} in "
+                              f"@{rng} (newest known: {', '.join(newest)}); carry it in spack/spack_repo")
+            for v in want_variants:
+                vname = v.lstrip("+~").split("=")[0]
+                if vname not in variants.get(name, set()):
+                    errors.append(f"{pkg}: depends_on({spec!r}): {name} has no variant {vname!r}")
+    return errors
+
+
+def check_carried(recipe: Recipe) -> list[str]:
+    """A recipe that extends a builtin one adds newer releases, each with the sha256 of its file."""
+    errors = []
+    builtin = BUILTIN["packages"].get(recipe.extends_builtin or "", {})
+    builtin_versions = set(builtin.get("versions", []))
+    newest_builtin = max((recipes._vkey(v) for v in builtin_versions if recipes._vkey(v)), default=())
+    own = dict((v, kw) for v, kw in recipe.versions if v in recipe.own_versions)
+    if not own:
+        errors.append(f"{recipe.name} extends builtin {recipe.extends_builtin} but adds no version")
+    for v, kw in own.items():
+        if v in builtin_versions:
+            errors.append(f"{recipe.name}: version {v} is already builtin; drop it from our repository")
+        if not re.fullmatch(r"[0-9a-f]{64}", kw.get("sha256", "")):
+            errors.append(f"{recipe.name}: version {v} needs the sha256 of its release file")
+        if recipes._vkey(v) is None or recipes._vkey(v) <= newest_builtin:
+            errors.append(f"{recipe.name}: version {v} is not newer than the builtin ones")
+    return errors
+
+
+def test_version_ranges():
+    v = recipes.version_in
+    assert v("3.10.0", "3.6:3") and v("0.13.0", "0.13") and v("0.13.4", "0.13.4:0.14")
+    assert v("0.14.6", "0.13.4:0.14") and v("0.68.1", "0.59:0.68") and v("2.4.6", "1.26:2")
+    assert not v("3.0", "3.6:3") and not v("0.12.0", "0.13:0.14") and not v("0.10.0", "0.13")
+    assert not v("0.69.0", "0.59:0.68") and not v("main", "1:") and v("main", "main")
+    assert v("1.5", "") and v("2.0", "1.0,2") and not v("1.9", ":1.8,2:")
+    assert recipes.when_versions("@0.10.0: +python") == "0.10.0:" and recipes.when_versions("+nest") == ""
+
+
+def test_snapshot_of_builtin_repository():
+    """spack/builtin-versions.json names the spack-packages commit it was read from and covers every
+    package our recipes depend on; the README says which commit the recipes were checked against."""
+    assert re.fullmatch(r"[0-9a-f]{40}", BUILTIN["commit"])
+    assert BUILTIN["commit"][:12] in (REPO / "README.md").read_text()
+    ours = all_recipes()
+    for name, recipe in ours.items():
+        for spec, _ in recipe.depends:
+            dep = recipes.parse_spec(spec)[0]
+            assert dep in BUILTIN["packages"] or dep in ours, (name, dep)
+    # what the issue found missing there, as the snapshot records it
+    newest = {n: max((recipes._vkey(v) for v in BUILTIN["packages"][n]["versions"] if recipes._vkey(v)))
+              for n in ("py-pynn", "py-neo", "py-quantities", "nest", "py-lazyarray")}
+    assert newest == {"py-pynn": (0, 10, 0), "py-neo": (0, 12, 0), "py-quantities": (0, 14, 1),
+                      "nest": (3, 0), "py-lazyarray": (0, 5, 2)}
+
+
+def test_every_dependency_is_satisfiable():
+    ours = all_recipes()
+    assert check_satisfiable(ours) == []
+    for recipe in ours.values():
+        if recipe.extends_builtin:
+            assert check_carried(recipe) == [], recipe.name
+    assert {r.extends_builtin for r in ours.values() if r.extends_builtin} == {
+        "py-pynn", "py-neo", "py-quantities", "py-lazyarray", "nest", "py-pymysql"}
+
+
+def test_without_carried_recipes_the_builtin_repository_cannot_satisfy_us(tmp_path):
+    """The class of error the issue reported: with only builtin PyNN/neo/quantities/nest the ranges
+    of py-nmcluster cannot be met, and the check says so (this is what a real spack concretize hit)."""
+    pruned = tmp_path / "packages"
+    shutil.copytree(PACKAGES, pruned, ignore=shutil.ignore_patterns(
+        "py_pynn", "py_neo", "py_quantities", "nest", "py_lazyarray", "__pycache__"))
+    errors = check_satisfiable(all_recipes(pruned))
+    for needle in ("depends_on('py-pynn@0.13'", "depends_on('py-neo@0.13.4:0.14'",
+                   "depends_on('nest@3.6:3 +python'"):
+        assert any(needle in e for e in errors), (needle, errors)
+    assert any("newest known: 0.8.3, 0.9.1, 0.10.0" in e for e in errors), errors
+
+
+@pytest.mark.parametrize("old, new, message", [
+    ('depends_on("py-numba@0.65:0.68"', 'depends_on("py-numba@0.70:0.71"', "no version of py-numba in @0.70:0.71"),
+    ('depends_on("py-h5py@3.10:3"', 'depends_on("py-h5py@3.10:3 +hdf4"', "py-h5py has no variant 'hdf4'"),
+    ('depends_on("py-rich@13:15"', 'depends_on("py-richer@13:15"', "no recipe of py-richer"),
+])
+def test_unsatisfiable_dependency_fails(tmp_path, old, new, message):
+    pruned = tmp_path / "packages"
+    shutil.copytree(PACKAGES, pruned, ignore=shutil.ignore_patterns("__pycache__"))
+    path = pruned / "py_nmcluster" / "package.py"
+    assert old in path.read_text()
+    path.write_text(path.read_text().replace(old, new))
+    errors = check_satisfiable(all_recipes(pruned))
+    assert any(message in e for e in errors), errors
+
+
+def test_carried_recipe_without_checksum_or_not_newer_fails(tmp_path):
+    text = (PACKAGES / "py_neo" / "package.py").read_text()
+    path = tmp_path / "package.py"
+    path.write_text(text.replace('version("0.14.6", sha256="450ee', 'version("0.12.0", sha256="450ee')
+                    .replace('sha256="b7264acb', 'sha256="XX'))
+    errors = check_carried(load_recipe(path))
+    assert any("version 0.12.0 is already builtin" in e for e in errors), errors
+    assert any("version 0.13.4 needs the sha256" in e for e in errors), errors
+
+
+# --------------------------------------------------------------------------------------------------
+# With a real spack (a developer machine): spack audit and a real concretization
+
+
+def _spack() -> str | None:
+    return shutil.which("spack") or (os.environ.get("SPACK_ROOT") and
+                                     shutil.which("spack", path=os.path.join(os.environ["SPACK_ROOT"], "bin")))
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not _spack(), reason="no spack here (put spack >= 1.0 on PATH or set SPACK_ROOT); "
+                                         "the offline checks above stand in for it")
+def test_real_spack_audit_and_concretize(tmp_path):
+    spack = _spack()
+    env = dict(os.environ, SPACK_USER_CONFIG_PATH=str(tmp_path / "user"),
+               SPACK_USER_CACHE_PATH=str(tmp_path / "cache"), SPACK_DISABLE_LOCAL_CONFIG="1")
+    out = subprocess.run([spack, "--version"], capture_output=True, text=True, env=env, check=True).stdout
+    assert int(out.split(".")[0]) >= 1, f"spack {out.strip()}: the repository needs Package API v2 (>= 1.0)"
+    subprocess.run([spack, "repo", "add", "--scope", "user", str(SPACK_REPO)], env=env, check=True,
+                   capture_output=True)
+    names = [p.name.replace("_", "-") for p in PACKAGES.iterdir() if (p / "package.py").exists()]
+    audit = subprocess.run([spack, "audit", "packages", *names], capture_output=True, text=True, env=env)
+    assert audit.returncode == 0, audit.stdout + audit.stderr
+    envdir = tmp_path / "frontend"
+    shutil.copytree(ENVIRONMENT.parent, envdir, ignore=shutil.ignore_patterns(".spack-env", "spack.lock"))
+    text = (envdir / "spack.yaml").read_text().replace("$env/../../spack_repo/nmcluster", str(SPACK_REPO))
+    (envdir / "spack.yaml").write_text(text)
+    conc = subprocess.run([spack, "-D", str(envdir), "concretize", "--fresh"], capture_output=True,
+                          text=True, env=env, timeout=1800)
+    assert conc.returncode == 0, conc.stdout[-4000:] + conc.stderr[-4000:]
+    assert "py-pynn@0.13" in conc.stdout and "py-nmcluster@0.1.0" in conc.stdout, conc.stdout[-4000:]

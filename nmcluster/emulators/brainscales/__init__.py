@@ -39,3 +39,10 @@ def list_standard_models() -> list[str]:
     return [obj.__name__ for obj in globals().values()
             if isinstance(obj, type) and issubclass(obj, StandardCellType)
             and obj is not StandardCellType]
+
+
+def __getattr__(name: str):
+    """A PyNN cell type BrainScaleS lacks is an error naming the platform and its cell types."""
+    from ..pynn07 import missing_attribute
+
+    raise missing_attribute(__name__, "BrainScaleS", name, list_standard_models())

@@ -8,9 +8,12 @@ blacklist) are not used.  The emulator does exactly that on its chip model
 
 * a provider is anything with ``get(wafer: int, hicann: int) -> HicannCalibration | None``;
 * :func:`resolve_provider` picks it: ``setup(calibrationProvider=...)``, else one named by
-  ``NMCLUSTER_BRAINSCALES_CALIBRATION="module:attribute"``, else the calibration store
-  (:class:`StoreProvider`: ``wafer<W>`` at the version pinned by ``$NMCLUSTER_CALIB_VERSION``,
-  which the job runner sets, else the current one; none = uncalibrated, nominal DAC values);
+  ``NMCLUSTER_BRAINSCALES_CALIBRATION="module:attribute"``, else the one named by
+  :data:`DEFAULT_PROVIDER`: the calibration store's
+  (:class:`nmcluster.calib.providers.WaferStoreProvider`: ``wafer<W>`` at the version pinned by
+  ``$NMCLUSTER_CALIB_VERSION``, which the job runner sets, else the current one; none = uncalibrated,
+  nominal DAC values).  The emulator names its provider, it never imports the store: the store
+  sits above the emulators (``calib`` measures on them);
 * :func:`apply` returns the parameters the emulated circuits realise and the calibration version
   recorded in ``simulator.state.calibration_version``; :func:`blacklists` the denmems to skip.
 """
@@ -21,7 +24,6 @@ import importlib
 import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
@@ -29,6 +31,10 @@ import numpy as np
 from . import chip
 
 ENV_VAR = "NMCLUSTER_BRAINSCALES_CALIBRATION"
+#: the provider used when neither ``setup()`` nor ``$NMCLUSTER_BRAINSCALES_CALIBRATION`` names one
+DEFAULT_PROVIDER = "nmcluster.calib.providers:WaferStoreProvider"
+#: ``marocco.calib_backend = XML``: calibtic XML files in ``marocco.calib_path``
+XML_PROVIDER = "nmcluster.calib.providers:WaferXMLProvider"
 
 
 @dataclass(frozen=True)
@@ -68,35 +74,19 @@ def from_calibration(cal: Any, hicann: int) -> HicannCalibration | None:
     return HicannCalibration(version=str(cal.version), transforms=tf, blacklist=bl)
 
 
-class StoreProvider:
-    """The calibration store's ``wafer<W>``: the version pinned by ``$NMCLUSTER_CALIB_VERSION`` (set by
-    the job runner, from ``CALIB_VERSION`` or the current version at job start), else the current one;
-    None for a wafer or HICANN without calibration (the store's :class:`PinnedReader` decides)."""
-
-    def __init__(self, root: Path | str | None = None, version: int | None = None) -> None:
-        from nmcluster.calib.store import PinnedReader
-
-        self._reader = PinnedReader(root, version)
-
-    def _read(self, wafer: int):
-        return self._reader.read(f"wafer{int(wafer)}")
-
-    def get(self, wafer: int, hicann: int) -> HicannCalibration | None:
-        cal = self._read(wafer)
-        return None if cal is None else from_calibration(cal, int(hicann))
-
-
 def resolve_provider(explicit=None) -> CalibrationProvider:
     if explicit is not None:
         if not isinstance(explicit, CalibrationProvider):
             raise TypeError("calibrationProvider needs a get(wafer, hicann) method")
         return explicit
-    spec = os.environ.get(ENV_VAR, "")
-    if not spec:
-        return StoreProvider()
+    return named_provider(os.environ.get(ENV_VAR, "") or DEFAULT_PROVIDER)
+
+
+def named_provider(spec: str, *args: Any) -> CalibrationProvider:
+    """The provider named ``module:attribute`` (a class is called with ``args``)."""
     mod, _, attr = spec.partition(":")
     obj = getattr(importlib.import_module(mod), attr or "provider")
-    return obj() if isinstance(obj, type) else obj
+    return obj(*args) if isinstance(obj, type) else obj
 
 
 def blacklists(provider: CalibrationProvider | None, wafer: int, hicanns) -> dict[int, frozenset[int]]:
@@ -108,6 +98,15 @@ def blacklists(provider: CalibrationProvider | None, wafer: int, hicanns) -> dic
         cal = provider.get(wafer, int(h))
         if cal is not None and cal.blacklist:
             out[int(h)] = frozenset(cal.blacklist)
+    return out
+
+
+def versions(provider: CalibrationProvider | None, wafer: int, placement) -> dict[int, str | None]:
+    """The calibration version of each HICANN the placement uses (None: uncalibrated)."""
+    out: dict[int, str | None] = {}
+    for h in np.unique(placement.hicann):
+        cal = provider.get(wafer, int(h)) if provider is not None else None
+        out[int(h)] = None if cal is None else cal.version
     return out
 
 

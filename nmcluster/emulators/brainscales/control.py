@@ -68,6 +68,13 @@ def setup(timestep: float = 0.1, min_delay: float | str = DEFAULT_MIN_DELAY,
     if not 1e3 <= speedup <= 1e5:
         raise wafer.WaferConfigError("speedup must lie in 1e3..1e5 (the wafer's range)")
     w, hs = simulator.config_from_env()
+    defects = extra_params.get("defects")
+    provider = extra_params.get("calibrationProvider")
+    if marocco is not None:
+        if marocco.default_wafer is not None and "wafer" not in extra_params:
+            w = _wafer_id(marocco.default_wafer)
+        defects = _marocco_defects(marocco, w) if defects is None else defects
+        provider = _marocco_calibration(marocco) if provider is None else provider
     if "wafer" in extra_params:
         w = int(extra_params["wafer"])
     if extra_params.get("hicanns") is not None:
@@ -75,13 +82,56 @@ def setup(timestep: float = 0.1, min_delay: float | str = DEFAULT_MIN_DELAY,
     state = simulator.state
     state.config = simulator.WaferEmulatorConfig(
         seed=int(extra_params.get("seed", extra_params.get("rng_seed", 0))), speedup=speedup,
-        wafer=w, hicanns=hs, mapping=mapping, ess=ess_cfg, defects=extra_params.get("defects"),
-        marocco=marocco, provider=extra_params.get("calibrationProvider"))
+        wafer=w, hicanns=hs, mapping=mapping, ess=ess_cfg, defects=defects,
+        marocco=marocco, provider=provider)
     state.dt = float(timestep)
     state.min_delay = min_delay
     state.max_delay = extra_params.get("max_delay", "auto")
     state.clear()
+    state.tell_marocco()
     return 0
+
+
+def _wafer_id(w: Any) -> int:
+    """``marocco.default_wafer``: an int or ``Coordinate.Wafer(33)``."""
+    for attr in ("value", "toEnum"):
+        if hasattr(w, attr):
+            v = getattr(w, attr)()
+            return _wafer_id(v)
+    return int(w)
+
+
+def _marocco_defects(marocco: Any, w: int):
+    """The defects ``marocco.defects`` asks for (None: the job's, from ``SLURM_DEFECTS_PATH``)."""
+    from nmcluster.hwdrivers.wafer.defects import WaferDefects, defects_file, load_defects_file
+
+    d = marocco.defects
+    if d.backend is None:
+        return None
+    if d.backend == wafer.Defects.Backend.Without:
+        return WaferDefects(wafer=w)
+    if not d.path:
+        return None
+    f = defects_file(d.path, w)
+    if f is None:
+        raise wafer.WaferConfigError(f"marocco.defects.path {d.path!r} holds no defects file of "
+                                     f"wafer {w}")
+    return load_defects_file(f, w)
+
+
+def _marocco_calibration(marocco: Any):
+    """The calibration provider ``marocco.calib_backend`` asks for (None: the store's)."""
+    from . import calibration
+
+    cb = marocco.calib_backend
+    if cb == wafer.PyMarocco.CalibBackend.Without:
+        return calibration.NoCalibration()
+    if cb == wafer.PyMarocco.CalibBackend.XML:
+        if not marocco.calib_path:
+            raise wafer.WaferConfigError("calib_backend XML needs marocco.calib_path (the "
+                                         "directory of w<W>-h<H>.xml files)")
+        return calibration.named_provider(calibration.XML_PROVIDER, marocco.calib_path)
+    return None
 
 
 end = build_end(simulator)

@@ -43,7 +43,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 import numpy as np
-from numba import njit
+from nmcluster.emulators.engine._kernel_cache import njit  # shared install-time cache
 
 PULSE_KEYS = ("l2_down_before_sim", "l2_down_dropped_before_sim", "l2_down_sent", "l2_down_lost",
               "l2_up_sent", "l2_up_lost", "l1_neuron_sent", "l1_neuron_lost")
@@ -80,7 +80,9 @@ class Bandwidth:
     l2_up_rate: float = 2.0e7  # wafer -> FPGA (recording), per FPGA
     l2_up_burst: float = 256.0
     l1_rate: float = 5.0e7  # neuron spikes out of one HICANN (Layer-1 merger); inf: off
-    l1_burst: float = 8.0
+    # *inferred*: the merger tree's buffers hold one event per address of a 64-source output bus, so
+    # a population firing synchronously (a synfire link) passes; 8 starved the guidebook's chain
+    l1_burst: float = 64.0
 
     def __post_init__(self) -> None:
         for k, v in self.__dict__.items():

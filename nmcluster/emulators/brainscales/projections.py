@@ -26,8 +26,10 @@ class Projection(BaseProjection):
     def _finalise(self) -> None:
         if np.any(self._w_req < 0):
             raise wafer.WaferConfigError(
-                f"{self.label}: conductance weights must be >= 0 (use receptor_type="
-                f"'inhibitory' for inhibition)")
+                f"{self.label}: {int(np.sum(self._w_req < 0))} negative weight(s): the wafer's "
+                f"synapses are conductances (weights >= 0, in µS); for inhibition use positive "
+                f"weights with receptor_type='inhibitory'")
+        self._stp()  # refuse an STP setting the synapse drivers cannot take, at once
         self._quantise()
 
     def _quantise(self) -> None:
@@ -56,7 +58,26 @@ class Projection(BaseProjection):
         pre = state.unit_lookup[self._pre_ids[idx]]
         post = state.unit_lookup[self._post_ids[idx]]
         rule = self._rule(net) if self._is_plastic() else None
-        self._syn_ids = net.connect(pre, post, channel, w[idx], self._delays()[idx], rule=rule)
+        self._syn_ids = net.connect(pre, post, channel, w[idx], self._delays()[idx], rule=rule,
+                                    stp=self._stp())
+
+    def _stp(self) -> tuple[float, float, float] | None:
+        """(U, tau_rec, tau_facil) of a TsodyksMarkramSynapse projection, checked against the
+        wafer's synapse drivers: one set per projection, depressing xor facilitating."""
+        if not isinstance(self.synapse_type, std_synapses.TsodyksMarkramSynapse) or \
+                not self._pre.size:
+            return None
+        vals = [np.unique(self._params[k]) for k in ("U", "tau_rec", "tau_facil")]
+        if any(v.size > 1 for v in vals):
+            raise wafer.WaferConfigError(
+                f"{self.label}: short-term plasticity is set per synapse driver on the wafer; use "
+                f"one U/tau_rec/tau_facil per projection")
+        u, rec, fac = (float(v[0]) for v in vals)
+        if rec > 0 and fac > 0:
+            raise wafer.WaferConfigError(
+                f"{self.label}: the wafer's short-term plasticity is depressing (tau_facil=0) or "
+                f"facilitating (tau_rec=0), not both (got tau_rec={rec:g}, tau_facil={fac:g})")
+        return (u, rec, fac)
 
     def _rule(self, net) -> int:
         p = self._params

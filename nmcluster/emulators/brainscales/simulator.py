@@ -72,8 +72,48 @@ class State(EngineState):
         self.calibration_version: str | None = None
         self._horizon = 0.0
         self._rec_cache: tuple[int, np.ndarray] | None = None
+        self.calibration_versions: dict[int, str | None] = {}
+        self.told: set[str] = set()
+
+    def tell_once(self, cause: str, msg: str, *args: Any) -> None:
+        """A deviation from the request, told once per ``setup()`` session and cause (stderr
+        through logging: in a job, the job log)."""
+        if cause not in self.told:
+            self.told.add(cause)
+            logger.warning("BrainScaleS: " + msg, *args)
+
+    def tell_marocco(self) -> None:
+        """PyMarocco settings without meaning on the emulator, each told once (at ``setup()`` and,
+        for settings changed later, e.g. ``hicann_configurator`` between runs, at ``run()``)."""
+        m = self.config.marocco
+        if m is None:
+            return
+        new = {k: v for k, v in m.no_effect().items() if f"marocco:{k}={v!r}" not in self.told}
+        if new:
+            self.told.update(f"marocco:{k}={v!r}" for k, v in new.items())
+            logger.warning("PyMarocco settings without effect on the emulated wafer: %s (%s)",
+                           ", ".join(f"{k}={v!r}" for k, v in new.items()), wafer_mod.NO_EFFECT)
+
+    def mapping_only(self) -> bool:
+        """``marocco.backend = PyMarocco.None``: map and route, simulate nothing (as marocco)."""
+        m = self.config.marocco
+        return m is not None and m.backend == wafer_mod.PyMarocco.Without
 
     def run_until(self, tstop: float) -> None:
+        self.tell_marocco()
+        if self.mapping_only():
+            if self.stats is None or getattr(self, "_built_version", None) != self._structure_version:
+                self.build()
+                # marocco lists the populations it mapped (the guidebook's "Populations:" output)
+                print("Populations:")
+                for k, p in enumerate(q for q in self.populations if not q._is_source):
+                    print(f"    {k}th element:      {id(p):#x}          "
+                          f"Population({type(p.celltype).__name__}, {p.size})")
+                logger.warning("PyMarocco backend None: the network was mapped (%d neurons), "
+                               "nothing was simulated; set marocco.backend = PyMarocco.ESS or "
+                               "PyMarocco.Hardware to run it", self.stats.neurons if self.stats else 0)
+            self.t = tstop
+            return
         if self.sim is not None and tstop > self._horizon + 1e-9 and any(
                 isinstance(p.celltype, std_cells.SpikeSourcePoisson) for p in self.populations):
             self.params_dirty = True  # generate more Poisson input (same prefix)
@@ -82,8 +122,14 @@ class State(EngineState):
 
     def _after_run(self, duration: float) -> None:
         path = self.config.ess.pulse_statistics_file
-        if path:
-            ess_mod.write_statistics(path, self.pulse_statistics())
+        stats = self.pulse_statistics() if (path or "l2_up" not in self.told) else None
+        if path and stats is not None:
+            ess_mod.write_statistics(path, stats)
+        if stats is not None and stats["l2_up_lost"]:
+            self.tell_once("l2_up", "%d of %d recorded spikes were lost on the layer-2 uplink "
+                           "(FPGA bandwidth) and are missing from the recordings; record fewer "
+                           "neurons or lower their rates (pulse_statistics() has the counts)",
+                           stats["l2_up_lost"], stats["l2_up_sent"])
 
     # -- mapping -------------------------------------------------------------------------------
     def defects(self) -> WaferDefects:
@@ -109,7 +155,18 @@ class State(EngineState):
             p._engine = np.arange(off, off + p.size)
             off += p.size
         params = _adex_params(neurons)
+        offset = int(np.count_nonzero(params["i_offset"]))
+        if offset:
+            # guidebook 4.2.2: "current parameters, i.e. i_offset are not supported"
+            self.tell_once("i_offset", "the wafer's neurons have no offset-current input: "
+                           "i_offset != 0 of %d neuron(s) is not applied; drive them with spike "
+                           "sources, or raise v_rest", offset)
+            params["i_offset"] = np.zeros_like(params["i_offset"])
         params, self.calibration_version = calibration.apply(provider, cfg.wafer, placement, params)
+        self.calibration_versions = calibration.versions(provider, cfg.wafer, placement)
+        missing = sorted(h for h, v in self.calibration_versions.items() if v is None)
+        if missing:
+            self.uncalibrated(cfg.wafer, missing)
         net = Network(n, dt=self.dt, model="adex")
         net.set_params(**{k: v for k, v in params.items() if k in net.params})
         exc = net.add_channel("exp", 0, params["tau_syn_E"], params["e_rev_E"])
@@ -188,6 +245,8 @@ class State(EngineState):
         self.stats = stats
         if cfg.marocco is not None:
             cfg.marocco.stats = stats
+            if cfg.marocco.persist:
+                self.persist_results(cfg.marocco.persist, neurons, placement)
         if stats.synapses_lost and not mcfg.continue_despite_synapse_loss:
             raise wafer_mod.SynapseLossError(
                 f"the mapping lost {stats.synapses_lost} of {stats.synapses} synapses "
@@ -213,6 +272,48 @@ class State(EngineState):
                     stats.synapses, stats.synapse_loss)
         meta = {"src_t": t_all, "src_played": played, "src_delivered": delivered}
         return net, meta
+
+    def uncalibrated(self, wafer: int, hicanns: list[int]) -> None:
+        """HICANNs without calibration run on nominal DAC values (neurons may fire without input,
+        chains break): ``$NMCLUSTER_UNCALIBRATED`` (the site's choice, default ``warn``) says
+        whether to refuse, warn or allow."""
+        from ..spikey.simulator import uncalibrated_policy
+
+        names = ", ".join(f"W{wafer}H{h}" for h in hicanns[:12]) + (" ..." if len(hicanns) > 12 else "")
+        policy = uncalibrated_policy()
+        if policy == "refuse":
+            raise wafer_mod.WaferConfigError(
+                f"{len(hicanns)} HICANN(s) without calibration ({names}) and this site refuses "
+                f"uncalibrated hardware (NMCLUSTER_UNCALIBRATED=refuse); calibrate them with "
+                f"`nmcluster calib run wafer --wafer {wafer} --hicann {hicanns[0]}` or place the "
+                f"network on calibrated HICANNs")
+        if policy == "warn":
+            self.tell_once("uncalibrated", "%d HICANN(s) ran uncalibrated, on nominal DAC values "
+                           "(thresholds, leak and rest potentials deviate by the circuits' fixed "
+                           "pattern): %s; calibrate them (`nmcluster calib run wafer --wafer %d "
+                           "--hicann H`) or use calibrated HICANNs", len(hicanns), names, wafer)
+
+    def persist_results(self, path: str, neurons: list, placement) -> None:
+        """Write the mapping results (``marocco.persist``) for ``pymarocco.results.Marocco``:
+        per PyNN neuron (cell id) its HICANN, first denmem column and size; plus the statistics.
+        JSON (the real marocco writes its own binary format under the same name)."""
+        import json
+
+        cells = {}
+        for p in neurons:
+            for k, cid in enumerate(p.all_cells):
+                e = int(p._engine[k])
+                cells[str(int(cid))] = [int(placement.hicann[e]), int(placement.column[e]),
+                                        int(placement.size[e]), p.label, k]
+        st = self.stats
+        doc = {"format": "nmcluster-marocco-results-1", "wafer": int(self.config.wafer),
+               "neurons": cells,
+               "stats": {"synapses": st.synapses, "synapses_set": st.synapses_set,
+                         "synapses_lost": st.synapses_lost, "neurons": st.neurons,
+                         "populations": st.populations, "projections": st.projections,
+                         "hicanns_used": list(st.hicanns_used)} if st else {}}
+        with open(path, "w") as f:
+            json.dump(doc, f)
 
     def _prepare(self, net: Network, meta: dict, trials: int, seeds: list[int]) -> Simulation:
         sim = net.prepare(trials=trials, seeds=seeds)

@@ -44,6 +44,16 @@ class StaticSynapse(synapses.StaticSynapse):
     _get_minimum_delay = _min_delay
 
 
+class TsodyksMarkramSynapse(synapses.TsodyksMarkramSynapse):
+    __doc__ = synapses.TsodyksMarkramSynapse.__doc__ + """
+    On the wafer short-term plasticity is a property of the synapse driver and is either
+    depressing (``tau_facil=0``) or facilitating (``tau_rec=0``), never both (guidebook: "it cannot
+    implement depression and facilitation at the same time"); one parameter set per projection.
+    """
+    translations = identity("weight", "delay", "U", "tau_rec", "tau_facil")
+    _get_minimum_delay = _min_delay
+
+
 class STDPMechanism(synapses.STDPMechanism):
     __doc__ = synapses.STDPMechanism.__doc__
     base_translations = identity("weight", "delay", "dendritic_delay_fraction")

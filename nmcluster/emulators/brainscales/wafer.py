@@ -91,7 +91,8 @@ class _NeuronPlacement:
         return self._owner.neuron_size
 
     def skip_hicanns_without_neuron_blacklisting(self, flag: bool = True) -> None:
-        """Accepted for compatibility (the emulator always knows its blacklists)."""
+        """Accepted (the emulator always knows its blacklists); told once as without effect."""
+        self._owner.no_effect_used["neuron_placement.skip_hicanns_without_neuron_blacklisting"] = flag
 
 
 class _SynapseRouting:
@@ -118,19 +119,85 @@ class _ManualPlacement:
                                        else check_neuron_size(neuron_size))
 
 
+class _Enum:
+    """A named constant of pymarocco (``PyMarocco.ESS``, ``Defects.Backend.XML`` ...)."""
+
+    def __init__(self, kind: str, name: str) -> None:
+        self.kind, self.name = kind, name
+
+    def __repr__(self) -> str:
+        return f"{self.kind}.{self.name}"
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, str):
+            return self.name == other
+        return isinstance(other, _Enum) and (self.kind, self.name) == (other.kind, other.name)
+
+    def __hash__(self) -> int:
+        return hash((self.kind, self.name))
+
+
+def _enum_class(kind: str, *names: str) -> type:
+    ns = {n: _Enum(kind, n) for n in names}
+    cls = type(kind.rsplit(".", 1)[-1], (), ns)
+    setattr(cls, "None", _Enum(kind, "None"))  # PyMarocco.None (Python 2 spelling)
+    setattr(cls, "Without", getattr(cls, "None"))  # the Python 3 spelling of the same
+    return cls
+
+
+class _ParamTrafo:
+    """``marocco.param_trafo``: parameter transformation switches."""
+
+    def __init__(self) -> None:
+        self.use_big_capacitors = True
+        self.alpha_v = 10.0
+        self.shift_v = 1.2
+
+
+class Defects:
+    """pymarocco's ``Defects``: where the mapping takes its defect data from.
+
+    ``backend = Defects.Backend.None`` (``Without``): no defects (every denmem, driver and HICANN
+    usable); ``XML`` (or ``Default``) with ``path``: the defects files in ``path`` (this site's
+    ``wafer<W>`` format, see :mod:`nmcluster.hwdrivers.wafer.defects`); unset: the job's defects
+    (``SLURM_DEFECTS_PATH``).
+    """
+
+    Backend = _enum_class("Defects.Backend", "XML", "Default")
+
+    def __init__(self) -> None:
+        self.backend: _Enum | None = None
+        self.path = ""
+
+
 class PyMarocco:
     """The mapping configuration object of the guidebook (``marocco``), for ``setup(marocco=)``.
 
-    Used: ``neuron_placement.default_neuron_size(n)``, ``synapse_routing.driver_chain_length(n)``,
-    ``manual_placement.on_hicann(pop, hicann, size)``, ``continue_despite_synapse_loss``,
-    ``ess_config`` (:class:`~.ess.ESSConfig`); after ``run()`` ``stats`` holds the
-    :class:`MappingStats`.  Other attributes (backend, calib_backend, persist ...) are accepted
-    and ignored.
+    Acting on the emulation: ``backend`` (``ESS``/``Hardware``: emulated run; ``None``/``Without``:
+    mapping only, nothing simulated), ``neuron_placement.default_neuron_size(n)``,
+    ``synapse_routing.driver_chain_length(n)``, ``manual_placement.on_hicann(pop, hicann, size)``,
+    ``continue_despite_synapse_loss``, ``ess_config`` (:class:`~.ess.ESSConfig`),
+    ``default_wafer``, ``calib_backend`` (``Default``/``Binary``/``DB``: the calibration store;
+    ``XML``: calibtic files ``w<W>-h<H>.xml`` in ``calib_path``; ``Without``: uncalibrated),
+    ``defects`` (:class:`Defects`), ``persist`` (the mapping results, read back with
+    ``pymarocco.results.Marocco.from_file``).  After ``run()`` ``stats`` holds the
+    :class:`MappingStats`.  Accepted and told once in the log as having no meaning on the emulator
+    (:data:`NO_EFFECT`): ``hicann_configurator``, ``param_trafo.use_big_capacitors``,
+    ``experiment_time_offset``, ``skip_mapping``, ``neuron_placement.
+    skip_hicanns_without_neuron_blacklisting`` and the like.
     """
 
-    ESS = "ESS"
-    Hardware = "Hardware"
-    None_ = "None"
+    ESS = _Enum("PyMarocco.Backend", "ESS")
+    Hardware = _Enum("PyMarocco.Backend", "Hardware")
+    Without = _Enum("PyMarocco.Backend", "None")
+    None_ = Without
+    CalibBackend = _enum_class("PyMarocco.CalibBackend", "Default", "Binary", "XML", "DB")
+    HICANNConfigurator = _Enum("PyMarocco.Configurator", "HICANNConfigurator")
+    ParallelHICANNv4Configurator = _Enum("PyMarocco.Configurator", "ParallelHICANNv4Configurator")
+    ParallelHICANNNoFGConfigurator = _Enum("PyMarocco.Configurator",
+                                           "ParallelHICANNNoFGConfigurator")
+    NoResetNoFGConfigurator = _Enum("PyMarocco.Configurator", "NoResetNoFGConfigurator")
+    HICANNv4Configurator = _Enum("PyMarocco.Configurator", "HICANNv4Configurator")
 
     def __init__(self) -> None:
         from .ess import ESSConfig
@@ -142,8 +209,36 @@ class PyMarocco:
         self.manual_placement = _ManualPlacement()
         self.continue_despite_synapse_loss = False
         self.ess_config = ESSConfig()
-        self.backend = self.ESS
+        self.backend = self.Hardware  # pymarocco's default; on the emulator: an emulated run
+        self.calib_backend = self.CalibBackend.Default
+        self.calib_path = ""
+        self.defects = Defects()
+        self.default_wafer: Any = None
+        self.persist = ""
+        self.param_trafo = _ParamTrafo()
+        self.hicann_configurator = self.HICANNConfigurator
+        self.experiment_time_offset = 20e-6
+        self.skip_mapping = False
         self.stats: MappingStats | None = None
+        self.no_effect_used: dict[str, Any] = {}
+
+    def no_effect(self) -> dict[str, Any]:
+        """Settings changed from their defaults that have no meaning on the emulator."""
+        out: dict[str, Any] = {}
+        defaults = {"hicann_configurator": self.HICANNConfigurator,
+                    "experiment_time_offset": 20e-6, "skip_mapping": False}
+        for k, d in defaults.items():
+            if getattr(self, k) != d:
+                out[k] = getattr(self, k)
+        if self.param_trafo.use_big_capacitors is not True:
+            out["param_trafo.use_big_capacitors"] = self.param_trafo.use_big_capacitors
+        out.update(sorted(self.no_effect_used.items()))
+        return out
+
+
+#: what the emulator tells about the settings in :meth:`PyMarocco.no_effect`
+NO_EFFECT = ("the emulator programs no floating gates or repeaters and realises the requested "
+             "membrane capacitance directly, so these settings do not change the emulation")
 
 
 def hicann_enum(h: Any) -> int:

@@ -74,7 +74,11 @@ def uniform_native_values(celltype, n: int) -> dict | None:
 
 
 def is_source(celltype) -> bool:
-    return isinstance(celltype, (cells.SpikeSourcePoisson, cells.SpikeSourceArray))
+    """Spike sources: PyNN's two, and a backend's own (a cell type that is not injectable and
+    has no receptors, e.g. sPyNNaker's SpikeSourcePoissonVariable)."""
+    return isinstance(celltype, (cells.SpikeSourcePoisson, cells.SpikeSourceArray)) or (
+        getattr(celltype, "injectable", True) is False
+        and not getattr(celltype, "receptor_types", ("excitatory",)))
 
 
 class BasePopulationView(common.PopulationView):

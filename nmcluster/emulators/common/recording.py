@@ -87,6 +87,15 @@ class BaseRecorder(recording.Recorder):
         hi = np.searchsorted(n, units, side="right")
         for i, a, b in zip(ids, lo, hi):
             out[int(i)] = np.sort(t[a:b])
+        if state.source_spikes and ids:
+            # recorded spike sources (the engine records neuron spikes only; see
+            # EngineState._collect_source_spikes): emission step x dt
+            s_step = np.concatenate([s for s, _ in state.source_spikes])
+            s_unit = np.concatenate([u for _, u in state.source_spikes])
+            s_step, s_unit = s_step[s_step >= self._clear_step], s_unit[s_step >= self._clear_step]
+            for i, u in zip(ids, units):
+                if u >= sim.net.n:
+                    out[int(i)] = np.sort(s_step[s_unit == u] * state.dt)
         return out
 
     def _adjust_signal(self, variable, ids, arr: np.ndarray) -> np.ndarray:

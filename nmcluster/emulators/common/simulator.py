@@ -58,6 +58,31 @@ class EngineState(common.control.BaseState):
         self.config: Any = self.default_config()
         self.clear()
 
+    @property
+    def min_delay(self) -> float:
+        """The minimum delay in ms (``"auto"``: one time step), a number as in every PyNN
+        backend."""
+        d = self._min_delay
+        return float(self.dt) if d in ("auto", None) else float(d)
+
+    @min_delay.setter
+    def min_delay(self, value: float | str) -> None:
+        self._min_delay = value
+
+    @property
+    def max_delay(self) -> float:
+        """The maximum delay in ms (``"auto"``: :meth:`auto_max_delay`)."""
+        d = self._max_delay
+        return self.auto_max_delay() if d in ("auto", None) else float(d)
+
+    @max_delay.setter
+    def max_delay(self, value: float | str) -> None:
+        self._max_delay = value
+
+    def auto_max_delay(self) -> float:
+        """Backend hook: the longest delay the hardware realises, in ms."""
+        return float(self.dt) * 1000.0
+
     def default_config(self) -> Any:  # pragma: no cover - overridden
         return None
 
@@ -95,6 +120,8 @@ class EngineState(common.control.BaseState):
         self.segment_counter += 1
         self.sim = None
         self.trial += 1
+        #: spikes of recorded spike sources of this trial: list of (steps, units)
+        self.source_spikes: list[tuple[np.ndarray, np.ndarray]] = []
 
     def structure_changed(self) -> None:
         self._structure_version += 1
@@ -107,7 +134,8 @@ class EngineState(common.control.BaseState):
         assert self.sim is not None
         duration = tstop - self.t
         t0 = time.perf_counter()
-        self.sim.advance(duration)
+        self._rec_sources = self._recorded_source_units()
+        self._advance(duration)
         wall = time.perf_counter() - t0
         self.t = self.sim.t
         self.running = True
@@ -122,6 +150,76 @@ class EngineState(common.control.BaseState):
 
     def _after_run(self, duration: float) -> None:
         """Backend hook called after every run (statistics, pacing ...)."""
+
+    def _advance(self, duration: float) -> None:
+        """Backend hook: integrate the current trial for ``duration`` ms (e.g. in pieces, with
+        inputs changed between them)."""
+        self._sim_advance(duration)
+
+    def _sim_advance(self, duration: float) -> None:
+        """``sim.advance(duration)``, recording the spikes of recorded spike sources."""
+        sim = self.sim
+        assert sim is not None
+        rec = getattr(self, "_rec_sources", None)
+        if rec is None or not rec.size:
+            sim.advance(duration)
+            return
+        snap = (sim.step, sim.pois_next.copy(), sim.pois_rng.copy())
+        sim.advance(duration)
+        self._collect_source_spikes(rec, *snap)
+
+    # -- recording spike sources ---------------------------------------------------------------
+    def _recorded_source_units(self) -> np.ndarray:
+        """Engine units of the recorded cells of spike-source populations (sorted)."""
+        out = []
+        for rec in self.recorders:
+            pop = rec.population
+            if not getattr(pop, "_is_source", False) or pop._engine is None:
+                continue
+            for var, ids in rec.recorded.items():
+                if var.name == "spikes" and ids:
+                    out.append(self.unit_lookup[np.asarray(sorted(int(i) for i in ids))])
+        return np.unique(np.concatenate(out)) if out else np.zeros(0, np.int64)
+
+    def _collect_source_spikes(self, units: np.ndarray, step0: int, pois_next: np.ndarray,
+                               pois_rng: np.ndarray) -> None:
+        """Record the spikes the recorded sources emitted in the run that just ended, steps
+        ``[step0, sim.step)`` of trial 0 (the engine records neuron spikes only).
+
+        Spike arrays: the compiled spike steps.  Poisson sources: the run's events drawn again
+        from the streams as they were before the run (each source owns its stream, so the
+        draws are the very events the kernel delivered).  Times are the emission steps x dt."""
+        from ..engine import kernels
+
+        sim = self.sim
+        c = sim.csr
+        step1 = sim.step
+        steps, ids = [], []
+        for j, u in enumerate(c.arr_unit):
+            if u in units:
+                st = c.arr_steps[c.arr_ptr[j]:c.arr_ptr[j + 1]]
+                st = st[(st >= step0) & (st < step1)]
+                steps.append(st)
+                ids.append(np.full(st.size, u, np.int64))
+        sel = np.isin(c.pois_unit, units)
+        if sel.any() and step1 > step0:
+            T = sim.trials
+            rate = sim.pois_rate
+            with np.errstate(divide="ignore"):
+                inv = np.where(rate > 0, 1.0 / np.where(rate > 0, rate, 1.0), np.inf)
+            pn = pois_next.copy()
+            pn[:, ~sel] = np.inf  # draw only the recorded sources
+            ne, key, jj = kernels._pois_window(step0, step1, T, 0, T, sim.dt, 1.0 / sim.dt, pn,
+                                               pois_rng.copy(), inv, c.pois_stop,
+                                               np.empty(1024, np.int64),
+                                               np.empty(1024, np.int64))
+            key, jj = key[:ne], jj[:ne]
+            tr = key % T
+            keep = tr == 0
+            steps.append(key[keep] // T + step0)
+            ids.append(c.pois_unit[jj[keep]])
+        if steps:
+            self.source_spikes.append((np.concatenate(steps), np.concatenate(ids)))
 
     # -- building ------------------------------------------------------------------------------
     def build(self) -> tuple[Network, dict]:  # pragma: no cover - overridden
@@ -173,8 +271,27 @@ class EngineState(common.control.BaseState):
             if a.shape != b.shape and name not in ("spk_tr", "spk_step", "spk_id"):
                 raise self.config_error("network changed shape during a trial; call reset()")
             setattr(new, name, a)
-        new.pois_next = np.where(np.isfinite(old.pois_next), old.pois_next, new.pois_next) \
-            if old.pois_next.shape == new.pois_next.shape else new.pois_next
+        if old.pois_next.shape == new.pois_next.shape:
+            # a source keeps its pending event unless its rate or window changed (set() between
+            # runs): then its next event is drawn afresh from now (the process is memoryless),
+            # from its own stream, so no event falls into the past
+            c_old, c_new = old.csr, new.csr
+            changed = (old.pois_rate != new.pois_rate) | (
+                c_old.pois_start != c_new.pois_start)[None, :] | (
+                c_old.pois_stop != c_new.pois_stop)[None, :]
+            keep = np.where(np.isfinite(old.pois_next), old.pois_next, new.pois_next)
+            if changed.any():
+                from ..engine.network import _splitmix_next
+
+                st = new.pois_rng.copy()
+                u = ((_splitmix_next(st) >> np.uint64(11)).astype(float) + 1.0) / 2.0**53
+                new.pois_rng = np.where(changed, st, new.pois_rng)
+                t0 = np.maximum(old.step * old.dt, c_new.pois_start[None, :])
+                with np.errstate(divide="ignore"):
+                    t = t0 - np.log(u) / new.pois_rate
+                fresh = np.where((new.pois_rate > 0) & (t < c_new.pois_stop[None, :]), t, np.inf)
+                keep = np.where(changed, fresh, keep)
+            new.pois_next = keep
         c = new.csr
         cur = np.empty_like(new.arr_cur)
         for j in range(c.arr_unit.size):

@@ -31,8 +31,10 @@ import os
 import llvmlite.binding as _llvm
 import numba
 import numpy as np
-from numba import njit
-from numba.core.codegen import get_host_cpu_features
+from . import _kernel_cache
+from ._kernel_cache import njit  # numba.njit; cache=True reads the shared install-time cache
+
+from ._kernel_cache import host_cpu_features as get_host_cpu_features  # guarded numba-internal probe
 
 
 def _vector_features() -> str | None:
@@ -61,6 +63,9 @@ def _vector_features() -> str | None:
 _WIDE = _vector_features()
 if _WIDE is not None:
     numba.config.CPU_FEATURES = _WIDE
+# a node of a CPU type the install-time build did not cover reads the generic build instead of
+# compiling (see _kernel_cache.select_cpu); also before the first njit below
+_kernel_cache.select_cpu(__name__, __file__, "run_lif")
 
 # LLVM vectorises a loop only if it can rule out aliasing between the arrays it reads and writes,
 # with at most this many run-time pointer checks (default 8).  The fused membrane loop touches
@@ -83,10 +88,17 @@ _INV53 = 1.0 / 9007199254740992.0
 RULE_ADDITIVE = 1  # continuous additive pair rule (applied at pairing time)
 RULE_MULTIPLICATIVE = 2  # continuous multiplicative pair rule
 RULE_LUT = 3  # correlation accumulators + sequential look-up-table sweep (Spikey)
+# sPyNNaker's pair rules (timing_pair_impl.h / timing_nearest_pair_impl.h): a pre trace and a post
+# trace per synapse (acc_c, acc_a), +1 per spike (all-to-all) or set to 1 (nearest); additive
+# (weight_additive_one_term_impl.h: dw = A x trace) or multiplicative ((w_max - w) / (w - w_min))
+RULE_TRACE_ADD, RULE_TRACE_MULT, RULE_NEAREST_ADD, RULE_NEAREST_MULT = 4, 5, 6, 7
 
 # columns of rule_par
 RP_KIND, RP_TAU_PLUS, RP_TAU_MINUS, RP_A_PLUS, RP_A_MINUS, RP_W_MIN, RP_W_MAX, RP_LSB = range(8)
-RULE_PAR_COLS = 8
+# triplet terms of the trace rules (sPyNNaker timing_pfister_triplet_impl.h with
+# weight_additive_two_term_impl.h): second pre / post traces with tau_x / tau_y, amplitudes A3
+RP_TAU_X, RP_TAU_Y, RP_A3_PLUS, RP_A3_MINUS = range(8, 12)
+RULE_PAR_COLS = 12
 
 NEVER = -(2**62)  # "no spike yet" step stamp
 
@@ -94,6 +106,13 @@ NEVER = -(2**62)  # "no spike yet" step stamp
 MODEL_LIF = 0  # leaky integrate-and-fire (conductance or current channels)
 MODEL_ADEX = 1  # adaptive exponential IF (EIF_cond_exp_isfa_ista)
 MODEL_IZH = 2  # Izhikevich (current or conductance channels)
+#: SpiNNaker (sPyNNaker 7.x C code): per-neuron family (xpar[XP_V_T]: FAM_*), s16.15 state,
+#: synaptic input held for the step and decayed by truncation (see :func:`_spinn_membrane`)
+MODEL_SPINN = 3
+FAM_LIF_CURR, FAM_LIF_COND, FAM_IZH_CURR, FAM_IZH_COND = 0.0, 1.0, 2.0, 3.0
+#: conductance inputs carry sPyNNaker's global weight scale 1024 (input_type_conductance.py
+#: get_global_weight_scale): their state has 10 more fractional bits than s16.15
+COND_SCALE = 32768.0 * 1024.0
 # rows of xpar: a (AdEx: µS, Izhikevich: 1/ms), spike increment of the second state variable
 # (AdEx b in nA, Izhikevich d), Izhikevich b / AdEx delta_T (mV), AdEx tau_w (ms), AdEx V_T (mV)
 XP_A, XP_INCR, XP_B, XP_TAU_W, XP_V_T = range(5)
@@ -150,12 +169,44 @@ def pair_weight_update(kind: int, w: float, par: np.ndarray, dt_ms: float, causa
     return w
 
 
+@njit(cache=True, inline="always")
+def _trace_update(kind, w, par, amount, causal):
+    """Weight change of the trace rules by ``amount`` (amplitude x the other side's trace),
+    clipped to [w_min, w_max]."""
+    mult = kind == RULE_TRACE_MULT or kind == RULE_NEAREST_MULT
+    if causal:
+        w += amount * ((par[RP_W_MAX] - w) if mult else 1.0)
+    else:
+        w -= amount * ((w - par[RP_W_MIN]) if mult else 1.0)
+    return min(max(w, par[RP_W_MIN]), par[RP_W_MAX])
+
+
 @njit(cache=True)
 def _stdp_pre(tr, k, step, dt, tpost_step, syn_rule, rule_par, w, pre_avail, post_avail,
-              acc_c, acc_a):
+              acc_c, acc_a, tself_step, x2, y2):
+    """A pre spike on plastic synapse ``k``; ``tself_step``: the previous pre spike, ``x2`` /
+    ``y2``: the triplet rules' second pre / post traces (the STP state arrays, which trace rules
+    do not use otherwise)."""
     r = syn_rule[k]
     par = rule_par[r - 1]
     kind = int(par[RP_KIND])
+    if kind >= RULE_TRACE_ADD:
+        # depression by the post trace decayed to now (triplet: x (A2- + A3- r2), r2 the second
+        # pre trace before this spike); then the pre traces decay and take this spike
+        r2 = 0.0
+        if tself_step != NEVER and par[RP_TAU_X] > 0.0:
+            r2 = x2[tr, k] * math.exp(-(step - tself_step) * dt / par[RP_TAU_X])
+        if tpost_step != NEVER:
+            o = acc_a[tr, k] * math.exp(-(step - tpost_step) * dt / par[RP_TAU_MINUS])
+            amp = o * (par[RP_A_MINUS] + par[RP_A3_MINUS] * r2)
+            w[tr, k] = _trace_update(kind, w[tr, k], par, amp, False)
+        prev = 0.0
+        if tself_step != NEVER and kind <= RULE_TRACE_MULT:
+            prev = acc_c[tr, k] * math.exp(-(step - tself_step) * dt / par[RP_TAU_PLUS])
+        acc_c[tr, k] = prev + 1.0
+        if par[RP_TAU_X] > 0.0:
+            x2[tr, k] = r2 + 1.0
+        return
     if post_avail[tr, k] != 0 and tpost_step != NEVER:
         d = (step - tpost_step) * dt
         if kind == RULE_LUT:
@@ -168,10 +219,28 @@ def _stdp_pre(tr, k, step, dt, tpost_step, syn_rule, rule_par, w, pre_avail, pos
 
 @njit(cache=True)
 def _stdp_post(tr, k, step, dt, tpre_step, syn_rule, rule_par, w, pre_avail, post_avail,
-               acc_c, acc_a):
+               acc_c, acc_a, tself_step, x2, y2):
+    """A post spike on plastic synapse ``k`` (see :func:`_stdp_pre`)."""
     r = syn_rule[k]
     par = rule_par[r - 1]
     kind = int(par[RP_KIND])
+    if kind >= RULE_TRACE_ADD:
+        # potentiation by the pre trace decayed to now (triplet: x (A2+ + A3+ o2), o2 the second
+        # post trace before this spike); then the post traces take this spike
+        o2 = 0.0
+        if tself_step != NEVER and par[RP_TAU_Y] > 0.0:
+            o2 = y2[tr, k] * math.exp(-(step - tself_step) * dt / par[RP_TAU_Y])
+        if tpre_step != NEVER:
+            a = acc_c[tr, k] * math.exp(-(step - tpre_step) * dt / par[RP_TAU_PLUS])
+            amp = a * (par[RP_A_PLUS] + par[RP_A3_PLUS] * o2)
+            w[tr, k] = _trace_update(kind, w[tr, k], par, amp, True)
+        prev = 0.0
+        if tself_step != NEVER and kind <= RULE_TRACE_MULT:
+            prev = acc_a[tr, k] * math.exp(-(step - tself_step) * dt / par[RP_TAU_MINUS])
+        acc_a[tr, k] = prev + 1.0
+        if par[RP_TAU_Y] > 0.0:
+            y2[tr, k] = o2 + 1.0
+        return
     if pre_avail[tr, k] != 0 and tpre_step != NEVER:
         d = (step - tpre_step) * dt
         if kind == RULE_LUT:
@@ -465,6 +534,62 @@ def _channel_live(c, chan, g, i0, i1):
     return False
 
 
+
+@njit(cache=True, inline="always")
+def _rnd(x, scale):
+    """A multiply result rounded to nearest on the grid ``1/scale`` (s16.15: sPyNNaker's
+    MULT_ROUND_NEAREST_ACCUM; ``scale`` 2^40 when fixed point is off)."""
+    return math.floor(x * scale + 0.5) / scale
+
+
+@njit(cache=True, inline="always")
+def _trunc(x, scale):
+    """Truncating fixed-point product (sPyNNaker's ``decay_s1615``: ``(s * u) >> 32``, an
+    arithmetic shift, i.e. towards minus infinity) at the grid ``1/scale``."""
+    return math.floor(x * scale) / scale
+
+
+@njit(cache=True)
+def _spinn_membrane(TN, K, dt, v, xstate, refr, g, ch_erev, i_offset, v_rest,
+                    fx_r, fx_e, fam, xa, xb, num, rs):
+    """One step of the neuron update of sPyNNaker 7.x for every neuron of the part, in its
+    order (sPyNNaker neural_modelling/src/neuron/implementations/neuron_impl_standard.h:
+    read the synaptic input of this step, convert it to a current with the membrane voltage at
+    the start of the step, integrate, then (caller) threshold, then (caller) decay the inputs).
+
+    LIF (models/neuron_model_lif_impl.h ``lif_neuron_closed_form``): the input current is held
+    for the whole step, ``alpha = I R + V_rest``, ``V = alpha - exp_TC (alpha - V)``, both
+    products rounded to nearest s16.15; no update while refractory.
+    Conductance input (input_types/input_type_conductance.h): ``I = g (E_rev - V)``; current
+    input: ``ch_erev`` holds +1 / -1 (excitatory / inhibitory, both traces positive).
+    Izhikevich (models/neuron_model_izh_impl.h ``rk2_kernel_midpoint``).
+    """
+    for i in range(TN):
+        num[i] = i_offset[i]
+    for k in range(K):
+        gk = g[k]
+        ek = ch_erev[k]
+        for i in range(TN):
+            c = fam[i] == FAM_LIF_COND or fam[i] == FAM_IZH_COND
+            num[i] += _rnd(gk[i] * ((ek[i] - v[i]) if c else ek[i]), rs)
+    for i in range(TN):
+        f = fam[i]
+        if f < 1.5:
+            if refr[i] <= 0:
+                alpha = _rnd(num[i] * fx_r[i], rs) + v_rest[i]
+                v[i] = alpha - _rnd(fx_e[i] * (alpha - v[i]), rs)
+        else:
+            # rk2 midpoint of sPyNNaker's Izhikevich model (h = dt, 0.04 = MAGIC_MULTIPLIER)
+            lv = v[i]
+            lu = xstate[i]
+            pre = 140.0 + num[i] - lu
+            al = pre + (5.0 + 0.04 * lv) * lv
+            eta = lv + 0.5 * dt * al
+            beta = 0.5 * dt * (xb[i] * lv - lu) * xa[i]
+            v[i] = _rnd(lv + dt * (pre - beta + (5.0 + 0.04 * eta) * eta), rs)
+            xstate[i] = _rnd(lu + xa[i] * dt * (-lu - beta + xb[i] * eta), rs)
+
+
 # --- LIF kernel ----------------------------------------------------------------------------------
 
 
@@ -592,6 +717,23 @@ def run_lif(step0, nsteps, dt, conductance, n_neurons, tr0, tr1,
                 uni = _same(ch_erev[k, i0:i1]) and _same(ch_decay[k, i0:i1])
     # neurons whose spikes need no queue: no outgoing synapse, and no plastic synapse onto them
     # (whose pre side would read their last-spike stamp during this step's delivery)
+    spinn = model_kind == MODEL_SPINN
+    # SpiNNaker: R = tau_m / c_m and exp_TC = exp(-ts / tau_m) as s16.15 (neuron_model_lif_impl.h
+    # neuron_model_initialise), the grid of each neuron's synaptic state (conductances finer)
+    fx_r = np.empty(TN if spinn else 0)
+    fx_e = np.empty(TN if spinn else 0)
+    qs = np.empty(TN if spinn else 0)
+    fam = xpar[XP_V_T, i0:i1]
+    # (fixed point off, setup(fixed_point=False): grids of 2^-40, float arithmetic in effect;
+    # math.floor gives an int64 in numba, so the scaled value must stay below 2^63)
+    fxs = FIX_SCALE if fixed_point else 2.0 ** 40
+    if spinn:
+        for i in range(TN):
+            fx_r[i] = _rnd(1.0 / g_leak[i], fxs)
+            fx_e[i] = _rnd(math.exp(-g_leak[i] * dt_cm[i]), fxs)
+            qs[i] = fxs
+            if fixed_point and (fam[i] == FAM_LIF_COND or fam[i] == FAM_IZH_COND):
+                qs[i] = COND_SCALE
     quiet = np.empty(N, dtype=np.bool_)
     for n in range(N):
         quiet[n] = indptr[n + 1] == indptr[n] and in_ptr[n + 1] == in_ptr[n]
@@ -835,13 +977,26 @@ def run_lif(step0, nsteps, dt, conductance, n_neurons, tr0, tr1,
                             for i in range(TN):
                                 hk[i] += rk[i] * sk[i]
                                 rk[i] = 0.0
+                        elif spinn:
+                            # sPyNNaker add_input_exp: input scaled by init, truncated
+                            # (synapse_types/exp_synapse_utils.h); delta: init = 1/ts
+                            gk = g[k, i0:i1]
+                            ik = ch_p21[k, i0:i1]
+                            for i in range(TN):
+                                if rk[i] != 0.0:
+                                    gk[i] += _trunc(rk[i] * ik[i], qs[i])
+                                    rk[i] = 0.0
                         else:
                             gk = g[k, i0:i1]
                             for i in range(TN):
                                 gk[i] += rk[i]
                                 rk[i] = 0.0
                     # 3. membrane (vectorised), refractory clamp as a select
-                    if model_kind != MODEL_LIF:
+                    if spinn:
+                        _spinn_membrane(TN, K, dt, v, xstate, refr, g[:, i0:i1],
+                                        ch_erev[:, i0:i1], i_offset, v_rest, fx_r,
+                                        fx_e, fam, xpar[XP_A, i0:i1], xpar[XP_B, i0:i1], num, fxs)
+                    elif model_kind != MODEL_LIF:
                         # synaptic input current (nA): conductances drive towards their
                         # reversal potential, current channels add (inhibitory weights < 0)
                         for i in range(TN):
@@ -914,7 +1069,7 @@ def run_lif(step0, nsteps, dt, conductance, n_neurons, tr0, tr1,
                     for i in range(TN):
                         if v_noise[i] > 0.0 and refr[i] == 0:
                             v[i] += v_noise[i] * rand_normal(rng, tr0 + i // N)
-                if fixed_point:
+                if fixed_point and not spinn:
                     # state held in s16.15 fixed point (SpiNNaker): round to 2^-15 and
                     # saturate at +-2^16, as the ARM cores' accum arithmetic does
                     for i in range(TN):
@@ -967,7 +1122,7 @@ def run_lif(step0, nsteps, dt, conductance, n_neurons, tr0, tr1,
                         for q in range(in_ptr[n], in_ptr[n + 1]):
                             _stdp_post(tr, in_syn[q], step, dt, last_spike[tr, in_pre[q]],
                                        syn_rule, rule_par, w, pre_avail, post_avail, acc_c,
-                                       acc_a)
+                                       acc_a, last_spike[tr, n], stp_u, stp_x)
                         if gate_on:
                             gg = gate_group[n]
                             if gg >= 0:
@@ -1011,7 +1166,7 @@ def run_lif(step0, nsteps, dt, conductance, n_neurons, tr0, tr1,
                         eff *= x * u
                     if syn_rule[k] > 0:
                         _stdp_pre(tr, k, step, dt, last_spike[tr, post[k]], syn_rule, rule_par,
-                                  w, pre_avail, post_avail, acc_c, acc_a)
+                                  w, pre_avail, post_avail, acc_c, acc_a, prev, stp_u, stp_x)
                     if eff != 0.0:
                         rs = slot + delay[k]  # delay < D
                         if rs >= D:
@@ -1027,11 +1182,15 @@ def run_lif(step0, nsteps, dt, conductance, n_neurons, tr0, tr1,
                 for i in range(TN):
                     gk[i] = pk[i] * (gk[i] + dt * hk[i])
                     hk[i] = pk[i] * hk[i]
+            elif spinn:
+                # sPyNNaker exp_shaping: decay_s1615 truncates, so a trace decays to zero
+                for i in range(TN):
+                    gk[i] = _trunc(gk[i] * pk[i], qs[i])
             else:
                 for i in range(TN):
                     x = gk[i] * pk[i]
                     gk[i] = x if abs(x) > 1e-30 else 0.0
-            if fixed_point:
+            if fixed_point and not spinn:
                 for i in range(TN):
                     gk[i] = math.floor(gk[i] * FIX_SCALE + 0.5) / FIX_SCALE
         # 6. chip-style STDP sweep

@@ -120,11 +120,33 @@ def _izh_x0(p: Mapping[str, np.ndarray], v0: np.ndarray) -> np.ndarray:
     return np.where(np.isnan(p["u_init"]), p["b"] * v0, p["u_init"])
 
 
+# SpiNNaker (sPyNNaker 7.x): LIF and Izhikevich neurons, current or conductance input, in one
+# network; ``family`` per neuron (kernels.FAM_*), Izhikevich a, b, d as above
+_SPINN_PARAMS = dict(_LIF_PARAMS, a=0.02, b=0.2, d=2.0, u_init=float("nan"), family=0.0)
+
+
+def _spinn_xpar(p: Mapping[str, np.ndarray]) -> np.ndarray:
+    out = np.zeros((kernels.XP_ROWS, p["a"].size))
+    izh = p["family"] >= kernels.FAM_IZH_CURR
+    out[kernels.XP_A] = np.where(izh, p["a"], 0.0)
+    out[kernels.XP_INCR] = np.where(izh, p["d"], 0.0)
+    out[kernels.XP_B] = np.where(izh, p["b"], 0.0)
+    out[kernels.XP_TAU_W] = 1.0
+    out[kernels.XP_V_T] = p["family"]
+    return out
+
+
+def _spinn_x0(p: Mapping[str, np.ndarray], v0: np.ndarray) -> np.ndarray:
+    izh = p["family"] >= kernels.FAM_IZH_CURR
+    return np.where(izh, np.where(np.isnan(p["u_init"]), p["b"] * v0, p["u_init"]), 0.0)
+
+
 #: extra-parameter builders (rows of the kernel's ``xpar``) and spike-detection parameter per
 #: model kind (AdEx detects at v_spike, the others at v_thresh)
-XPAR = {kernels.MODEL_ADEX: _adex_xpar, kernels.MODEL_IZH: _izh_xpar}
+XPAR = {kernels.MODEL_ADEX: _adex_xpar, kernels.MODEL_IZH: _izh_xpar,
+        kernels.MODEL_SPINN: _spinn_xpar}
 DETECT = {kernels.MODEL_LIF: "v_thresh", kernels.MODEL_ADEX: "v_spike",
-          kernels.MODEL_IZH: "v_thresh"}
+          kernels.MODEL_IZH: "v_thresh", kernels.MODEL_SPINN: "v_thresh"}
 
 MODELS: Mapping[str, NeuronModel] = MappingProxyType({
     "lif_cond": NeuronModel("lif_cond", MappingProxyType(dict(_LIF_PARAMS)), True, True,
@@ -137,6 +159,10 @@ MODELS: Mapping[str, NeuronModel] = MappingProxyType({
                             kernels.MODEL_IZH, _izh_x0),
     "izh_cond": NeuronModel("izh_cond", MappingProxyType(_IZH_PARAMS), True, False, _invoke_lif,
                             kernels.MODEL_IZH, _izh_x0),
+    # the SpiNNaker emulator's model: sPyNNaker's update order and fixed-point arithmetic, several
+    # families per network (kernels._spinn_membrane); channels carry init / decay as s16.15
+    "spinnaker": NeuronModel("spinnaker", MappingProxyType(_SPINN_PARAMS), False, True,
+                             _invoke_lif, kernels.MODEL_SPINN, _spinn_x0),
 })
 
 

@@ -58,6 +58,8 @@ class _Rule:
     w_max: float
     lsb: float
     lut: np.ndarray  # (2, 16) int levels: [causal, acausal]
+    #: triplet terms of the trace rules (0: none): tau_x, tau_y (ms), A3_plus, A3_minus
+    triplet: tuple[float, float, float, float] = (0.0, 0.0, 0.0, 0.0)
 
 
 @dataclass
@@ -228,17 +230,31 @@ class Network:
     def add_rule(self, kind: str, tau_plus: float = 20.0, tau_minus: float = 20.0,
                  A_plus: float = 0.01, A_minus: float = 0.01, w_min: float = 0.0,
                  w_max: float = 1.0, lsb: float = 0.0,
-                 lut: np.ndarray | None = None) -> int:
+                 lut: np.ndarray | None = None,
+                 triplet: tuple[float, float, float, float] | None = None) -> int:
         """Add a plasticity rule; returns its id for :meth:`connect`.
 
         ``kind``: ``"additive"`` / ``"multiplicative"`` (continuous pair rules, weight changed at
         pairing time) or ``"lut"`` (correlation accumulators per synapse, each pair adds
         ``A * exp(-|dt|/tau)``; every ``sweep_period`` ms a row is evaluated and a synapse whose
         causal xor acausal accumulator reached 1 gets weight level ``lut[0|1][level]`` times
-        ``lsb``).  All rules pair spikes with the reduced symmetric nearest-neighbour scheme.
+        ``lsb``); these pair spikes with the reduced symmetric nearest-neighbour scheme.
+        ``"pair_additive"`` / ``"pair_multiplicative"`` / ``"nearest_additive"`` /
+        ``"nearest_multiplicative"``: sPyNNaker's trace rules (a pre and a post trace per synapse,
+        +1 per spike for all-to-all pairing or reset to 1 for nearest pairs; additive changes
+        ``A x trace`` in weight units, multiplicative ``A x trace x (w_max - w)`` /
+        ``(w - w_min)``); ``triplet = (tau_x, tau_y, A3_plus, A3_minus)`` adds the triplet
+        terms of Pfister & Gerstner (2006) as sPyNNaker does (potentiation ``r1 (A_plus + A3_plus
+        o2)``, depression ``o1 (A_minus + A3_minus r2)``).
         """
         kinds = {"additive": kernels.RULE_ADDITIVE, "multiplicative": kernels.RULE_MULTIPLICATIVE,
-                 "lut": kernels.RULE_LUT}
+                 "lut": kernels.RULE_LUT,
+                 # sPyNNaker's trace rules (SpiNNaker emulator): all-to-all / nearest pairs,
+                 # A_plus / A_minus in weight units
+                 "pair_additive": kernels.RULE_TRACE_ADD,
+                 "pair_multiplicative": kernels.RULE_TRACE_MULT,
+                 "nearest_additive": kernels.RULE_NEAREST_ADD,
+                 "nearest_multiplicative": kernels.RULE_NEAREST_MULT}
         if kind not in kinds:
             raise ValueError(f"rule kind must be one of {sorted(kinds)}")
         if kind == "lut":
@@ -247,8 +263,10 @@ class Network:
             lut = np.asarray(lut, dtype=np.int64).reshape(2, 16)
         else:
             lut = np.tile(np.arange(16, dtype=np.int64), (2, 1))
+        if triplet is not None and kinds[kind] < kernels.RULE_TRACE_ADD:
+            raise ValueError("triplet terms need a trace rule (pair_* / nearest_*)")
         self._rules.append(_Rule(kinds[kind], tau_plus, tau_minus, A_plus, A_minus, w_min, w_max,
-                                 lsb, lut))
+                                 lsb, lut, tuple(float(x) for x in (triplet or (0, 0, 0, 0)))))
         self._compiled = None
         return len(self._rules) - 1
 
@@ -399,7 +417,7 @@ class Network:
         lut = np.zeros((max(1, len(self._rules)), 2, 16), dtype=np.int64)
         for i, r in enumerate(self._rules):
             rule_par[i] = [r.kind, r.tau_plus, r.tau_minus, r.a_plus, r.a_minus, r.w_min,
-                           r.w_max, r.lsb]
+                           r.w_max, r.lsb, *r.triplet]
             lut[i] = r.lut
         pois = [(self.n + i, p) for i, (k, p) in enumerate(self._sources) if k == "poisson"]
         arrs = [(self.n + i, a) for i, (k, a) in enumerate(self._sources) if k == "array"]
@@ -618,7 +636,12 @@ class Simulation:
         if np.any(self.par["cm"] <= 0) or np.any(self.par["g_leak"] <= 0):
             raise ValueError("cm and g_leak must be > 0")
         self.flat = {k: a.reshape(-1) for k, a in self.par.items()}
-        self.ref_steps = np.rint(self.par["tau_refrac"] / dt).astype(np.int64).reshape(-1)
+        if self.model.kind == kernels.MODEL_SPINN:
+            # sPyNNaker: T_refract = ceil(tau_refrac / ts) (neuron_model_lif_impl.h lif_ceil_accum)
+            self.ref_steps = np.ceil(self.par["tau_refrac"] / dt - 1e-9).astype(
+                np.int64).reshape(-1)
+        else:
+            self.ref_steps = np.rint(self.par["tau_refrac"] / dt).astype(np.int64).reshape(-1)
         self.dt_cm = (dt / self.par["cm"]).reshape(-1)
         self.gl_el = (self.par["g_leak"] * self.par["v_rest"] + self.par["i_offset"]).reshape(-1)
         self.any_noise = bool(np.any(self.par["v_noise"] > 0))
@@ -629,7 +652,9 @@ class Simulation:
         tau = np.maximum(self.ch_tau, 1e-12)
         self.ch_decay = np.exp(-dt / tau)
         self.ch_ascale = math.e / tau
-        if self.model.conductance:
+        if self.model.kind == kernels.MODEL_SPINN:
+            self._spinn_channels(tau)
+        elif self.model.conductance:
             self.ch_p21 = np.zeros_like(tau)
         else:
             tau_m = (self.par["cm"] / self.par["g_leak"])[None]
@@ -638,6 +663,21 @@ class Simulation:
             with np.errstate(divide="ignore", invalid="ignore"):
                 p21 = tau_m * tau / (cm * (tau - tau_m)) * (np.exp(-dt / tau) - np.exp(-dt / tau_m))
             self.ch_p21 = np.where(same, dt / cm * np.exp(-dt / tau_m), p21)
+
+    def _spinn_channels(self, tau: np.ndarray) -> None:
+        """sPyNNaker's synaptic constants as the machine holds them (exp_synapse_utils.h
+        ``decay_and_init``): ``decay = exp(-ts/tau)`` as an unsigned 0.32 fraction (truncated),
+        ``init = (tau/ts) (1 - decay)`` the same way; in ``ch_decay`` and ``ch_p21``.  A
+        channel with ``tau == 0`` is a delta synapse (synapse_types_delta_impl.h: no decay;
+        input_type_delta.h: current = input x 1/ts)."""
+        dt = self.dt
+        u32 = 2.0 ** 32
+        delta = self.ch_tau <= 0.0
+        decay = np.floor(np.exp(-dt / tau) * u32) / u32
+        tau_over_ts = np.floor(tau / dt * 32768.0) / 32768.0
+        init = np.floor(tau_over_ts * (1.0 - decay) * u32) / u32
+        self.ch_decay = np.where(delta, 0.0, decay)
+        self.ch_p21 = np.where(delta, 1.0 / dt, init)
 
     def v_size(self) -> int:
         return self.trials * self.net.n

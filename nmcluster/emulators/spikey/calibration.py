@@ -30,6 +30,8 @@ import numpy as np
 from . import chip
 
 ENV_VAR = "NMCLUSTER_SPIKEY_CALIBRATION"
+#: the provider used when neither ``setup()`` nor ``$NMCLUSTER_SPIKEY_CALIBRATION`` names one
+DEFAULT_PROVIDER = "nmcluster.calib.providers:SpikeyStoreProvider"
 SUPPORTED_SWITCHES = ("calibTauMem", "calibSynDrivers", "calibVthresh", "calibOutputPins")
 # switches of the chip software the emulator does not model: asking for them is an error
 UNSUPPORTED_SWITCHES = ("calibIcb", "calibNeuronMems", "calibBioDyn", "calibTauRef",
@@ -106,14 +108,16 @@ def resolve_provider(explicit: object | None = None) -> CalibrationProvider:
 
 
 def default_provider() -> CalibrationProvider:
-    """The calibration store (:class:`nmcluster.calib.store.StoreProvider`: the station's current
+    """The provider named by :data:`DEFAULT_PROVIDER`: the calibration store's (the station's current
     version, or the one pinned by ``$NMCLUSTER_CALIB_VERSION``); stations without a calibration
-    file in the store run raw, as before the store existed."""
+    file in the store run raw, as before the store existed.  Named, not imported: the store sits
+    above the emulators (``calib`` measures on them), so the emulator only knows the provider's name."""
+    mod, _, attr = DEFAULT_PROVIDER.partition(":")
     try:
-        from nmcluster.calib.store import StoreProvider
-    except ImportError:  # pragma: no cover - h5py missing
+        obj = getattr(importlib.import_module(mod), attr)
+    except (ImportError, AttributeError):  # pragma: no cover - h5py missing
         return NoCalibration()
-    return StoreProvider()
+    return obj()
 
 
 def check_switches(options: dict[str, object]) -> dict[str, bool]:

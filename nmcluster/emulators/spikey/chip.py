@@ -317,11 +317,29 @@ def lut_for(kind: str, w_min_level: int, w_max_level: int) -> tuple[np.ndarray, 
             step)
 
 
+#: the range of the chip's voltage parameters (v_rest, v_reset, v_thresh, e_rev_I) in biological mV.
+#: *inferred*: Spikey's parameter voltages are analog outputs of ~0..1.8 V mapped onto biological
+#: millivolts by the Spikey software's ``hwconfig``; beyond this range no DAC setting realises them
+VOLTAGE_RANGE = (-100.0, -20.0)
+
+
+def check_voltages(name: str, values: np.ndarray) -> None:
+    """Refuse a voltage parameter outside the chip's range (naming the range)."""
+    lo, hi = VOLTAGE_RANGE
+    bad = values[(values < lo) | (values > hi)]
+    if bad.size:
+        raise ChipLimitError(
+            "voltage range",
+            f"{name} = {', '.join(f'{b:g}' for b in np.unique(bad)[:3])} mV lies outside the "
+            f"chip's range {lo:g}..{hi:g} mV ({bad.size} neuron(s)); use a value in that range")
+
+
 def shared_value(name: str, block: int, values: np.ndarray, strict: bool) -> float:
     """The one value of a block-shared parameter; conflicts raise in strict mode.
 
     Non-strict mode does what the hardware does when two neurons of a block ask for different
-    values: the block gets one of them (the last written); the others are not realised.
+    values: the block gets one of them (the last written); the others are not realised (the
+    simulator tells that once, with counts: :func:`shared_conflicts`).
     """
     uniq = np.unique(np.round(values, 9))
     if uniq.size > 1 and strict:
@@ -331,6 +349,13 @@ def shared_value(name: str, block: int, values: np.ndarray, strict: bool) -> flo
             f"for {uniq.size} different values ({', '.join(f'{u:g}' for u in uniq[:5])}); "
             f"use one value per block or setup(strict=False)")
     return float(values[-1])
+
+
+def shared_conflicts(values: np.ndarray) -> int:
+    """How many neurons of a block do not get their requested shared value (non-strict mode)."""
+    if values.size == 0:
+        return 0
+    return int(np.sum(np.abs(values - values[-1]) > 1e-9))
 
 
 def parse_permutation(perm: Sequence[int] | None) -> list[int]:

@@ -25,8 +25,9 @@ def setup(timestep: float = 0.1, min_delay: float | str = DEFAULT_MIN_DELAY,
     which the job runner sets) selects the emulated chip, whose fixed-pattern noise is seeded by
     the station number; ``mappingOffset`` / ``neuronPermutation`` control neuron placement;
     calibration switches ``calibTauMem``, ``calibSynDrivers``, ``calibVthresh``,
-    ``calibOutputPins`` (others raise); ``strict`` (default True; False relaxes only the
-    observation limits).  Emulator options: ``seed`` (weight rounding, temporal noise, Poisson
+    ``calibOutputPins`` (others raise); ``strict`` (default True; False relaxes the
+    observation limits and lets conflicting block-shared parameters through: the block gets
+    the last neuron's value, told once with counts).  Emulator options: ``seed`` (weight rounding, temporal noise, Poisson
     input), ``fixedPatternNoise`` / ``temporalNoise`` (bools), ``noiseModel``
     (:class:`~.chip.NoiseModel`), ``calibrationProvider``.
     """

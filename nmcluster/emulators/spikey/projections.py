@@ -27,11 +27,13 @@ class Projection(BaseProjection):
         cat = self._params
         self._delay = np.full(self._pre.size, chip.INTRINSIC_DELAY)
         req_d = cat.get("delay")
-        if req_d is not None and req_d.size and logger.isEnabledFor(logging.INFO) and \
-                np.any(np.abs(req_d - chip.INTRINSIC_DELAY) > 1e-9):
-            logger.info("%s: synaptic delays are not configurable on Spikey; the intrinsic "
-                        "delay of %g ms is realised (requested %s)", self.label,
-                        chip.INTRINSIC_DELAY, np.unique(req_d)[:3])
+        # delays other than the chip's fixed one: counted here, told once per session by the
+        # simulator when the network is built (``State.tell_once``)
+        # (PyNN's default delay, the minimum delay, stands for "no delay asked for")
+        default = getattr(self.synapse_type, "_get_minimum_delay", lambda: chip.INTRINSIC_DELAY)()
+        self._delays_changed = (int(np.sum((np.abs(req_d - chip.INTRINSIC_DELAY) > 1e-9)
+                                           & (np.abs(req_d - default) > 1e-9)))
+                                if req_d is not None and req_d.size else 0)
         self._post_hw = simulator.state.hw_lookup()[self._post_ids]
         self._allocate_drivers()
         self._quantise()

@@ -64,7 +64,30 @@ class State(EngineState):
             self.config.station_no, self.config.noise, self.config.fixed_pattern_noise)
         self.provider = calibration.resolve_provider(self.config.provider)
         self.calibration_version: str | None = None
+        self.told: set[str] = set()
         self._hw_cache: tuple[tuple[int, int], np.ndarray] | None = None
+
+    def tell_once(self, cause: str, msg: str, *args: Any) -> None:
+        """A deviation from the request, told once per ``setup()`` session and cause (stderr
+        through logging: in a job, the job log)."""
+        if cause not in self.told:
+            self.told.add(cause)
+            logger.warning("Spikey: " + msg, *args)
+
+    def uncalibrated(self, station: str) -> None:
+        """The station has no calibration: ``$NMCLUSTER_UNCALIBRATED`` (the site's choice, set by
+        the job runner; default ``warn``) says whether to refuse, warn or allow."""
+        policy = uncalibrated_policy()
+        if policy == "refuse":
+            raise chip.ChipConfigError(
+                f"Spikey {station} has no calibration and this site refuses uncalibrated "
+                f"hardware (NMCLUSTER_UNCALIBRATED=refuse); run `nmcluster calib run spikey "
+                f"--station {station.removeprefix('station')}` first")
+        if policy == "warn":
+            self.tell_once("uncalibrated", "%s runs uncalibrated (no calibration of it in the "
+                           "store): membrane time constants, thresholds and synapse strengths "
+                           "deviate by the chip's fixed-pattern noise; run `nmcluster calib run "
+                           "spikey --station %s`", station, station.removeprefix("station"))
 
     def hw_lookup(self) -> np.ndarray:
         """Hardware neuron of every cell ID (-1 for spike sources); read-only, cached until
@@ -97,16 +120,34 @@ class State(EngineState):
         corr = calibration.apply(self.provider.get(cfg.station_no) if cfg.station_no else
                                  self.provider.get(0), cfg.switches, hw)
         self.calibration_version = corr.version
+        if corr.version is None and n:
+            self.uncalibrated(cfg.station)
         fp = self.fixed_pattern
         blk = hw // chip.BLOCK_SIZE
         shared: dict[str, np.ndarray] = {}
+        conflicts: dict[str, int] = {}
         for pname in chip.SHARED_PARAMS:
+            chip.check_voltages(pname, cp[pname])
             vals = np.zeros(n)
             for b in range(chip.N_BLOCKS):
                 sel = blk == b
                 if np.any(sel):
                     vals[sel] = chip.shared_value(pname, b, cp[pname][sel], cfg.strict)
+                    k = chip.shared_conflicts(cp[pname][sel])
+                    if k:
+                        conflicts[f"{pname} (block {b})"] = k
             shared[pname] = vals
+        if conflicts:
+            self.tell_once("shared", "setup(strict=False): block-shared parameters conflict; the "
+                           "chip realises one value per block (the last neuron's), so %s "
+                           "neuron(s) do not get theirs: %s. Use one value per block",
+                           sum(conflicts.values()),
+                           ", ".join(f"{k}: {v}" for k, v in conflicts.items()))
+        changed = sum(getattr(prj, "_delays_changed", 0) for prj in self.projections)
+        if changed:
+            self.tell_once("delay", "%d synapse(s) asked for delays other than Spikey's fixed "
+                           "synaptic delay; the chip realises %g ms for all of them (delays are "
+                           "not configurable on Spikey)", changed, chip.INTRINSIC_DELAY)
         net = Network(n, dt=self.dt, model="lif_cond")
         v_thresh = shared["v_thresh"] + corr.v_thresh_block[blk] + fp.v_thresh[hw]
         net.set_params(
@@ -291,6 +332,12 @@ def _chip_params_each(neurons: list, strict: bool) -> dict[str, Any]:
         raise chip.ChipLimitError("g_leak", "g_leak must be > 0")
     res["kind"] = kinds
     return res
+
+
+def uncalibrated_policy(env: dict[str, str] | None = None) -> str:
+    """``refuse``, ``warn`` (default) or ``allow``: what to do with uncalibrated hardware."""
+    v = (os.environ if env is None else env).get("NMCLUSTER_UNCALIBRATED", "warn").strip().lower()
+    return v if v in ("refuse", "warn", "allow") else "warn"
 
 
 def station_from_env() -> str:

@@ -1,6 +1,6 @@
 """Projection of the SpiNNaker emulator: delays checked against 1..144 time steps at creation,
 weights realised as 16-bit integers with the target's scale at ``run()``; strict mode refuses
-PopulationView / Assembly endpoints as the real tool chain does."""
+non-contiguous PopulationView and Assembly endpoints as the real tool chain does."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ import numpy as np
 from pyNN.standardmodels import synapses as std_synapses
 
 from ..common.projections import BaseProjection, Connection  # noqa: F401
+from ..common.projections import populations_of as _populations
 from . import machine, simulator
 
 
@@ -16,16 +17,62 @@ class Projection(BaseProjection):
     _simulator = simulator
 
     def _check_create(self, pre, post) -> None:
+        """sPyNNaker projects from and to Populations and contiguous PopulationViews
+        (spynnaker/pyNN/models/projection.py: a view becomes a slice of its vertex); a
+        non-contiguous view or an Assembly cannot be expressed on the machine."""
         if not simulator.state.config.strict:
             return
         for end, obj in (("presynaptic", pre), ("postsynaptic", post)):
-            if hasattr(obj, "populations") or hasattr(obj, "parent"):
+            if hasattr(obj, "populations"):
                 raise machine.SpinnakerConfigError(
-                    f"SpiNNaker does not support a {type(obj).__name__} as {end} side of a "
-                    f"Projection; use whole Populations (or setup(strict=False) in the "
-                    f"emulator)")
+                    f"SpiNNaker does not support an Assembly as {end} side of a Projection; "
+                    f"use a Population or a contiguous PopulationView (or setup(strict=False) "
+                    f"in the emulator)")
+            if hasattr(obj, "parent"):
+                idx = np.asarray(obj.index_in_grandparent(np.arange(obj.size)))
+                if idx.size and not np.array_equal(idx, np.arange(idx[0], idx[0] + idx.size)):
+                    raise machine.SpinnakerConfigError(
+                        f"SpiNNaker supports PopulationViews as {end} side of a Projection "
+                        f"only if they are contiguous (one slice of the population); this "
+                        f"view selects {idx.size} non-contiguous neurons of "
+                        f"{obj.grandparent.label!r} (or setup(strict=False) in the emulator)")
+
+    def _plastic_signature(self):
+        """What sPyNNaker compares when two plastic projections share a target population
+        (synapse_dynamics_stdp.py ``is_same_as``: rule types and parameters, dendritic delay
+        fraction); None for static synapses."""
+        st = self.synapse_type
+        if not isinstance(st, std_synapses.STDPMechanism):
+            return None
+
+        def params(component):
+            if component is None:
+                return None
+            out = []
+            for k, v in sorted(component.parameter_space.items()):
+                out.append((k, getattr(v, "base_value", v)))
+            return type(component).__name__, tuple(out)
+
+        return (params(st.timing_dependence), params(st.weight_dependence),
+                st.dendritic_delay_fraction)
+
+    def _check_plastic_merge(self) -> None:
+        sig = self._plastic_signature()
+        if sig is None:
+            return
+        posts = {id(p) for p in _populations(self.post)}
+        for other in simulator.state.projections:
+            if other is self or not posts & {id(p) for p in _populations(other.post)}:
+                continue
+            o = other._plastic_signature()
+            if o is not None and o != sig:
+                raise machine.SpinnakerConfigError(
+                    f"{self.label}: Synapse dynamics must match exactly when using multiple "
+                    f"edges to the same population (sPyNNaker 7: the plasticity rules of "
+                    f"{other.label} and this projection onto the same population differ)")
 
     def _finalise(self) -> None:
+        self._check_plastic_merge()
         d = self._params.get("delay")
         dt = simulator.state.dt
         if d is None:
@@ -61,11 +108,23 @@ class Projection(BaseProjection):
             v = p.get(name)
             return float(v[0]) if v is not None and v.size else default
 
-        kind = "multiplicative" if isinstance(
+        # sPyNNaker's pairing (timing_pair_impl.h: all-to-all traces; timing_nearest_pair_impl.h:
+        # nearest) and weight rules (A_plus / A_minus in weight units)
+        scheme = "nearest" if type(self.synapse_type.timing_dependence).__name__ == \
+            "SpikeNearestPairRule" else "pair"
+        kind = scheme + ("_multiplicative" if isinstance(
             self.synapse_type.weight_dependence,
-            std_synapses.MultiplicativeWeightDependence) else "additive"
-        return net.add_rule(kind, tau_plus=first("tau_plus", 20.0),
-                            tau_minus=first("tau_minus", 20.0),
+            std_synapses.MultiplicativeWeightDependence) else "_additive")
+        # Vogels2011Rule: one tau; RecurrentRule: its mean windows (see .extra_models)
+        tau = first("tau", first("mean_pre_window", 20.0))
+        # triplet terms: extra_models.PfisterSpikeTriplet (A3 on
+        # WeightDependenceAdditiveTriplet) or PyNN's PfisterSpikeTripletRule (A3 on the rule)
+        triplet = None
+        if "tau_x" in p and "tau_y" in p:
+            triplet = (first("tau_x", 101.0), first("tau_y", 125.0), first("A3_plus", 0.0),
+                       first("A3_minus", 0.0))
+        return net.add_rule(kind, triplet=triplet, tau_plus=first("tau_plus", tau),
+                            tau_minus=first("tau_minus", first("mean_post_window", tau)),
                             A_plus=first("A_plus", 0.01), A_minus=first("A_minus", 0.01),
                             w_min=first("w_min", 0.0), w_max=first("w_max", 1.0))
 

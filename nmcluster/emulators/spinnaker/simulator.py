@@ -5,9 +5,10 @@ core, report of cores/chips/boards), weights become 16-bit integers with one sca
 delays whole steps in 1..144, and the result an engine network integrated in s16.15 fixed point
 (``setup(fixed_point=False)`` switches that off for comparison).  With
 ``$NMCLUSTER_SPINNAKER_PARTITION_ONLY=<path>`` the first ``run()`` only writes the partitioning
-report to ``<path>`` and exits the script (status 0) without simulating.  One network uses one neuron
-model family (LIF current, LIF conductance, Izhikevich current or conductance): the engine
-integrates one family per network.
+report to ``<path>`` and exits the script (status 0) without simulating.  The engine model
+``"spinnaker"`` follows sPyNNaker's C neuron code (update order, s16.15 arithmetic, truncating
+decays) and integrates every family (LIF and Izhikevich, current or conductance input, exponential,
+alpha or delta synapses) in one network.
 """
 
 from __future__ import annotations
@@ -58,7 +59,11 @@ class State(EngineState):
         return SpinnakerConfig()
 
     def _clear_hardware(self) -> None:
+        #: current sources created in this session (DCSource ...; see .electrodes)
+        self.current_sources: list = []
         self.per_type: dict[str, int] = {}
+        self.synapse_cores: dict[str, int | None] = {}
+        self.delay_extensions: dict[str, bool] = {}
         self.report: dict | None = None
         self.weight_scales: dict[tuple[str, str], float] = {}
 
@@ -71,6 +76,71 @@ class State(EngineState):
             raise SystemExit(0)
         super().run_until(tstop)
 
+    def auto_max_delay(self) -> float:
+        # sPyNNaker's get_max_delay docstring: "Most likely value is timestep * 144"
+        return float(self.dt) * machine.MAX_DELAY_STEPS
+
+    def _advance(self, duration: float) -> None:
+        """Integrate, in pieces between the steps at which an input changes: the current
+        sources' amplitudes are added to ``i_offset`` of their cells, a
+        SpikeSourcePoissonVariable switches its rates (sPyNNaker's current_source_*.h and
+        spike_source_poisson.c act per time step)."""
+        sim = self.sim
+        assert sim is not None
+        sources = [c for c in self.current_sources if c._targets]
+        variable = self._variable_sources()
+        if not sources and not variable:
+            self._sim_advance(duration)
+            return
+        dt = self.dt
+        s0 = sim.step
+        s1 = s0 + int(round(duration / dt))
+        base = sim.par["i_offset"][0].copy()
+        targets = [(c, self.unit_lookup[c.target_ids()]) for c in sources]
+        cuts = {s0, s1} | {x for c in sources for x in c.changes(s0, s1, dt)}
+        for _, _, edges in variable:
+            cuts |= {int(e) for e in edges if s0 < e < s1}
+        cuts = sorted(cuts)
+        try:
+            for a, b in zip(cuts[:-1], cuts[1:]):
+                if sources:
+                    cur = base.copy()
+                    for c, units in targets:
+                        np.add.at(cur, units[units < cur.size], c.amplitude_at(a, dt))
+                    # the kernel reads i_offset at every step (model "spinnaker")
+                    sim.par["i_offset"][:] = cur
+                for js, rate_at, _ in variable:
+                    _set_poisson_rates(sim, js, rate_at(a * dt), a * dt)
+                self._sim_advance((b - a) * dt)
+        finally:
+            sim.par["i_offset"][:] = base
+
+    def _variable_sources(self) -> list:
+        """(engine source indices, rate function of time, change steps) of every
+        SpikeSourcePoissonVariable population."""
+        from .extra_models import SpikeSourcePoissonVariable
+
+        out = []
+        c = self.sim.csr
+        index = {int(u): j for j, u in enumerate(c.pois_unit)}
+        for p in self.populations:
+            if not isinstance(p.celltype, SpikeSourcePoissonVariable) or p._engine is None:
+                continue
+            js = np.array([index[int(u)] for u in p._engine])
+            sched = [p.celltype.schedule(i) for i in range(p.size)]
+
+            def rate_at(t: float, sched=sched) -> np.ndarray:
+                out_ = np.zeros(len(sched))
+                for i, (r, a, b) in enumerate(sched):
+                    on = (a <= t + 1e-9) & (t + 1e-9 < b)
+                    out_[i] = r[on][-1] if on.any() else 0.0
+                return out_
+
+            edges = np.unique(np.rint(np.concatenate(
+                [np.concatenate([a, b]) for _, a, b in sched]) / self.dt))
+            out.append((js, rate_at, edges))
+        return out
+
     def _after_run(self, duration: float) -> None:
         if self.config.real_time:
             # pace like the machine: biological time x time_scale_factor of wall time
@@ -80,11 +150,9 @@ class State(EngineState):
                 time.sleep(rest)
 
     def check_set(self) -> None:
-        if self.config.strict and self.running:
-            raise machine.SpinnakerConfigError(
-                "SpiNNaker cannot change parameters between run() and reset() (the machine is "
-                "loaded at the first run); call reset() first, or setup(strict=False) to allow "
-                "it in the emulator")
+        """sPyNNaker 7 accepts ``set()`` between runs (it reloads the changed parameters
+        before the next run), so the emulator does too (the network is rebuilt with the
+        dynamic state carried over)."""
 
     # -- partitioning --------------------------------------------------------------------------
     def partitioning_report(self) -> dict:
@@ -110,22 +178,19 @@ class State(EngineState):
             self.write_partitioning_report(cfg.report_file)
         neurons = [p for p in self.populations if not p._is_source]
         sources = [p for p in self.populations if p._is_source]
-        family = _family(neurons)
         n = sum(p.size for p in neurons)
         off = 0
         for p in neurons:
             p._engine = np.arange(off, off + p.size)
             off += p.size
-        par = _params(neurons, family)
-        net = Network(n, dt=self.dt, model=family, fixed_point=cfg.fixed_point)
+        par, shapes = _params(neurons, cfg.fixed_point)
+        # one engine model for every family (sPyNNaker's update order, s16.15 arithmetic):
+        # LIF and Izhikevich, current or conductance input, side by side in one network
+        net = Network(n, dt=self.dt, model="spinnaker", fixed_point=cfg.fixed_point)
         net.set_params(**{k: v for k, v in par.items() if k in net.params})
-        cond = family.endswith("cond")
-        chans = {"excitatory": net.add_channel("exp", 0, par["tau_syn_E"],
-                                               par["e_rev_E"] if cond else 0.0),
-                 "inhibitory": net.add_channel("exp", 1, par["tau_syn_I"],
-                                               par["e_rev_I"] if cond else 0.0)}
-        if any(type(p.celltype).__name__ == "IF_curr_dual_exp" for p in neurons):
-            chans["excitatory2"] = net.add_channel("exp", 0, par["tau_syn_E2"], 0.0)
+        chans = {}
+        for (rt, kind), (tau, erev) in shapes.items():
+            chans[(rt, kind)] = net.add_channel(kind, 1 if rt == "inhibitory" else 0, tau, erev)
         for p in sources:
             p._engine = p._add_to_network(net)
         self.register_units()
@@ -143,11 +208,16 @@ class State(EngineState):
             post_pop = _pops(prj.post)[0]
             scale = self.weight_scales[(post_pop.label, prj.receptor_type)]
             prj._realise(scale)
-            if prj.receptor_type not in chans:
+            if prj.receptor_type not in post_pop.celltype.receptor_types:
                 raise machine.SpinnakerConfigError(
-                    f"{prj.label}: receptor type {prj.receptor_type!r} not available here")
-            sign = -1.0 if (prj.receptor_type == "inhibitory" and not cond) else 1.0
-            prj._map_to_engine(net, chans[prj.receptor_type], sign)
+                    f"{prj.label}: receptor type {prj.receptor_type!r} not available for "
+                    f"{type(post_pop.celltype).__name__}; it has "
+                    f"{list(post_pop.celltype.receptor_types)}")
+            kind = "alpha" if type(post_pop.celltype).__name__ in _ALPHA else "exp"
+            ch = chans[(prj.receptor_type, kind)]
+            # inhibitory input is a positive trace subtracted by the neuron (ch_erev = -1 for
+            # current input), as sPyNNaker keeps it
+            prj._map_to_engine(net, ch, 1.0)
         analog: list[tuple[str, int]] = []
         for r in sorted(self.recorders, key=lambda r: int(r.population.first_id)):
             analog.extend(r._analog_requests(len(analog)))
@@ -168,52 +238,117 @@ class State(EngineState):
         return sim
 
 
+def _set_poisson_rates(sim: Simulation, js: np.ndarray, rates_hz: np.ndarray,
+                       t_now: float) -> None:
+    """Switch Poisson sources ``js`` to new rates at ``t_now`` (ms): a source whose rate changes
+    draws its next event afresh from ``t_now`` from its own stream (memoryless)."""
+    from ..engine.network import _splitmix_next
+
+    new = np.asarray(rates_hz, float) / 1000.0
+    changed = sim.pois_rate[0, js] != new
+    if not changed.any():
+        return
+    js = js[changed]
+    new = new[changed]
+    st = sim.pois_rng[:, js].copy()
+    u = ((_splitmix_next(st) >> np.uint64(11)).astype(float) + 1.0) / 2.0 ** 53
+    sim.pois_rng[:, js] = st
+    with np.errstate(divide="ignore"):
+        t = t_now - np.log(u) / new[None, :]
+    stop = sim.csr.pois_stop[js][None, :]
+    sim.pois_rate[:, js] = new[None, :]
+    sim.pois_next[:, js] = np.where((new[None, :] > 0) & (t < stop), t, np.inf)
+
+
 def _pops(obj) -> list:
     if hasattr(obj, "populations"):
         return list(obj.populations)
     return [obj.grandparent if hasattr(obj, "grandparent") else obj]
 
 
-_FAMILY = {"IF_curr_exp": "lif_curr", "IF_curr_dual_exp": "lif_curr", "IF_cond_exp": "lif_cond",
-           "Izhikevich": "izh_curr", "Izhikevich_cond": "izh_cond"}
+#: cell type -> engine family (kernels.FAM_*: 0 LIF current, 1 LIF conductance, 2 Izhikevich
+#: current, 3 Izhikevich conductance)
+_FAMILY = {"IF_curr_exp": 0, "IF_curr_dual_exp": 0, "IF_curr_alpha": 0, "IF_curr_delta": 0,
+           "IF_cond_exp": 1, "Izhikevich": 2, "Izhikevich_cond": 3}
+_ALPHA = {"IF_curr_alpha"}
+_DELTA = {"IF_curr_delta"}
+#: sPyNNaker's Izhikevich threshold (threshold_type_static, 30 mV)
+IZH_THRESHOLD = 30.0
 
 
-def _family(neurons: list) -> str:
-    fams = {_FAMILY[type(p.celltype).__name__] for p in neurons}
-    if len(fams) > 1:
-        raise machine.SpinnakerConfigError(
-            f"the emulator integrates one neuron model family per network; this one mixes "
-            f"{sorted(fams)} ({sorted({type(p.celltype).__name__ for p in neurons})})")
-    return fams.pop() if fams else "lif_curr"
+def _s1615(a: np.ndarray, on: bool) -> np.ndarray:
+    """A parameter as the machine holds it (DataType.S1615: nearest multiple of 2^-15)."""
+    return np.rint(np.asarray(a, float) * 32768.0) / 32768.0 if on else np.asarray(a, float)
 
 
-def _params(neurons: list, family: str) -> dict[str, np.ndarray]:
+def _params(neurons: list, fixed: bool) -> tuple[dict[str, np.ndarray], dict]:
+    """Engine parameters of all neurons, and the synaptic channels: ``{(receptor, kind): (tau
+    per neuron, e_rev per neuron)}`` (kind "exp" or "alpha"; tau 0 = delta synapse; e_rev of
+    a current-input neuron is +1 / -1, the sign the neuron applies)."""
     out: dict[str, list] = {}
+    n = sum(p.size for p in neurons)
 
-    def put(k: str, v: np.ndarray) -> None:
-        out.setdefault(k, []).append(np.asarray(v, float))
+    def put(k: str, v) -> None:
+        out.setdefault(k, []).append(np.broadcast_to(np.asarray(v, float), (p.size,)))
 
+    rts = ["excitatory", "inhibitory"]
+    if any(type(p.celltype).__name__ == "IF_curr_dual_exp" for p in neurons):
+        rts.append("excitatory2")
+    kinds = ["exp"] + (["alpha"] if any(type(p.celltype).__name__ in _ALPHA
+                                        for p in neurons) else [])
+    shapes = {(rt, k): (np.zeros(n), np.zeros(n)) for k in kinds for rt in rts
+              if not (k == "alpha" and rt == "excitatory2")}
+    off = 0
     for p in neurons:
         g = p.per_cell
+        name = type(p.celltype).__name__
+        fam = _FAMILY[name]
         names = p.celltype.default_parameters
-        if family.startswith("lif"):
+        put("family", float(fam))
+        if fam < 2:
             put("cm", g("cm"))
             put("g_leak", g("cm") / g("tau_m"))
-            for k in ("v_rest", "v_reset", "v_thresh", "tau_refrac", "i_offset"):
-                put(k, g(k))
+            put("v_rest", _s1615(g("v_rest"), fixed))
+            put("v_reset", _s1615(g("v_reset"), fixed))
+            put("v_thresh", _s1615(g("v_thresh"), fixed))
+            put("tau_refrac", g("tau_refrac"))
+            for k in ("a", "b", "d"):
+                put(k, 0.0)
         else:
-            put("a", g("a"))
-            put("b", g("b"))
-            put("v_reset", g("c"))
-            put("d", g("d"))
-            put("i_offset", g("i_offset"))
-            put("u_init", np.full(p.size, np.nan))
+            put("cm", 1.0)
+            put("g_leak", 0.05)
+            put("v_rest", -70.0)
+            put("v_reset", _s1615(g("c"), fixed))
+            put("v_thresh", IZH_THRESHOLD)
+            put("tau_refrac", 0.0)
+            for k in ("a", "b", "d"):
+                put(k, _s1615(g(k), fixed))
+        put("i_offset", _s1615(g("i_offset"), fixed))
+        put("u_init", p._initial("u"))
         put("v_init", p._initial_v())
-        for k, default in (("tau_syn_E", 5.0), ("tau_syn_I", 5.0), ("tau_syn_E2", 5.0),
-                           ("e_rev_E", 0.0), ("e_rev_I", -70.0)):
-            put(k, g(k) if k in names else np.full(p.size, default))
-    return {k: np.concatenate(v) for k, v in out.items()} if out else {
-        k: np.zeros(0) for k in ("tau_syn_E", "tau_syn_I", "tau_syn_E2", "e_rev_E", "e_rev_I")}
+        sl = slice(off, off + p.size)
+        kind = "alpha" if name in _ALPHA else "exp"
+        cond = fam in (1, 3)
+        for rt in rts:
+            if (rt, kind) not in shapes:
+                continue
+            tau_name = {"excitatory": "tau_syn_E", "inhibitory": "tau_syn_I",
+                        "excitatory2": "tau_syn_E2"}[rt]
+            tau, erev = shapes[(rt, kind)]
+            if name in _DELTA:
+                tau[sl] = 0.0
+            else:
+                tau[sl] = g(tau_name) if tau_name in names else 5.0
+            if cond:
+                erev[sl] = _s1615(g("e_rev_I" if rt == "inhibitory" else "e_rev_E"), fixed)
+            else:
+                erev[sl] = -1.0 if rt == "inhibitory" else 1.0
+        for (rt, k), (tau, erev) in shapes.items():  # unused channels of this population
+            if k != kind:
+                tau[sl] = 5.0
+        off += p.size
+    par = {k: np.concatenate(v) for k, v in out.items()} if out else {}
+    return par, shapes
 
 
 state = State()

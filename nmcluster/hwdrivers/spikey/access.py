@@ -28,7 +28,17 @@ RULE_FILE = "/etc/udev/rules.d/60-spikey.rules"
 
 
 def udev_rule(group: str = DEFAULT_GROUP, mode: str = DEFAULT_MODE) -> str:
-    """The single rule line: Spikey USB devices belong to ``group`` with ``mode``."""
+    """The single rule line: Spikey USB devices belong to ``group`` with ``mode``.
+
+    Both values are checked here, where they are rendered, whatever the caller checked: a quote or comma in
+    either would add udev keys of the caller's choosing (``RUN+=...`` runs a program as root)."""
+    from nmcluster.config import valid_group_name
+    from nmcluster.errors import UserInputError
+
+    if not valid_group_name(group):
+        raise UserInputError(f"udev group must be a group name (letters, digits, _ and -), got {group!r}")
+    if not (mode.isdigit() and len(mode) in (3, 4) and all(c <= "7" for c in mode)):
+        raise UserInputError(f"udev mode must be an octal mode like 0660, got {mode!r}")
     return (f'SUBSYSTEM=="usb", ATTR{{idVendor}}=="{SPIKEY_VENDOR}", ATTR{{idProduct}}=="{SPIKEY_PRODUCT}", '
             f'GROUP="{group}", MODE="{mode}"')
 

@@ -32,7 +32,7 @@ def stations_in(value: str) -> set[int]:
 
 def allocated_station(job_id: str, env: dict[str, str] | None = None) -> str | None:
     """``station500`` for the job's allocated station GRES, or None."""
-    from nmcluster.executors.slurmcli import SlurmCLI
+    from nmcluster.infra.slurmcli import SlurmCLI
 
     text = SlurmCLI(env=env).show_jobs_detail(job_id)
     found: set[int] = set()

@@ -1,6 +1,6 @@
 """Exclusive use of a station outside Slurm (``--local`` on a workstation with a chip attached).
 
-Built on :mod:`nmcluster.jobs.locks` (the same ``station500`` lock file the local executor takes for a
+Built on :mod:`nmcluster.infra.locks` (the same ``station500`` lock file the local executor takes for a
 job), so a ``--local`` run, a locally queued job and a direct :func:`claim_station` exclude each other.
 ``flock`` locks die with their process: a crashed experiment never leaves a station blocked.
 
@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from nmcluster.errors import HardwareBusyError, HardwareConfigError
-from nmcluster.jobs import locks
+from nmcluster.infra import locks
 
 if TYPE_CHECKING:
     from nmcluster.config import SiteConfig
@@ -36,7 +36,7 @@ def station_key(number: int) -> str:
 
 def prepare_shared(lock_dir: Path) -> None:
     """Create a shared lock directory sticky and world-writable (like ``/run/lock``) so every user can
-    create lock files in it; :func:`nmcluster.jobs.locks.acquire` makes the files themselves rw for all."""
+    create lock files in it; :func:`nmcluster.infra.locks.acquire` makes the files themselves rw for all."""
     if lock_dir.is_dir():
         return
     lock_dir.mkdir(parents=True, exist_ok=True)
@@ -98,7 +98,7 @@ def claim_station(site: "SiteConfig", number: int, owner: str = "", blocking: bo
 def _locked_in_proc(path: Path) -> tuple[bool, int] | None:
     """``(locked, pid)`` from ``/proc/locks`` for this file; None when /proc/locks cannot be read."""
     try:
-        st = path.stat()
+        st = path.lstat()  # the lock file itself: a planted link is not the station's lock
         text = Path("/proc/locks").read_text()
     except OSError:
         return None
@@ -116,12 +116,12 @@ def station_holder(site: "SiteConfig", number: int) -> str:
     """Who holds station ``number``'s local lock right now (``""``: nobody)."""
     key = station_key(number)
     path = locks.lock_path(site.lock_dir, key)
-    if not path.exists():
+    if not os.path.lexists(path):
         return ""
     found = _locked_in_proc(path)
     if found is None:  # no /proc/locks: probe with a shared lock, released at once
-        try:
-            fd = os.open(path, os.O_RDONLY)
+        try:  # never through a planted link, never blocking on a planted FIFO
+            fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_NOCTTY | os.O_CLOEXEC)
         except OSError:
             return ""
         try:

@@ -53,7 +53,7 @@ def station_presence(site: "SiteConfig", station: "Station") -> Presence:
 
 def request_presence(site: "SiteConfig", hardware_config: Mapping[str, Any]) -> Presence:
     """Presence for a spikey request: its ``STATION``, or any configured station usable here."""
-    from nmcluster.partitions.spikey import parse_station
+    from nmcluster.hwdrivers.spikey.stations import parse_station
 
     value = hardware_config.get("STATION")
     if value not in (None, ""):

@@ -1,37 +1,7 @@
 """The Spikey station registry: which stations a site has, where they are, and what state they are in.
 
-Stations live in the site config (``[[stations]]``).  Sites that already run the original chip software
-keep their station data in two places, both importable here so nobody types serials twice:
-
-``stationNNN.cfg`` (one file per station, next to the chip software; the number comes from the name)
-    four lines: USB serial, board version, chip version, FPGA input delay, e.g.::
-
-        B201335
-        2
-        5
-        35
-
-    A serial of ``0`` (found in old files) means "whichever single chip is attached".
-
-``workstations.xml`` (one file for the site; this layout is nmcluster's, documented here)::
-
-        <?xml version="1.0" encoding="UTF-8"?>
-        <workstations>
-          <!-- number="500" or name="station500"; host = node the USB cable is plugged into -->
-          <station number="500" host="spikey-ws01">
-            <serial>B201335</serial>
-            <board_version>2</board_version>
-            <chip_version>5</chip_version>
-            <fpga_input_delay>35</fpga_input_delay>
-          </station>
-        </workstations>
-
-    Every field may also be given as an attribute (``<station number="501" serial="B201336" .../>``);
-    unknown elements or attributes are errors, like unknown keys in the site config.
-
-The site config imports them through ``[hardware] station_config_dir`` / ``workstations_xml`` (explicit
-``[[stations]]`` entries override imported ones by number); ``nmcluster stations import`` prints the
-equivalent ``[[stations]]`` TOML for admins who prefer one file.
+Stations live in the site config (``[[stations]]``), or are imported from the original chip
+software's station files by :mod:`nmcluster.stationfiles` when the site config is read.
 
 :func:`station_status` joins the registry with what the node sees (sysfs, device node permissions) and
 with who uses each station (the Slurm job holding its GRES, else the local advisory lock's holder).
@@ -40,167 +10,37 @@ with who uses each station (the Slurm job holding its GRES, else the local advis
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from nmcluster.config import Station
-from nmcluster.errors import ConfigError
 from nmcluster.hwdrivers.spikey.access import AccessCheck, check_node
 from nmcluster.hwdrivers.spikey.discovery import UsbDevice, match_serial, spikey_devices, unspecified_serial
 
 if TYPE_CHECKING:
     from nmcluster.config import SiteConfig
 
-_CFG_NAME = re.compile(r"^station(\d+)\.cfg$")
-_STATION_NAME = re.compile(r"^(?:station)?(\d+)$")
-_XML_FIELDS = ("serial", "board_version", "chip_version", "fpga_input_delay", "host")
-_INT_FIELDS = ("board_version", "chip_version", "fpga_input_delay")
+_STATION_VALUE = re.compile(r"^(?:station)?(\d{1,9})$")
 
 
-# ------------------------------------------------------------------------------------------------ import
-def parse_station_cfg(path: Path | str) -> Station:
-    """One ``stationNNN.cfg``: serial, board version, chip version, FPGA input delay (one per line)."""
-    path = Path(path)
-    m = _CFG_NAME.match(path.name)
-    if not m:
-        raise ConfigError(f"{path}: station files are named stationNNN.cfg (e.g. station500.cfg)")
-    try:
-        lines = path.read_text().splitlines()
-    except OSError as exc:
-        raise ConfigError(f"cannot read station file {path}: {exc.strerror or exc}") from None
-    while lines and not lines[-1].strip():
-        lines.pop()
-    if len(lines) != 4:
-        raise ConfigError(f"{path}: expected 4 lines (USB serial, board version, chip version, FPGA input "
-                          f"delay), found {len(lines)}")
-    serial = lines[0].strip()
-    values: list[int] = []
-    for lineno, (what, text) in enumerate(zip(("board version", "chip version", "FPGA input delay"), lines[1:]),
-                                          start=2):
-        try:
-            values.append(int(text.strip()))
-        except ValueError:
-            raise ConfigError(f"{path}:{lineno}: {what} must be an integer, got {text.strip()!r}") from None
-    return Station(number=int(m.group(1)), serial=serial, board_version=values[0], chip_version=values[1],
-                   fpga_input_delay=values[2])
+def parse_station(value: Any) -> int:
+    """A job's ``STATION``: ``500``, ``"500"`` or ``"station500"`` -> 500 (HardwareConfigError otherwise,
+    also for numbers of more than 9 digits, which no station has)."""
+    from nmcluster.errors import HardwareConfigError, shown
 
-
-def import_station_dir(directory: Path | str) -> list[Station]:
-    """Every ``stationNNN.cfg`` in ``directory`` (other files are ignored), by station number."""
-    directory = Path(directory)
-    if not directory.is_dir():
-        raise ConfigError(f"station config directory {directory} does not exist")
-    return sorted((parse_station_cfg(p) for p in directory.iterdir() if _CFG_NAME.match(p.name)),
-                  key=lambda s: s.number)
-
-
-def parse_workstations_xml(path: Path | str) -> list[Station]:
-    """Stations from a ``workstations.xml`` (layout in the module docstring)."""
-    import xml.etree.ElementTree as ET
-
-    path = Path(path)
-    try:
-        root = ET.parse(path).getroot()
-    except OSError as exc:
-        raise ConfigError(f"cannot read {path}: {exc.strerror or exc}") from None
-    except ET.ParseError as exc:
-        raise ConfigError(f"{path}: not well-formed XML ({exc})") from None
-    if root.tag != "workstations":
-        raise ConfigError(f"{path}: the root element must be <workstations>, found <{root.tag}>")
-    stations: list[Station] = []
-    for i, el in enumerate(root, start=1):
-        where = f"{path}: <{el.tag}> #{i}"
-        if el.tag != "station":
-            raise ConfigError(f"{where}: only <station> elements are allowed in <workstations>")
-        attrs = dict(el.attrib)
-        ident = attrs.pop("number", None) or attrs.pop("name", None)
-        if ident is None or not _STATION_NAME.match(ident.strip()):
-            raise ConfigError(f"{where}: needs number=\"500\" or name=\"station500\"")
-        values: dict[str, str] = {}
-        for key in list(attrs):
-            if key not in _XML_FIELDS:
-                raise ConfigError(f"{where}: unknown attribute {key!r} (allowed: number, name, "
-                                  f"{', '.join(_XML_FIELDS)})")
-            values[key] = attrs.pop(key)
-        for child in el:
-            if child.tag not in _XML_FIELDS:
-                raise ConfigError(f"{where}: unknown element <{child.tag}> (allowed: "
-                                  f"{', '.join(_XML_FIELDS)})")
-            if child.tag in values:
-                raise ConfigError(f"{where}: {child.tag} is given twice")
-            values[child.tag] = (child.text or "").strip()
-        ints: dict[str, int] = {}
-        for key in _INT_FIELDS:
-            if key in values:
-                try:
-                    ints[key] = int(values[key])
-                except ValueError:
-                    raise ConfigError(f"{where}: {key} must be an integer, got {values[key]!r}") from None
-        number = int(_STATION_NAME.match(ident.strip()).group(1))  # type: ignore[union-attr]
-        stations.append(Station(number=number, serial=values.get("serial", "").strip(),
-                                board_version=ints.get("board_version", 2), chip_version=ints.get("chip_version", 4),
-                                fpga_input_delay=ints.get("fpga_input_delay", 0),
-                                host=values.get("host", "").strip()))
-    numbers = [s.number for s in stations]
-    dupes = sorted({n for n in numbers if numbers.count(n) > 1})
-    if dupes:
-        raise ConfigError(f"{path}: station(s) {', '.join(map(str, dupes))} listed twice")
-    return sorted(stations, key=lambda s: s.number)
-
-
-def import_stations(config_dir: Path | str | None = None, workstations_xml: Path | str | None = None) -> list[Station]:
-    """Stations from a directory of ``stationNNN.cfg`` and/or a ``workstations.xml``.
-
-    A station found in both must agree on serial and versions (the host may come from the XML alone):
-    two sources that disagree about a chip would send jobs to the wrong one.
-    """
-    merged: dict[int, Station] = {}
-    if config_dir:
-        merged.update({s.number: s for s in import_station_dir(config_dir)})
-    if workstations_xml:
-        for st in parse_workstations_xml(workstations_xml):
-            old = merged.get(st.number)
-            if old is not None and (old.serial, old.board_version, old.chip_version, old.fpga_input_delay) != \
-                    (st.serial, st.board_version, st.chip_version, st.fpga_input_delay):
-                raise ConfigError(f"station {st.number}: {config_dir}/station{st.number}.cfg and {workstations_xml} "
-                                  f"disagree (serial {old.serial!r} vs {st.serial!r}, chip version "
-                                  f"{old.chip_version} vs {st.chip_version}, ...)")
-            merged[st.number] = st
-    return [merged[n] for n in sorted(merged)]
-
-
-def _toml_str(value: str) -> str:
-    return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
-
-
-def to_toml(stations: Iterable[Station]) -> str:
-    """``[[stations]]`` tables for the site config, one per station."""
-    blocks = []
-    for st in stations:
-        lines = ["[[stations]]", f"number = {st.number}", f"serial = {_toml_str(st.serial)}",
-                 f"board_version = {st.board_version}", f"chip_version = {st.chip_version}",
-                 f"fpga_input_delay = {st.fpga_input_delay}"]
-        if st.host:
-            lines.append(f"host = {_toml_str(st.host)}")
-        blocks.append("\n".join(lines))
-    return "\n\n".join(blocks) + ("\n" if blocks else "")
+    if isinstance(value, int) and not isinstance(value, bool):
+        if 0 <= value < 10**9:
+            return value
+    elif isinstance(value, str):
+        m = _STATION_VALUE.match(value.strip())
+        if m:
+            return int(m.group(1))
+    raise HardwareConfigError(f"spikey hardware config: STATION must be like \"station500\" or 500, "
+                              f"got {shown(value)}")
 
 
 # ------------------------------------------------------------------------------------------------ status
-def calibration_version(site: "SiteConfig", station: Station) -> str:
-    """Current calibration version of a station in the calibration store (``"v3"``); ``"-"`` when
-    the store has none (or cannot be read)."""
-    try:
-        from nmcluster.calib.store import CalibStore, default_root
-
-        version = CalibStore(default_root(site)).current(station.name)
-    except Exception:  # noqa: BLE001 - a status table must not fail on an unreadable store
-        return "?"
-    return f"v{version}" if version else "-"
-
-
 @dataclass(frozen=True)
 class StationStatus:
     """One row of ``nmcluster stations``: a configured station, or an attached chip nobody configured."""
@@ -259,10 +99,13 @@ def assign_devices(stations: Sequence[Station],
 
 
 def station_status(site: "SiteConfig", in_use: Mapping[int, str] | None = None,
-                   numbers: Iterable[int] | None = None) -> list[StationStatus]:
+                   numbers: Iterable[int] | None = None,
+                   calibration: Callable[[Station], str] | None = None) -> list[StationStatus]:
     """The configured stations (or ``numbers`` of them) as this node sees them, plus unknown chips.
 
     ``in_use`` maps a station number to who uses it (see :func:`station_users`); absent -> free.
+    ``calibration`` names a station's calibration version (the caller passes its lookup in the
+    calibration store: the driver does not import the store).
     """
     hw = site.hardware
     wanted = [site.stations[n] for n in (sorted(numbers) if numbers is not None else sorted(site.stations))
@@ -278,7 +121,7 @@ def station_status(site: "SiteConfig", in_use: Mapping[int, str] | None = None,
         rows.append(StationStatus(number=st.number, serial=st.serial, chip_version=st.chip_version,
                                   board_version=st.board_version, host=st.host, device=dev, access=access,
                                   in_use_by=(in_use or {}).get(st.number, ""),
-                                  calibration=calibration_version(site, st), notes=tuple(notes),
+                                  calibration=calibration(st) if calibration else "-", notes=tuple(notes),
                                   dev_root=str(hw.dev_root)))
     if numbers is None:
         for dev in unknown:
@@ -320,17 +163,22 @@ def parse_scontrol_jobs(text: str) -> dict[int, str]:
         if not allocated:
             allocated = _stations_in(kv.get("TresPerNode", ""))
         user = kv.get("UserId", "").split("(", 1)[0]
+        about = [user] if user else []
+        nmc = re.fullmatch(r"nmc-(\d+)(?:-(\d+))?", kv.get("JobName", ""))  # nmcluster's job names
+        if nmc:  # an array nmc-<first>-<last>: task i runs job <first> + i (ids of one sweep are consecutive)
+            task = kv.get("ArrayTaskId", "")
+            about.append(f"nmcluster job {int(nmc.group(1)) + (int(task) if nmc.group(2) and task.isdigit() else 0)}")
         for number in allocated:
-            out.setdefault(number, f"Slurm job {kv.get('JobId', '?')}" + (f" ({user})" if user else ""))
+            out.setdefault(number, f"Slurm job {kv.get('JobId', '?')}" + (f" ({', '.join(about)})" if about else ""))
     return out
 
 
 def slurm_station_users(env: Mapping[str, str] | None = None) -> dict[int, str]:
-    """Station -> Slurm job using it, through the one Slurm adapter (:mod:`nmcluster.executors.slurmcli`).
+    """Station -> Slurm job using it, through the one Slurm adapter (:mod:`nmcluster.infra.slurmcli`).
 
     Raises :class:`~nmcluster.errors.SlurmUnavailableError` when Slurm does not answer.
     """
-    from nmcluster.executors.slurmcli import SlurmCLI
+    from nmcluster.infra.slurmcli import SlurmCLI
 
     return parse_scontrol_jobs(SlurmCLI(env=env).show_jobs_detail())
 
@@ -350,7 +198,7 @@ def station_users(site: "SiteConfig", env: Mapping[str, str] | None = None, use_
 
     users = Users()
     if use_slurm is None:
-        from nmcluster.executors import slurm_configured
+        from nmcluster.infra.slurmcli import slurm_configured
 
         use_slurm = slurm_configured(env)
     if use_slurm:

@@ -34,7 +34,7 @@ from __future__ import annotations
 
 import json
 import tomllib
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
@@ -217,26 +217,21 @@ class FileDefects:
         return str(self.directory)
 
 
-class CalibStoreDefects:
-    """Blacklists of the wafer's current version in the calibration store (``nmcluster.calib``: components
-    ``hicann``, ``fpga``, ``denmem/h<H>``, ``driver/h<H>``) merged with another source (the defects files)."""
+class BlacklistedDefects:
+    """Another source's defects (the defects files) plus blacklists from a provider (the calibration
+    store's, :func:`nmcluster.calib.providers.wafer_blacklists`: components ``hicann``, ``fpga``,
+    ``denmem/h<H>``, ``driver/h<H>``).  The provider is passed in: the driver never imports the store."""
 
-    def __init__(self, base: DefectSource, calib_root: Path, version: int | None = None) -> None:
+    def __init__(self, base: DefectSource, blacklists: Callable[[int], Any]) -> None:
         self.base = base
-        self.calib_root = Path(calib_root)
-        self.version = version  # None: the current version
+        self.blacklists = blacklists
 
     def load(self, wafer: int) -> WaferDefects:
         base = self.base.load(wafer)
-        path = self.calib_root / f"wafer{wafer}.h5"
-        if not path.exists():
+        found = self.blacklists(wafer)
+        if found is None:
             return base
-        from nmcluster.calib.store import CalibStore
-
-        try:
-            bl = CalibStore(self.calib_root).read(f"wafer{wafer}", self.version).blacklist
-        except Exception as exc:  # noqa: BLE001 - an unreadable store must say so, not un-blacklist silently
-            raise ConfigError(f"cannot read the calibration store's blacklists of wafer {wafer}: {exc}") from None
+        bl, where = found
         lists = dict(base.hicanns)
         for comp, ids in bl.items():
             kind, _, h = comp.partition("/h")
@@ -252,17 +247,18 @@ class CalibStoreDefects:
             wafer=wafer,
             unavailable_fpgas=base.unavailable_fpgas | frozenset(int(i) for i in bl.get("fpga", ())),
             unavailable_hicanns=base.unavailable_hicanns | frozenset(int(i) for i in bl.get("hicann", ())),
-            hicanns=lists, source=", ".join(s for s in (base.source, str(path)) if s))
+            hicanns=lists, source=", ".join(s for s in (base.source, where) if s))
 
     def location(self, wafer: int) -> str:
         return self.base.location(wafer)
 
 
-def defect_source(site: "SiteConfig") -> DefectSource:
-    """The site's defect source: the defects files (or none), plus the calibration store's blacklists."""
+def defect_source(site: "SiteConfig", blacklists: Callable[[int], Any] | None = None) -> DefectSource:
+    """The site's defect source: the defects files (or none), plus ``blacklists`` (the calibration
+    store's, passed in by the partition or the job runner) when given."""
     base: DefectSource = FileDefects(site.hardware.defects_dir) if site.hardware.defects_dir is not None \
         else NoDefects()
-    return CalibStoreDefects(base, site.calib_root)
+    return base if blacklists is None else BlacklistedDefects(base, blacklists)
 
 
 def write_defects_dir(defects: WaferDefects, directory: Path | str) -> Path:
@@ -281,17 +277,14 @@ def write_defects_dir(defects: WaferDefects, directory: Path | str) -> Path:
     return directory
 
 
-def job_defects_dir(site: "SiteConfig", wafer: int, directory: Path | str, calib_root: Path | None = None,
-                    version: int | None = None) -> Path:
-    """The job's own defects directory: the site's defects files merged with the calibration store's
-    blacklists of ``version`` (None: current) of the wafer, written to ``directory`` (the job runner points
+def job_defects_dir(site: "SiteConfig", wafer: int, directory: Path | str,
+                    blacklists: Callable[[int], Any] | None = None) -> Path:
+    """The job's own defects directory: the site's defects files merged with ``blacklists`` (the
+    calibration store's at the job's pinned version), written to ``directory`` (the job runner points
     ``SLURM_DEFECTS_PATH`` at it)."""
-    base: DefectSource = FileDefects(site.hardware.defects_dir) if site.hardware.defects_dir is not None \
-        else NoDefects()
-    source = CalibStoreDefects(base, calib_root if calib_root is not None else site.calib_root, version)
-    return write_defects_dir(source.load(wafer), directory)
+    return write_defects_dir(defect_source(site, blacklists).load(wafer), directory)
 
 
-def load_defects(site: "SiteConfig", wafer: int) -> WaferDefects:
-    """Defects of one wafer of this site."""
-    return defect_source(site).load(wafer)
+def load_defects(site: "SiteConfig", wafer: int, blacklists: Callable[[int], Any] | None = None) -> WaferDefects:
+    """Defects of one wafer of this site (with ``blacklists``: also those of the calibration store)."""
+    return defect_source(site, blacklists).load(wafer)

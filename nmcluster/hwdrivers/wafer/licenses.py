@@ -28,20 +28,21 @@ def parse_license(name: str) -> tuple[int, int]:
     return int(m.group(1)), check_fpga(int(m.group(2)))
 
 
-def available_fpgas(site: "SiteConfig", wafer: int) -> tuple[int, ...]:
-    """FPGAs of ``wafer`` a job may get: configured for the site and not marked unavailable."""
+def available_fpgas(site: "SiteConfig", wafer: int, blacklists=None) -> tuple[int, ...]:
+    """FPGAs of ``wafer`` a job may get: configured for the site and not marked unavailable (by the
+    defects files, or by ``blacklists``: the calibration store's, passed in by the caller)."""
     from nmcluster.hwdrivers.wafer.defects import load_defects
 
-    unavailable = load_defects(site, wafer).unavailable_fpgas
+    unavailable = load_defects(site, wafer, blacklists).unavailable_fpgas
     return tuple(f for f in site.wafers[wafer].fpgas if f not in unavailable)
 
 
-def site_without_unavailable_fpgas(site: "SiteConfig") -> "SiteConfig":
+def site_without_unavailable_fpgas(site: "SiteConfig", blacklists=None) -> "SiteConfig":
     """The site config with every wafer's FPGA list reduced to :func:`available_fpgas`.
 
     What ``slurm-conf`` renders from, so Slurm has no licence for a broken FPGA.
     """
-    if site.hardware.defects_dir is None:
+    if site.hardware.defects_dir is None and blacklists is None:
         return site
-    wafers = {w: wf._replace(fpgas=available_fpgas(site, w)) for w, wf in site.wafers.items()}
+    wafers = {w: wf._replace(fpgas=available_fpgas(site, w, blacklists)) for w, wf in site.wafers.items()}
     return site._replace(wafers=wafers)

@@ -12,9 +12,8 @@ class PyNmcluster(PythonPackage):
     BrainScaleS, SpiNNaker) with software emulators: the nmcluster CLI, job runner and the
     PyNN emulator backends (pyNN.nmcluster.*)."""
 
-    # homepage and git must equal [project.urls] Homepage / Repository of pyproject.toml once it
-    # has them (tests/spack checks); until then git is the project's expected public address.
-    homepage = "https://pypi.org/project/nmcluster/"
+    # homepage and git equal [project.urls] Homepage / Repository of pyproject.toml (tests/spack checks)
+    homepage = "https://github.com/nmcluster/nmcluster"
     pypi = "nmcluster/nmcluster-0.1.0.tar.gz"
     git = "https://github.com/nmcluster/nmcluster.git"
 
@@ -30,29 +29,50 @@ class PyNmcluster(PythonPackage):
     variant("ssh", default=False, description="Submit from machines outside the cluster over SSH (paramiko)")
     variant("nest", default=False, description="NEST as the fallback emulator backend (PyNEST)")
     variant("plot", default=False, description="Plotting helpers (matplotlib)")
+    variant("nix", default=False, description="NIX (HDF5) files for recorded data (nixio, neo's NixIO)")
+    variant("mariadb", default=False,
+            description="The benchmark database on MariaDB for sites with several frontends (PyMySQL)")
+    variant("spinnaker", default=False,
+            description="The spalloc client for sites that hand out SpiNNaker boards through spalloc")
 
     # [project] requires-python and [build-system] requires
     depends_on("python@3.11:", type=("build", "run"))
-    depends_on("py-hatchling@1.21:", type="build")
+    depends_on("py-hatchling@1.27:", type="build")
 
     # [project] dependencies
     depends_on("py-click@8.1:8", type=("build", "run"))
     depends_on("py-rich@13:15", type=("build", "run"))
     depends_on("py-numpy@1.26:2", type=("build", "run"))
-    depends_on("py-numba@0.59:0", type=("build", "run"))
+    depends_on("py-numba@0.65:0.68", type=("build", "run"))
+    depends_on("py-llvmlite@0.47:0.50", type=("build", "run"))
+    # py-pynn@0.13, py-lazyarray@0.6:, py-neo@0.13.4: and the py-quantities they need are carried by
+    # this repository (packages/py_pynn, ...): the builtin repository stops at PyNN 0.10, neo 0.12,
+    # lazyarray 0.5.2, quantities 0.14.1 (spack/builtin-versions.json)
     depends_on("py-pynn@0.13", type=("build", "run"))
-    depends_on("py-neo@0.13:0.14", type=("build", "run"))
-    depends_on("py-quantities@0.15:0.16", type=("build", "run"))
+    depends_on("py-lazyarray@0.5.2:0.7", type=("build", "run"))
+    depends_on("py-neo@0.13.4:0.14", type=("build", "run"))
     depends_on("py-h5py@3.10:3", type=("build", "run"))
+    depends_on("py-jsonschema@4.20:4", type=("build", "run"))  # benchmark report schema (builtin has 4.26)
 
     # [project.optional-dependencies]
     depends_on("py-paramiko@3.4:5", type=("build", "run"), when="+ssh")
-    # PyPI's nest-simulator is spack's nest with its Python interface
+    # PyPI's nest-simulator is spack's nest with its Python interface (nest@3.10.0 carried here)
     depends_on("nest@3.6:3 +python", type=("build", "run"), when="+nest")
     depends_on("py-matplotlib@3.8:3", type=("build", "run"), when="+plot")
+    depends_on("py-nixio@1.5:1", type=("build", "run"), when="+nix")
+    depends_on("py-pymysql@1.1:1", type=("build", "run"), when="+mariadb")
+    # PyPI's spalloc versions carry the epoch 1! (spalloc>=1!7.0,<1!8); spack's have none
+    depends_on("py-spalloc@7.0:7", type=("build", "run"), when="+spinnaker")
 
     # `nmcluster run/submit` call sbatch/srun/squeue when the site has Slurm and run jobs locally
     # otherwise, so Slurm is not a dependency: the frontend environment adds the system Slurm.
+
+    def setup_run_environment(self, env):
+        # pyNN.nmcluster.* names where this prefix reaches Python through PYTHONPATH (spack load,
+        # spack's Tcl/Lmod modules), which processes no .pth file: the hook directory's
+        # sitecustomize installs the alias finder and then runs the site's own (nmcluster/_pynn_alias.py)
+        purelib = self.spec["python"].package.purelib  # nmcluster is pure Python
+        env.prepend_path("PYTHONPATH", join_path(self.prefix, purelib, "nmcluster", "pynn_hook"))
 
     def test_cli(self):
         """the installed nmcluster command runs and reports its version"""

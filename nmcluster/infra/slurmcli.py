@@ -372,6 +372,9 @@ class SlurmCLI:
         errors = [ln for ln in lines if re.search(r"\b(error|fatal)\b", ln, re.IGNORECASE)] or lines
         if not errors:
             return f"exit status {proc.returncode}"
+        ruled = [ln for ln in errors if "nmcluster site rules:" in ln]
+        if ruled:  # the site's job_submit.lua said why (the last line is only "Access/permission denied")
+            return _ERROR_PREFIX.sub("", ruled[-1]).strip()
         text = _ERROR_PREFIX.sub("", errors[-1])
         text = _SUBMIT_PREFIX.sub("", text)
         return text.strip() or errors[-1]
@@ -421,6 +424,10 @@ class SlurmCLI:
         """Fail fast when the controller is down (tools would retry for MessageTimeout first)."""
         if time.monotonic() - self._last_ok > self.PING_TTL:
             self.check()
+
+    def ensure_up(self) -> None:
+        """:meth:`check`, unless a call moments ago (``PING_TTL``) showed the controller answering."""
+        self._ensure_up()
 
     # ------------------------------------------------------------------ availability
     def _ping(self, timeout: float) -> tuple[bool, str]:
@@ -622,3 +629,19 @@ class SlurmCLI:
         except OSError:
             return found
         return found
+
+
+def slurm_configured(env: Mapping[str, str] | None = None) -> bool:
+    """Is this machine part of a Slurm cluster?  (Client tools installed and a slurm.conf to use.)
+
+    A configured Slurm whose controller does not answer is an error ("Slurm is not answering"), not a
+    reason to run a hardware job on the frontend; only a machine without Slurm gets the local executor.
+    """
+    import os
+    import shutil
+
+    env = os.environ if env is None else env
+    if shutil.which("sbatch", path=env.get("PATH")) is None:
+        return False
+    conf = env.get("SLURM_CONF") or "/etc/slurm/slurm.conf"
+    return os.path.isfile(conf)

@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from nmcluster.errors import SlurmError, SlurmUnavailableError
-from nmcluster.executors.slurmcli import (
+from nmcluster.infra.slurmcli import (
     SlurmCLI,
     SlurmJobInfo,
     _job_from_json,
@@ -189,7 +189,9 @@ def test_invalid_requests_give_slurms_message(cli, tmp_path):
         "Invalid generic resource (gres) specification": ["--gres=nosuchgres:1"],
         "Invalid partition name specified": ["-p", "nosuchpartition"],
         "Invalid license specification": ["-L", "W99F1"],
-        "Requested node configuration is not available": ["-p", "spikey", "--gres=station:s999:1"],
+        # the site's job_submit.lua (scripts/test-cluster deploys it) explains what Slurm alone cannot
+        "nmcluster site rules: station s999 is not a station of this site (s500, s501, s502, s600)":
+            ["-p", "spikey", "--gres=station:s999:1"],
     }
     for message, args in cases.items():
         with pytest.raises(SlurmError) as err:
@@ -338,7 +340,7 @@ def test_failure_classification():
 
 
 def test_module_import_is_cheap():
-    code = ("import sys, nmcluster.executors.slurmcli as m; "
+    code = ("import sys, nmcluster.infra.slurmcli as m; "
             "bad = {'json', 'numpy', 'click', 'rich', 'asyncio'} & set(sys.modules); print(sorted(bad))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip()
     assert out == "[]"

@@ -1,0 +1,10 @@
+# accepts: 0.1 ms time step, a delay shorter than one step (rounded/raised with a warning)
+import pyNN.spiNNaker as sim
+sim.setup(timestep=0.1)
+src = sim.Population(5, sim.SpikeSourcePoisson(rate=50.0))
+cells = sim.Population(5, sim.IF_cond_exp())
+sim.Projection(src, cells, sim.OneToOneConnector(), sim.StaticSynapse(weight=0.05, delay=0.1))
+sim.Projection(cells, cells, sim.AllToAllConnector(), sim.StaticSynapse(weight=0.01, delay=1.25))
+cells.record(["spikes", "v"])
+sim.run(50.0)
+sim.end()
