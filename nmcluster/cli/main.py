@@ -33,6 +33,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
               "Your collabs' quotas: limit, usage (from Slurm accounting) and what is left."),
     "request": ("nmcluster.cli.quota:request",
                 "Resource requests for a collab: create, edit, submit, list."),
+    "serve": ("nmcluster.cli.serve:serve", "Serve the platform's job-queue API and Job Manager (nmpi clients)."),
+    "provider": ("nmcluster.cli.provider:provider", "Provider bridge: run jobs of an NMPI queue on this site."),
     "plot": ("nmcluster.cli.plot:plot",
              "Raster plot or membrane trace (PNG) of a neo data file or of a job's outputs."),
 }
