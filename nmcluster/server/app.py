@@ -204,7 +204,13 @@ class ServerState:
             names = [str(f.get("path") or "") for f in (row["output_data"] or {}).get("files", [])]
         else:
             names = list(rec.output_data) if rec is not None and rec.final else []
-        return [n for n in names if safe_relative_name(n)]
+        out_dir = self.output_dir(row, rec)
+        if out_dir is None:
+            return []
+        real = out_dir.resolve()
+        # only plain files inside the job's directory: a link the job made (-> /etc/passwd, another job) is not
+        return [n for n in names if safe_relative_name(n) and (out_dir / n).resolve().is_relative_to(real)
+                and (out_dir / n).resolve().is_file()]
 
     def sign(self, job_id: int, name: str, expires: int) -> str:
         return hmac.new(self.secret, f"{job_id}\0{name}\0{expires}".encode(), hashlib.sha256).hexdigest()

@@ -1,0 +1,159 @@
+"""What the server refuses: no or a bad token (401, nothing seen), other collabs' jobs (404), downloads
+leaving the job's directory, oversize bodies (413), bad JSON or fields (422 naming the field), local paths as
+code, revoked and expired tokens."""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+import urllib.parse
+
+from tests.server.conftest import nmc
+
+SCRIPT = "import os\nopen('out.txt', 'w').write('secret of alice')\nos.symlink('/etc/passwd', 'link.txt')\n"
+
+
+def submit(server, user: str, collab: str = "563", code: str = SCRIPT) -> dict:
+    status, job = server.json("POST", "/jobs/", server.tokens[user],
+                              {"code": code, "collab": collab, "hardware_platform": "SpiNNaker"})
+    assert status == 201, job
+    return job
+
+
+def wait_final(server, user: str, job_id: int) -> dict:
+    for _ in range(300):
+        status, job = server.json("GET", f"/jobs/{job_id}?with_log=true", server.tokens[user])
+        assert status == 200, job
+        if job["status"] in ("finished", "error"):
+            return job
+        time.sleep(0.1)
+    raise AssertionError(f"job {job_id} did not finish")
+
+
+def test_no_or_invalid_token_is_401_and_sees_nothing(server):
+    job = submit(server, "alice")
+    for token in (None, "nmct_not-a-token", server.tokens["alice"] + "x"):
+        for method, path in (("GET", "/jobs/"), ("GET", f"/jobs/{job['id']}"), ("GET", "/userinfo"),
+                             ("GET", f"/jobs/{job['id']}/log"), ("DELETE", f"/jobs/{job['id']}"),
+                             ("POST", f"/jobs/{job['id']}/tags/"), ("GET", "/projects/")):
+            status, body = server.request(method, path, token, b'["xx"]' if method == "POST" else None)
+            assert status == 401, (method, path, status, body)
+            assert b"secret" not in body and b"alice" not in body
+    # a malformed Authorization header is no token either
+    status, _ = server.request("GET", "/jobs/", headers={"Authorization": "Basic YWxpY2U6eA=="})
+    assert status == 401
+
+
+def test_other_collab_job_is_404_and_unchanged(server):
+    job = submit(server, "alice")
+    final = wait_final(server, "alice", job["id"])
+    assert final["status"] == "finished", final.get("log")
+    bob = server.tokens["bob"]
+    for method, path, body in (("GET", f"/jobs/{job['id']}", None), ("GET", f"/jobs/{job['id']}/log", None),
+                               ("GET", f"/jobs/{job['id']}/output_data", None),
+                               ("POST", f"/jobs/{job['id']}/tags/", b'["evil"]'),
+                               ("POST", f"/jobs/{job['id']}/comments/", b'{"content": "x"}'),
+                               ("DELETE", f"/jobs/{job['id']}", None),
+                               ("GET", f"/jobs/{job['id']}/files/out.txt", None)):
+        status, resp = server.request(method, path, bob, body)
+        assert status == 404, (method, path, status, resp)
+        assert b"secret of alice" not in resp
+    status, listing = server.json("GET", "/jobs/?size=100", bob)
+    assert status == 200 and listing == []
+    status, _ = server.json("GET", "/jobs/?collab=563", bob)
+    assert status == 403
+    status, _ = server.json("POST", "/jobs/", bob, {"code": SCRIPT, "collab": "563", "hardware_platform": "SpiNNaker"})
+    assert status == 404
+    # alice's job is untouched: still there, tags unchanged
+    status, again = server.json("GET", f"/jobs/{job['id']}", server.tokens["alice"])
+    assert status == 200 and again["tags"] == [] and again["status"] == "finished"
+    # a job of a collab both are in is visible to both
+    shared = submit(server, "alice", "shared")
+    assert server.json("GET", f"/jobs/{shared['id']}", bob)[0] == 200
+
+
+def test_download_stays_in_the_job_directory(server):
+    job = wait_final(server, "alice", submit(server, "alice")["id"])
+    files = {f["path"].split("/", 1)[1]: f["url"] for f in job["output_data"]["files"]}
+    # the job made link.txt -> /etc/passwd: it is not offered, and not served when asked for
+    assert sorted(files) == ["out.txt"]
+    url = urllib.parse.urlsplit(files["out.txt"])
+    status, body = server.request("GET", f"{url.path}?{url.query}")  # the signed link, without a token
+    assert (status, body) == (200, b"secret of alice")
+    alice = server.tokens["alice"]
+    for name in ("../job.json", "..%2Fjob.json", "%2Fetc%2Fpasswd", "link.txt", "work/../../jobs.sqlite",
+                 "does-not-exist"):
+        status, body = server.request("GET", f"/jobs/{job['id']}/files/{name}", alice)
+        assert status == 404, (name, status, body)
+        assert b"root:" not in body
+    # a signature is bound to its file, job and expiry
+    q = urllib.parse.parse_qs(url.query)
+    for path in (f"/jobs/{job['id']}/files/link.txt?{url.query}",
+                 f"/jobs/{job['id']}/files/out.txt?expires={int(q['expires'][0]) + 1}&sig={q['sig'][0]}",
+                 f"/jobs/{job['id']}/files/out.txt?expires=1&sig={q['sig'][0]}"):
+        status, body = server.request("GET", path)
+        assert status in (401, 404) and b"secret" not in body, (path, status)
+
+
+def test_oversize_body_is_413(server):
+    big = json.dumps({"code": "x = 1\n" * 400_000, "collab": "563", "hardware_platform": "SpiNNaker"}).encode()
+    assert len(big) > 2_000_000
+    status, body = server.request("POST", "/jobs/", server.tokens["alice"], big)
+    assert status == 413 and b"too large" in body
+    status, listing = server.json("GET", "/jobs/", server.tokens["alice"])
+    assert listing == []
+
+
+def test_bad_json_and_fields_are_422_naming_the_field(server):
+    alice = server.tokens["alice"]
+    status, body = server.json("POST", "/jobs/", alice, {"code": "print(1)\n", "hardware_platform": "SpiNNaker"})
+    assert status == 422 and "collab" in body["detail"] and "required" in body["detail"].lower()
+    status, body = server.json("POST", "/jobs/", alice, {"code": "x\n", "collab": "563",
+                                                         "hardware_platform": "SpiNNaker", "tags": "notalist"})
+    assert status == 422 and "tags" in body["detail"]
+    status, raw = server.request("POST", "/jobs/", alice, b'{"code": "x", ')
+    assert status == 422 and b"JSON" in raw
+    # the nmcluster validation: same one-line message as the CLI, HTTP 400
+    status, body = server.json("POST", "/jobs/", alice, {"code": "x = 1\n", "collab": "563",
+                                                         "hardware_platform": "NoSuchMachine"})
+    assert status == 400 and "NoSuchMachine" in body["detail"] and "\n" not in body["detail"]
+    status, body = server.json("POST", "/jobs/", alice, {"code": "x = 1\n", "collab": "563",
+                                                         "hardware_platform": "Spikey",
+                                                         "hardware_config": {"STATION": "station9999"}})
+    assert status == 400 and "9999" in body["detail"]
+    status, listing = server.json("GET", "/jobs/", alice)
+    assert listing == []  # nothing queued
+
+
+def test_local_paths_and_ebrains_storage_are_refused(server, tmp_path):
+    alice = server.tokens["alice"]
+    secret = tmp_path / "server-secret.py"
+    secret.write_text("print('server file')\n")
+    for code, word in ((str(secret), "file name"), ("file:///etc/passwd", "http"), ("drive://563/source_code", "git URL"),
+                       ("/etc/passwd", "file name")):
+        status, body = server.json("POST", "/jobs/", alice, {"code": code, "collab": "563",
+                                                             "hardware_platform": "SpiNNaker"})
+        assert status == 400 and word in body["detail"], (code, body)
+    status, body = server.json("POST", "/jobs/", alice, {"code": "x = 1\n", "collab": "563", "hardware_platform": "SpiNNaker",
+                                                         "input_data": [{"url": "/etc/shadow"}]})
+    assert status == 400 and "http" in body["detail"]
+    assert server.json("GET", "/jobs/", alice)[1] == []
+
+
+def test_revoked_and_expired_tokens_stop_working(server):
+    token = server.token("carol")
+    assert server.json("GET", "/userinfo", token)[0] == 200
+    listing = json.loads(nmc(["admin", "token", "list", "--json"], server.env).stdout)
+    carol = [t for t in listing if t["name"] == "carol"][0]
+    assert carol["state"] == "active" and "hash" not in carol
+    nmc(["admin", "token", "revoke", str(carol["id"])], server.env)
+    assert server.json("GET", "/userinfo", token)[0] == 401
+    # stored hashed: the database never contains the token
+    db = (server.tmp / "jobs" / ".server" / "server.sqlite").read_bytes()
+    assert token.encode() not in db and server.tokens["alice"].encode() not in db
+    bad = nmc(["admin", "token", "create", "carol", "--expires", "soon"], server.env, check=False)
+    assert bad.returncode == 2 and bad.stderr.count("\n") == 1 and "Traceback" not in bad.stderr
+    bad = nmc(["admin", "token", "create", "../root"], server.env, check=False)
+    assert bad.returncode == 2
+    assert oct(os.stat(server.tmp / "jobs" / ".server").st_mode & 0o777) == "0o700"
