@@ -37,12 +37,10 @@ from nmcluster.config import SiteConfig
 from nmcluster.errors import NmclusterError
 from nmcluster.server.auth import Authenticator, Identity, Provider
 from nmcluster.server.store import ServerStore
+from nmcluster.server.validate import check_code, check_input_url
 
 FINAL = ("finished", "error")
 URL_LIFETIME_S = 7 * 86400
-#: what ``code`` may be: a script's text, or an http(s) URL of a git repository or an archive.  A local
-#: path would make the service account copy its own files into a job that the caller can download.
-EBRAINS_ONLY = ("drive://", "bucket://", "collab://")
 
 # -- request bodies (data_models.py) ----------------------------------------------------------------
 Tag = Annotated[str, StringConstraints(min_length=2, max_length=100, strip_whitespace=True)]
@@ -288,36 +286,6 @@ def _units(platform: str) -> str:
     """``RESOURCE_USAGE_UNITS`` of the real service's globals.py."""
     return {"SpiNNaker": "core-hours", "BrainScaleS": "wafer-hours", "BrainScaleS-2": "chip-hours",
             "Spikey": "hours", "BrainScaleS-ESS": "hours"}.get(platform, "hours")
-
-
-def check_code(code: str) -> str:
-    """What ``code`` may be (see :data:`EBRAINS_ONLY`): script text, or an http(s) URL; one-line errors."""
-    from nmcluster.errors import UserInputError
-
-    stripped = code.strip()
-    if stripped.startswith(EBRAINS_ONLY):
-        raise UserInputError(f"code from EBRAINS Drive/Bucket ({stripped.split('://')[0]}://) cannot be fetched "
-                             "by this site: give the script's text, a git URL or an archive URL (http/https)")
-    if "\n" not in stripped and "://" in stripped:
-        if not stripped.startswith(("https://", "http://")):
-            raise UserInputError(f"code URL {stripped[:80]!r}: only http(s) URLs of a git repository or an "
-                                 "archive are accepted here")
-        return stripped
-    if "\n" not in code:
-        if len(stripped) < 200 and (stripped.startswith(("/", "~", ".")) or stripped.endswith((".py", ".zip", ".tar.gz"))) \
-                and " " not in stripped:
-            raise UserInputError(f"code {stripped[:80]!r} looks like a file name: send the script's text (the "
-                                 "client reads a local .py file for you), a git URL or an archive URL")
-        code += "\n"  # script text (one line): never taken for a path on this server
-    return code
-
-
-def check_input_url(url: str) -> str:
-    from nmcluster.errors import UserInputError
-
-    if not url.startswith(("https://", "http://")):
-        raise UserInputError(f"input_data url {url[:80]!r}: only http(s) URLs are accepted here")
-    return url
 
 
 # -- the app ------------------------------------------------------------------------------------------
