@@ -128,3 +128,28 @@ def test_bridge_without_key_is_one_line(queue, tmp_path):
     env = bridge_env(tmp_path / "b", "")
     proc = subprocess.run(bridge_cmd(queue, "--once"), env=env, capture_output=True, text=True, timeout=60)
     assert proc.returncode == 2 and "NMCLUSTER_PROVIDER_KEY" in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_crash_between_submit_and_journal_adopts_the_local_job(queue, tmp_path):
+    """The narrowest window: the local job was submitted but the journal still says 'taken' (killed just
+    after ``submit``).  The restarted bridge finds the job by its tag instead of submitting it again."""
+    from nmcluster.config import load_config
+    from nmcluster.jobs.service import JobService
+    from nmcluster.server.bridge import Bridge, Queue
+
+    key = nmc(["admin", "token", "create", "m", "--provider", "SpiNNaker"], queue.env).stdout.strip()
+    status, job = queue.json("POST", "/jobs/", queue.tokens["alice"], {"code": SLOW.format(n=7).replace("2.0", "0.1"),
+                                                                       "collab": "563", "hardware_platform": "SpiNNaker"})
+    env = bridge_env(tmp_path / "b", key)
+    with JobService(site=load_config(env["NMCLUSTER_CONFIG"], env=env), env=env) as svc:
+        bridge = Bridge(Queue(queue.url, key), "SpiNNaker", svc, tmp_path / "b" / "state")
+        taken = bridge.queue.next_job("SpiNNaker")
+        entry = {"job": taken, "state": "taken", "taken": time.time(), "local_id": None}
+        bridge._write(entry)
+        first = svc.submit(bridge.spec(taken))  # ... and the process dies here
+        restarted = Bridge(Queue(queue.url, key), "SpiNNaker", svc, tmp_path / "b" / "state")
+        assert restarted.run(once=True, log=lambda m: None) == 0
+        assert [r.id for r in svc.list(include_final=True)] == [first.id]
+        assert restarted.entries()[0]["local_id"] == first.id and restarted.entries()[0]["state"] == "done"
+    status, final = queue.json("GET", f"/jobs/{job['id']}", queue.tokens["alice"])
+    assert final["status"] == "finished" and final["output_data"]["files"][0]["path"].endswith("out-7.txt")
