@@ -690,7 +690,7 @@ def create_app(site: SiteConfig | None = None, env: Mapping[str, str] | None = N
 
     from nmcluster.server.pages import add_pages
 
-    add_pages(app, state, submit)
+    add_pages(app, state, submit, about)
     return BodyLimit(app, state.settings.max_body_bytes, state.settings.max_upload_bytes)
 
 
