@@ -69,3 +69,93 @@ print(json.dumps(res))
 ''', tmp_path / "c")
     for msg in out.values():
         assert msg.startswith("Error 400: quotas are off at this site"), msg
+
+
+class GitAndFiles(__import__("http.server").server.SimpleHTTPRequestHandler):
+    """Static files, and ``*.git/...`` through ``git http-backend`` as CGI (git-http-backend(1))."""
+
+    def log_message(self, *args) -> None:
+        pass
+
+    def _git(self) -> None:
+        import subprocess
+
+        path, _, query = self.path.partition("?")
+        body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+        env = {"GIT_PROJECT_ROOT": self.directory, "GIT_HTTP_EXPORT_ALL": "1", "PATH_INFO": path,
+               "QUERY_STRING": query, "REQUEST_METHOD": self.command, "PATH": "/usr/bin:/bin",
+               "CONTENT_TYPE": self.headers.get("Content-Type", ""), "CONTENT_LENGTH": str(len(body)),
+               "HTTP_GIT_PROTOCOL": self.headers.get("Git-Protocol", ""), "REMOTE_ADDR": "127.0.0.1"}
+        out = subprocess.run(["git", "http-backend"], input=body, env=env, capture_output=True).stdout
+        head, _, payload = out.partition(b"\r\n\r\n")
+        status = 200
+        headers = []
+        for line in head.decode().split("\r\n"):
+            key, _, value = line.partition(": ")
+            if key.lower() == "status":
+                status = int(value.split()[0])
+            elif key:
+                headers.append((key, value))
+        self.send_response(status)
+        for key, value in headers:
+            self.send_header(key, value)
+        self.send_header("Content-Length", str(len(payload)))
+        self.end_headers()
+        self.wfile.write(payload)
+
+    def do_GET(self) -> None:
+        if ".git/" in self.path:
+            return self._git()
+        return super().do_GET()
+
+    def do_POST(self) -> None:
+        return self._git()
+
+
+def test_real_client_git_and_archive_urls(server, client_python, tmp_path: Path):
+    """``source`` as an archive URL and as a git URL, served on 127.0.0.1: a tarball, and a bare repository
+    through ``git http-backend`` (git's smart HTTP: nmcluster clones shallowly, which dumb HTTP cannot)."""
+    import functools
+    import http.server
+    import subprocess
+    import tarfile
+    import threading
+
+    web = tmp_path / "web"
+    src = tmp_path / "src"
+    src.mkdir(parents=True)
+    (src / "run.py").write_text("import sys\nopen('from.txt', 'w').write(open('origin.txt').read())\n")
+    (src / "origin.txt").write_text("archive")
+    web.mkdir()
+    with tarfile.open(web / "exp.tar.gz", "w:gz") as tar:
+        tar.add(src, arcname="exp-main")
+    (src / "origin.txt").write_text("git")
+    git = ["git", "-c", "user.name=t", "-c", "user.email=t@example.org"]
+    subprocess.run([*git, "init", "-q", str(src)], check=True)
+    subprocess.run([*git, "-C", str(src), "add", "."], check=True)
+    subprocess.run([*git, "-C", str(src), "commit", "-qm", "exp"], check=True)
+    subprocess.run(["git", "clone", "-q", "--bare", str(src), str(web / "exp.git")], check=True)
+    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(GitAndFiles, directory=str(web)))
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    base = f"http://127.0.0.1:{httpd.server_address[1]}"
+    try:
+        out = run_client(client_python, server, "alice", f'''
+res = {{}}
+for kind, url in (("archive", "{base}/exp.tar.gz"), ("git", "{base}/exp.git")):
+    job = c.submit_job(source=url, platform="SpiNNaker", collab_id="563", wait=False)
+    for _ in range(600):
+        if c.job_status(job) in ("finished", "error"):
+            break
+        time.sleep(0.1)
+    j = c.get_job(job)
+    files = c.download_data(j, local_dir=kind)
+    res[kind] = {{"status": j["status"], "code": j["code"], "log": j.get("log"),
+                  "from": [open(f).read() for f in files if f.endswith("from.txt")]}}
+print(json.dumps(res))
+''', tmp_path / "client")
+    finally:
+        httpd.shutdown()
+    assert out["archive"]["status"] == "finished", out["archive"]["log"]
+    assert out["archive"]["from"] == ["archive"] and out["archive"]["code"].endswith("/exp.tar.gz")
+    assert out["git"]["status"] == "finished", out["git"]["log"]
+    assert out["git"]["from"] == ["git"]
