@@ -245,7 +245,7 @@ class ServerState:
                 sizes[n] = (out_dir / n).stat().st_size if out_dir else None
             except OSError:
                 sizes[n] = None
-        if row["status"] in FINAL and (names or row["provider"] and row["output_data"]):
+        if row["status"] in FINAL:  # an empty DataSet, not None: the client's download_data reads ["files"]
             job["output_data"] = {"repository": "nmcluster", "files": [
                 {"url": self.file_url(base, row["id"], n), "path": f"job_{row['id']}/{n}",
                  "content_type": None, "size": sizes.get(n), "hash": None} for n in names]}

@@ -75,13 +75,16 @@ def site_toml(tmp: Path, extra: str = "") -> Path:
     return path
 
 
-def start_server(tmp: Path, extra: str = "") -> Server:
+def start_server(tmp: Path, extra: str = "", config: Path | None = None,
+                 env_extra: dict[str, str] | None = None) -> Server:
+    """``nmcluster serve`` with the local executor and ``site_toml`` (or ``config`` and ``env_extra``)."""
     tmp.mkdir(parents=True, exist_ok=True)
     env = {**os.environ, "HOME": str(tmp), "XDG_DATA_HOME": str(tmp / "data"),
-           "XDG_CONFIG_HOME": str(tmp / "config"), "NMCLUSTER_CONFIG": str(site_toml(tmp, extra)),
+           "XDG_CONFIG_HOME": str(tmp / "config"), "NMCLUSTER_CONFIG": str(config or site_toml(tmp, extra)),
            "PYTHONPATH": str(REPO)}
     for k in ("SLURM_CONF", "NMCLUSTER_HOST", "MY_STAGE1_STATION", "NMCLUSTER_PARTITION"):
         env.pop(k, None)
+    env.update(env_extra or {})
     port = free_port()
     log = open(tmp / "server.log", "w")
     proc = subprocess.Popen([sys.executable, "-m", "nmcluster.cli.main", "serve", "--port", str(port)], env=env,
