@@ -454,13 +454,14 @@ def create_app(site: SiteConfig | None = None, env: Mapping[str, str] | None = N
         row, rec = state.refresh(state.visible_job(job_id, ident))
         if rec is not None:
             svc = state.service()
-            if not rec.final:
-                try:
+            if rec.final:
+                svc.remove(rec.id)  # record and files
+            else:
+                try:  # the executor ends it; its directory stays for the site's clean-up
                     svc.cancel(rec.id)
                 except NmclusterError:
                     pass
-            svc.remove(rec.id, cancel_queued=True) if rec.status == "submitted" else None
-        state.store.update_job(job_id, status="removed")
+        state.store.update_job(job_id, status="removed", timestamp_completion=row["timestamp_completion"] or time.time())
         return {"id": job_id, "status": "removed"}
 
     @app.get("/jobs/{job_id}/log", response_class=PlainTextResponse)

@@ -159,3 +159,36 @@ print(json.dumps(res))
     assert out["archive"]["from"] == ["archive"] and out["archive"]["code"].endswith("/exp.tar.gz")
     assert out["git"]["status"] == "finished", out["git"]["log"]
     assert out["git"]["from"] == ["git"]
+
+
+def test_comments_cancel_and_remove(server, tmp_path: Path):
+    """Comments on a finished job; DELETE cancels a running job (its process ends) and removes a finished
+    one (record and files); a removed job is gone for everyone (404)."""
+    import time
+
+    alice = server.tokens["alice"]
+    status, quick = server.json("POST", "/jobs/", alice, {"code": "open('x.txt','w').write('x')\n", "collab": "563",
+                                                          "hardware_platform": "SpiNNaker"})
+    for _ in range(300):
+        if server.json("GET", f"/jobs/{quick['id']}", alice)[1]["status"] == "finished":
+            break
+        time.sleep(0.1)
+    # (submitted after the quick one: the emulated board runs one job at a time)
+    status, slow = server.json("POST", "/jobs/", alice, {"code": "import time\ntime.sleep(60)\n", "collab": "563",
+                                                         "hardware_platform": "SpiNNaker"})
+    assert status == 201
+    status, comment = server.json("POST", f"/jobs/{quick['id']}/comments/", alice, {"content": "looks right"})
+    assert status == 201 and comment["user_id"] == "alice" and comment["resource_uri"].startswith(f"/jobs/{quick['id']}/")
+    status, job = server.json("GET", f"/jobs/{quick['id']}?with_comments=true", alice)
+    assert [c["content"] for c in job["comments"]] == ["looks right"]
+    job_dir = Path(server.tmp / "jobs" / str(job["provenance"]["nmcluster_job_id"]))
+    assert job_dir.is_dir()
+    assert server.json("DELETE", f"/jobs/{quick['id']}", alice) == (200, {"id": quick["id"], "status": "removed"})
+    assert not job_dir.exists()
+    assert server.json("GET", f"/jobs/{quick['id']}", alice)[0] == 404
+    for _ in range(100):
+        if server.json("GET", f"/jobs/{slow['id']}", alice)[1]["status"] == "running":
+            break
+        time.sleep(0.1)
+    assert server.json("DELETE", f"/jobs/{slow['id']}", alice)[0] == 200
+    assert server.json("GET", "/jobs/?size=100", alice)[1] == []
