@@ -111,11 +111,12 @@ def add_pages(app, state, submit: Callable, about: Callable) -> None:
         return render("Jobs", table, ident, token, refresh=5 if pending else None)
 
     @app.post("/login")
-    def login(token: str = Form("", max_length=4096)):
+    def login(request: Request, token: str = Form("", max_length=4096)):
         if state.auth.user(f"Bearer {token.strip()}") is None:
             return login_page("That token is not valid (expired or revoked?).", status=401)
         resp = RedirectResponse("/", status_code=303)
-        resp.set_cookie(COOKIE, token.strip(), httponly=True, samesite="strict", secure=False, max_age=8 * 3600)
+        resp.set_cookie(COOKIE, token.strip(), httponly=True, samesite="strict",
+                        secure=request.url.scheme == "https", max_age=8 * 3600)  # https behind the proxy
         return resp
 
     @app.post("/logout")

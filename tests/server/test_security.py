@@ -157,3 +157,44 @@ def test_revoked_and_expired_tokens_stop_working(server):
     bad = nmc(["admin", "token", "create", "../root"], server.env, check=False)
     assert bad.returncode == 2
     assert oct(os.stat(server.tmp / "jobs" / ".server").st_mode & 0o777) == "0o700"
+
+
+def test_oidc_tokens_are_checked_at_the_userinfo_endpoint(tmp_path):
+    """``[server] oidc_userinfo``: a token the identity provider accepts names its user (preferred_username);
+    one it refuses, or a provider that is down, is 401."""
+    import http.server
+    import threading
+
+    from tests.server.conftest import start_server, stop_server
+
+    seen = []
+
+    class IdP(http.server.BaseHTTPRequestHandler):
+        def log_message(self, *a):
+            pass
+
+        def do_GET(self):
+            seen.append(self.headers.get("Authorization"))
+            ok = self.headers.get("Authorization") == "Bearer good-oidc-token"
+            body = json.dumps({"sub": "x1", "preferred_username": "oidcuser"} if ok else {"error": "invalid_token"})
+            self.send_response(200 if ok else 401)
+            self.send_header("Content-Type", "application/json")
+            self.end_headers()
+            self.wfile.write(body.encode())
+
+    idp = http.server.ThreadingHTTPServer(("127.0.0.1", 0), IdP)
+    threading.Thread(target=idp.serve_forever, daemon=True).start()
+    srv = start_server(tmp_path / "srv", extra=f'oidc_userinfo = "http://127.0.0.1:{idp.server_address[1]}/userinfo"\n')
+    try:
+        status, info = srv.json("GET", "/userinfo", "good-oidc-token")
+        assert status == 200 and info["preferred_username"] == "oidcuser"
+        assert srv.json("GET", "/userinfo", "bad-oidc-token")[0] == 401
+        assert srv.json("GET", "/jobs/", "good-oidc-token") == (200, [])
+        calls = len(seen)
+        srv.json("GET", "/jobs/", "good-oidc-token")  # cached: not asked again at once
+        assert len(seen) == calls
+        idp.shutdown()
+        idp.server_close()
+        assert srv.json("GET", "/userinfo", "another-token")[0] == 401
+    finally:
+        stop_server(srv)
