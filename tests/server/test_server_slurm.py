@@ -49,6 +49,9 @@ def test_real_client_on_slurm_with_quotas(acct_cluster, client_python, tmp_path)
     # the server's config: the cluster's (Slurm, accounting) with a job root of its own, alice in the collab
     site = "\n".join(ln for ln in open(acct_cluster["NMCLUSTER_CONFIG"]).read().splitlines()
                      if not ln.startswith("job_root"))
+    # REST jobs carry no time limit of their own: with GrpTRESMins quotas a site gives them one (README)
+    site = site.replace("[slurm]\n", '[slurm]\nextra_sbatch_args = ["--time=5"]\n')
+    assert "--time=5" in site
     cfg = tmp_path / "site.toml"
     cfg.write_text(f'job_root = "{tmp_path / "jobs"}"\nexecutor = "slurm"\n{site}\n[server]\n'
                    f'collabs = {{ "{collab}" = ["alice"] }}\nadmin_users = ["admin"]\n')
