@@ -291,8 +291,8 @@ def _units(platform: str) -> str:
 # -- the app ------------------------------------------------------------------------------------------
 
 class BodyLimit:
-    """ASGI middleware: refuse bodies over the limit with 413 before the app reads them (Content-Length
-    when given, else counted as the body streams in)."""
+    """ASGI middleware: refuse bodies over the limit with 413 before the app reads them (by Content-Length
+    when given, else by reading the chunked body here, at most ``limit`` bytes)."""
 
     def __init__(self, app, limit: int, upload_limit: int) -> None:
         self.app = app
@@ -311,25 +311,26 @@ class BodyLimit:
                     too_big = True
                 if too_big:
                     return await _send_413(send, limit)
-        seen = 0
-
-        async def counted():
-            nonlocal seen
+        if any(key == b"content-length" for key, _ in scope.get("headers", ())):
+            return await self.app(scope, receive, send)  # the server reads no more than Content-Length
+        # no length given (chunked): read it here, up to the limit, then hand it on; an exception raised
+        # inside the app would already have become a 500
+        messages, seen = [], 0
+        while True:
             message = await receive()
-            if message["type"] == "http.request":
-                seen += len(message.get("body", b""))
-                if seen > limit:
-                    raise _TooBig()
-            return message
+            messages.append(message)
+            if message["type"] != "http.request":
+                break
+            seen += len(message.get("body", b""))
+            if seen > limit:
+                return await _send_413(send, limit)
+            if not message.get("more_body", False):
+                break
 
-        try:
-            await self.app(scope, counted, send)
-        except _TooBig:
-            await _send_413(send, limit)
+        async def replay():
+            return messages.pop(0) if messages else await receive()
 
-
-class _TooBig(Exception):
-    pass
+        await self.app(scope, replay, send)
 
 
 async def _send_413(send, limit: int) -> None:
@@ -682,11 +683,14 @@ def create_app(site: SiteConfig | None = None, env: Mapping[str, str] | None = N
         target.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
         tmp = target.with_name(f".{target.name}.{os.getpid()}.part")
         size = 0
-        with open(tmp, "wb") as f:
-            async for chunk in request.stream():
-                size += len(chunk)
-                f.write(chunk)
-        os.replace(tmp, target)
+        try:
+            with open(tmp, "wb") as f:
+                async for chunk in request.stream():  # the size limit can stop this half-way (413)
+                    size += len(chunk)
+                    f.write(chunk)
+            os.replace(tmp, target)
+        finally:
+            tmp.unlink(missing_ok=True)
         return {"path": name, "size": size}
 
     from nmcluster.server.pages import add_pages

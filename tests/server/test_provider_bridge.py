@@ -29,7 +29,7 @@ print("job {n} done on", sys.argv[1:])
 @pytest.fixture
 def queue(tmp_path):
     pytest.importorskip("fastapi")
-    srv = start_server(tmp_path / "queue", extra='provider_platforms = ["SpiNNaker"]\n')
+    srv = start_server(tmp_path / "queue", extra='provider_platforms = ["SpiNNaker"]\nmax_upload_bytes = 65536\n')
     srv.tokens = {"alice": srv.token("alice")}
     yield srv
     stop_server(srv)
@@ -114,6 +114,10 @@ def test_bridge_takes_runs_reports_and_survives_sigkill(queue, tmp_path):
     assert queue.request("GET", "/jobs/next/SpiNNaker", headers={"x-api-key": key})[0] == 404
     assert subprocess.run(bridge_cmd(queue, "--once"), env=env, capture_output=True, timeout=60).returncode == 0
     assert len(local_jobs(btmp)) == 3
+    # uploads have their own size limit (max_upload_bytes), checked before the body is read
+    status, body = queue.request("PUT", f"/jobs/{ids[0]}/output_files/big.bin", body=b"x" * 70000,
+                                 headers={"x-api-key": key, "Content-Type": "application/octet-stream"})
+    assert status == 413 and b"65536" in body
     # the provider cannot write outside the job's output folder
     status, _ = queue.request("PUT", f"/jobs/{ids[0]}/output_files/..%2F..%2Fserver.sqlite", body=b"x",
                               headers={"x-api-key": key, "Content-Type": "application/octet-stream"})
@@ -153,3 +157,20 @@ def test_crash_between_submit_and_journal_adopts_the_local_job(queue, tmp_path):
         assert restarted.entries()[0]["local_id"] == first.id and restarted.entries()[0]["state"] == "done"
     status, final = queue.json("GET", f"/jobs/{job['id']}", queue.tokens["alice"])
     assert final["status"] == "finished" and final["output_data"]["files"][0]["path"].endswith("out-7.txt")
+
+
+def test_chunked_upload_over_the_limit_leaves_nothing(queue):
+    """Without Content-Length the limit is counted as the body streams in: 413, and no partial file."""
+    import http.client
+
+    key = nmc(["admin", "token", "create", "m2", "--provider", "SpiNNaker"], queue.env).stdout.strip()
+    status, job = queue.json("POST", "/jobs/", queue.tokens["alice"], {"code": "x = 1\n", "collab": "563",
+                                                                       "hardware_platform": "SpiNNaker"})
+    host, port = urllib.parse.urlsplit(queue.url).netloc.split(":")
+    conn = http.client.HTTPConnection(host, int(port), timeout=30)
+    conn.request("PUT", f"/jobs/{job['id']}/output_files/big.bin", body=iter([b"y" * 16384] * 8),
+                  headers={"x-api-key": key, "Content-Type": "application/octet-stream"}, encode_chunked=True)
+    resp = conn.getresponse()
+    assert resp.status == 413, resp.read()
+    out = queue.tmp / "jobs" / ".server" / "outputs" / str(job["id"])
+    assert not out.exists() or list(out.iterdir()) == []
