@@ -310,6 +310,7 @@ class BodyLimit:
                 except ValueError:
                     too_big = True
                 if too_big:
+                    await _drain(receive, 8 * limit)  # so that the client, still sending, reads the 413
                     return await _send_413(send, limit)
         if any(key == b"content-length" for key, _ in scope.get("headers", ())):
             return await self.app(scope, receive, send)  # the server reads no more than Content-Length
@@ -331,6 +332,18 @@ class BodyLimit:
             return messages.pop(0) if messages else await receive()
 
         await self.app(scope, replay, send)
+
+
+async def _drain(receive, cap: int) -> None:
+    """Read and drop a refused body (at most ``cap`` bytes; past that the connection is simply closed)."""
+    seen = 0
+    while seen <= cap:
+        message = await receive()
+        if message["type"] != "http.request":
+            return
+        seen += len(message.get("body", b""))
+        if not message.get("more_body", False):
+            return
 
 
 async def _send_413(send, limit: int) -> None:

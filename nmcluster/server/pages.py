@@ -20,6 +20,7 @@ import json
 import subprocess
 import sys
 import time
+import urllib.parse
 from pathlib import Path
 from typing import Any, Callable
 
@@ -199,7 +200,7 @@ def add_pages(app, state, submit: Callable, about: Callable) -> None:
                 for kind in ("raster", "membrane"):
                     if plot_path(state, row, name, kind) is not None:
                         plots += (f'<figure><img class="plot" alt="{esc(kind)} plot of {esc(name)}" '
-                                  f'src="/job/{job_id}/plot/{kind}/{esc(name)}"><figcaption>{esc(kind)}: '
+                                  f'src="/job/{job_id}/plot/{kind}/{esc(urllib.parse.quote(name))}"><figcaption>{esc(kind)}: '
                                   f'{esc(name)}</figcaption></figure>')
         prov = job.get("provenance") or {}
         body = (f'<table id="details"><tr><th>Status</th><td id="status" class="{esc(job["status"])}">'
