@@ -198,3 +198,35 @@ def test_oidc_tokens_are_checked_at_the_userinfo_endpoint(tmp_path):
         assert srv.json("GET", "/userinfo", "another-token")[0] == 401
     finally:
         stop_server(srv)
+
+
+def test_job_manager_pages_keep_collabs_apart(server):
+    """The pages use the same checks: another collab's job page and plots are 404; a bad hardware config in
+    the form is shown again with the error, nothing queued; HTML in a job's fields is escaped."""
+    import re
+    import urllib.parse
+
+    job = submit(server, "alice", code="print('<script>alert(1)</script>')\n")
+    wait_final(server, "alice", job["id"])
+
+    def get(path, user):
+        return server.request("GET", path, headers={"Cookie": f"nmc_token={server.tokens[user]}",
+                                                    "Accept": "text/html"})
+
+    status, page = get(f"/job/{job['id']}", "alice")
+    assert status == 200 and b"<script>alert" not in page and b"&lt;script&gt;alert" in page
+    assert get(f"/job/{job['id']}", "bob")[0] == 404
+    assert get(f"/job/{job['id']}/plot/raster/out.txt", "bob")[0] == 404
+    assert get(f"/job/{job['id']}/plot/raster/../../jobs.sqlite", "alice")[0] == 404
+    status, form = get("/new", "bob")
+    csrf = re.search(rb'name="csrf" value="([0-9a-f]+)"', form).group(1).decode()
+    body = urllib.parse.urlencode({"csrf": csrf, "platform": "SpiNNaker", "collab": "777", "code": "x = 1\n",
+                                   "hardware_config": "{not json"}).encode()
+    status, page = server.request("POST", "/new", body=body, headers={
+        "Cookie": f"nmc_token={server.tokens['bob']}", "Content-Type": "application/x-www-form-urlencoded"})
+    assert status == 422 and b"hardware config" in page and b"{not json" in page
+    body = urllib.parse.urlencode({"csrf": csrf, "platform": "SpiNNaker", "collab": "563", "code": "x = 1\n"}).encode()
+    status, page = server.request("POST", "/new", body=body, headers={
+        "Cookie": f"nmc_token={server.tokens['bob']}", "Content-Type": "application/x-www-form-urlencoded"})
+    assert status == 403 and b"not a member of collab 563" in page
+    assert server.json("GET", "/jobs/", server.tokens["bob"])[1] == []
