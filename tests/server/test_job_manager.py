@@ -51,6 +51,13 @@ def browser():
         drv.quit()
 
 
+def settle(drv, cond, what: str, timeout: float = 60):
+    """Wait until ``cond(drv)`` holds after a click (the next page loads asynchronously to the click)."""
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    WebDriverWait(drv, timeout, poll_frequency=0.1).until(lambda d: cond(d), message=what)
+
+
 def console_errors(drv) -> list:
     return [e for e in drv.get_log("browser") if e["level"] == "SEVERE"]
 
@@ -64,12 +71,14 @@ def test_job_manager_submit_watch_log_plot(server, browser):
     assert "Sign in" in drv.title
     drv.find_element(By.ID, "token").send_keys("wrong")
     drv.find_element(By.ID, "signin").click()
-    assert "not valid" in drv.page_source and drv.get_cookies() == []
+    settle(drv, lambda d: "not valid" in d.page_source, "the refusal")
+    assert drv.get_cookies() == []
     # the refused sign-in is the one error the console shows (HTTP 401 of /login)
     assert [e["message"].split(" - ")[0] for e in console_errors(drv)] == [server.url + "/login"]
     drv.find_element(By.ID, "token").send_keys(server.tokens["alice"])
     drv.find_element(By.ID, "signin").click()
-    assert drv.title.startswith("Jobs") and "No jobs yet" in drv.page_source
+    settle(drv, lambda d: d.title.startswith("Jobs"), "the job list")
+    assert "No jobs yet" in drv.page_source
     cookie = drv.get_cookie("nmc_token")
     assert cookie["httpOnly"] and cookie["sameSite"] == "Strict"
 
@@ -79,13 +88,17 @@ def test_job_manager_submit_watch_log_plot(server, browser):
     drv.find_element(By.ID, "code").send_keys(PYNN_SCRIPT)
     drv.find_element(By.ID, "tags").send_keys("browser, demo")
     drv.find_element(By.ID, "submit").click()
-    assert drv.current_url.startswith(server.url + "/job/"), drv.page_source[:2000]
+    settle(drv, lambda d: d.title.startswith("Job ") and "/job/" in d.current_url, "the job page")
     job_id = int(drv.current_url.rsplit("/", 1)[-1])
-    deadline = time.monotonic() + 240
-    while drv.find_element(By.ID, "status").text not in ("finished", "error"):
-        assert time.monotonic() < deadline, "the job did not finish"
-        time.sleep(1)  # the page reloads itself (meta refresh) until the job has ended
-        drv.get(drv.current_url)
+    from selenium.common.exceptions import NoSuchElementException, StaleElementReferenceException
+
+    def ended(d) -> bool:  # the page reloads itself (meta refresh) until the job has ended
+        try:
+            return d.find_element(By.ID, "status").text in ("finished", "error")
+        except (NoSuchElementException, StaleElementReferenceException):
+            return False
+
+    settle(drv, ended, "the job to end", timeout=240)
     log = drv.find_element(By.ID, "log").text
     assert drv.find_element(By.ID, "status").text == "finished", log
     assert "browser job done" in log
@@ -113,4 +126,5 @@ def test_job_manager_submit_watch_log_plot(server, browser):
     assert err.value.code == 403
     assert len(server.json("GET", "/jobs/?size=100", server.tokens["alice"])[1]) == 1
     drv.find_element(By.ID, "logout").click()
-    assert "Sign in" in drv.title and drv.get_cookie("nmc_token") is None
+    settle(drv, lambda d: "Sign in" in d.title, "the sign-in page")
+    assert drv.get_cookie("nmc_token") is None
