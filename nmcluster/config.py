@@ -204,6 +204,55 @@ class BenchmarkSettings(NamedTuple):
     cache_dir: Path | None = None  # clones of benchmark repositories; None = <user data dir>/benchmark-repos
 
 
+class ServerSettings(NamedTuple):
+    """``nmcluster serve`` and the provider bridge (``[server]``; see README "Platform server").
+
+    ``state_dir``: the server's token and job-queue database (default ``<job_root>/.server``, inside the
+    service account's private job root).  ``oidc_userinfo``: an OpenID Connect userinfo URL; bearer tokens
+    that are not site tokens are checked there (as the real job-queue service does with EBRAINS IAM) and
+    ``preferred_username`` names the user.  ``collabs``: collab -> member user names, used when Slurm
+    accounting is off (with accounting on, membership is Slurm's).  ``provider_platforms``: platforms
+    whose jobs wait in this server's queue for a provider bridge instead of running here.
+    ``admin_users``: REST users who may approve resource requests.  ``max_body_bytes``: request size limit."""
+
+    state_dir: Path | None = None
+    oidc_userinfo: str = ""
+    collabs: Mapping[str, tuple[str, ...]] = MappingProxyType({})
+    provider_platforms: tuple[str, ...] = ()
+    admin_users: tuple[str, ...] = ()
+    max_body_bytes: int = 2_000_000
+    max_upload_bytes: int = 100_000_000
+
+
+def _parse_server(data: Mapping[str, Any]) -> ServerSettings:
+    """The ``[server]`` table (one block, so that the server's settings stay in one place)."""
+    sv = _typed("server", data.get("server", {}), dict)
+    _check_keys("[server]", sv, {"state_dir", "oidc_userinfo", "collabs", "provider_platforms", "admin_users",
+                                 "max_body_bytes", "max_upload_bytes"})
+    state_dir = _typed("server.state_dir", sv.get("state_dir", ""), str)
+    if state_dir and not Path(state_dir).is_absolute():
+        raise ConfigError("site config: server.state_dir must be an absolute path")
+    userinfo = _typed("server.oidc_userinfo", sv.get("oidc_userinfo", ""), str)
+    if userinfo and not userinfo.startswith(("https://", "http://127.0.0.1", "http://localhost")):
+        raise ConfigError("site config: server.oidc_userinfo must be an https:// URL")
+    collabs: dict[str, tuple[str, ...]] = {}
+    for name, members in _typed("server.collabs", sv.get("collabs", {}), dict).items():
+        if not re.fullmatch(r"[a-z0-9][a-z0-9_-]{0,39}", name):
+            raise ConfigError(f"site config: server.collabs: {name!r} is not a collab id (a-z, 0-9, _ and -)")
+        collabs[name] = tuple(_typed(f"server.collabs.{name}[]", m, str)
+                              for m in _typed(f"server.collabs.{name}", members, list))
+    return ServerSettings(
+        state_dir=Path(state_dir) if state_dir else None, oidc_userinfo=userinfo,
+        collabs=MappingProxyType(collabs),
+        provider_platforms=tuple(_typed("server.provider_platforms[]", p, str)
+                                 for p in _typed("server.provider_platforms", sv.get("provider_platforms", []), list)),
+        admin_users=tuple(_typed("server.admin_users[]", u, str)
+                          for u in _typed("server.admin_users", sv.get("admin_users", []), list)),
+        max_body_bytes=_bounded("server.max_body_bytes", sv.get("max_body_bytes", 2_000_000), 1024, 2**31 - 1),
+        max_upload_bytes=_bounded("server.max_upload_bytes", sv.get("max_upload_bytes", 100_000_000), 1024,
+                                  2**40))
+
+
 class SiteConfig(NamedTuple):
     #: this user's job root (0700, theirs alone); with ``shared_job_root = true`` it is
     #: ``<job_root>/<user>`` under the site's shared, root-owned, sticky directory
@@ -222,6 +271,7 @@ class SiteConfig(NamedTuple):
     shared_job_root: Path | None = None
     accounting: AccountingSettings = AccountingSettings()
     benchmarks: BenchmarkSettings = BenchmarkSettings()
+    server: ServerSettings = ServerSettings()
 
     @property
     def lock_dir(self) -> Path:
@@ -364,7 +414,7 @@ def parse_config(data: Mapping[str, Any], env: Mapping[str, str] | None = None,
     env = os.environ if env is None else env
     _check_keys("the top level", data,
                 {"job_root", "shared_job_root", "executor", "partitions", "stations", "wafers", "boards", "slurm",
-                 "hardware", "spalloc", "accounting", "benchmarks", "sources"})
+                 "hardware", "spalloc", "accounting", "benchmarks", "sources", "server"})
     # the real uid's name, never $USER: {user} decides whose directory this process writes into
     user = user_name()
     raw_root = str(_typed("job_root", data.get("job_root") or str(user_data_dir(env) / "jobs"), str))
@@ -534,6 +584,8 @@ def parse_config(data: Mapping[str, Any], env: Mapping[str, str] | None = None,
         pip_index=_typed("benchmarks.pip_index", bm.get("pip_index", ""), str),
         cache_dir=Path(os.path.expanduser(bm_cache.replace("{user}", user))) if bm_cache
         else user_data_dir(env) / "benchmark-repos")
-    return SiteConfig(job_root=job_root, shared_job_root=shared_parent, accounting=accounting, benchmarks=benchmarks, executor=executor, partitions=partitions, stations=stations,
+    return SiteConfig(job_root=job_root, shared_job_root=shared_parent, accounting=accounting, benchmarks=benchmarks,
+                      executor=executor, partitions=partitions, stations=stations,
                       wafers=wafers, boards=tuple(boards), slurm=slurm, source=source, hardware=hardware,
-                      spalloc=spalloc, sources=parse_source_limits(data.get("sources", {})))
+                      spalloc=spalloc, sources=parse_source_limits(data.get("sources", {})),
+                      server=_parse_server(data))

@@ -31,6 +31,7 @@ LAYERS: dict[str, int] = {
     "nmcluster.jobs": 5, "nmcluster.accounting": 5,
     "nmcluster.cli": 6, "nmcluster.client": 6, "nmcluster.remote": 6, "nmcluster.compat": 6,
     "nmcluster.plotting": 6, "nmcluster.modules": 6, "nmcluster.calib.runs": 6, "nmcluster.benchmarks": 6,
+    "nmcluster.server": 6,
 }
 #: cycles inside these packages are allowed (the PyNN backends' modules import each other)
 CYCLES_ALLOWED_IN = ("nmcluster.emulators.",)

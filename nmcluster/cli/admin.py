@@ -16,6 +16,7 @@ ADMIN_COMMANDS: dict[str, tuple[str, str]] = {
                "Collabs (Slurm accounts per platform): create, add members, set quotas."),
     "requests": ("nmcluster.cli.quota:admin_requests",
                  "Review resource requests: list, approve (sets Slurm limits), reject."),
+    "token": ("nmcluster.cli.admin_token:token", "Platform server tokens: create, list, revoke (users, providers)."),
     "udev-rule": ("nmcluster.cli.admin_udev:udev_rule",
                   "Print the udev rule that lets plugdev members use Spikey USB stations."),
     "build-kernels": ("nmcluster.cli.admin_kernels:build_kernels",

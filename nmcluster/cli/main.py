@@ -35,6 +35,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
                 "Resource requests for a collab: create, edit, submit, list."),
     "benchmarks": ("nmcluster.cli.benchmarks:benchmarks",
                    "Benchmark repositories (benchmarks.json): run as jobs, store results, dashboard."),
+    "serve": ("nmcluster.cli.serve:serve", "Serve the platform's job-queue API and Job Manager (nmpi clients)."),
+    "provider": ("nmcluster.cli.provider:provider", "Provider bridge: run jobs of an NMPI queue on this site."),
     "plot": ("nmcluster.cli.plot:plot",
              "Raster plot or membrane trace (PNG) of a neo data file or of a job's outputs."),
 }
