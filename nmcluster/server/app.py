@@ -31,7 +31,7 @@ from fastapi import Depends, FastAPI, Header, HTTPException, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, JSONResponse, PlainTextResponse
 from pydantic import BaseModel, Field, StringConstraints
-from typing_extensions import Annotated
+from typing import Annotated
 
 from nmcluster.config import SiteConfig
 from nmcluster.errors import NmclusterError

@@ -22,10 +22,8 @@ def _channel_ids(signal) -> np.ndarray:
 
 def convert_analog_signal(signal_array, time_unit=None) -> np.ndarray:
     """One AnalogSignal as rows ``[id, time, value]``, neuron by neuron."""
-    import quantities as pq
-
     ids = _channel_ids(signal_array)
-    times = signal_array.times.rescale(time_unit or pq.ms).magnitude
+    times = signal_array.times.rescale(time_unit or "ms").magnitude  # a unit name: no quantities import
     mag = np.asarray(signal_array.magnitude)
     return np.column_stack((np.repeat(ids, len(times)), np.tile(times, len(ids)),
                             np.concatenate([mag[:, x] for x in range(len(ids))])

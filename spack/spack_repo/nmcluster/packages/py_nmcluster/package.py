@@ -30,6 +30,8 @@ class PyNmcluster(PythonPackage):
     variant("nest", default=False, description="NEST as the fallback emulator backend (PyNEST)")
     variant("plot", default=False, description="Plotting helpers (matplotlib)")
     variant("nix", default=False, description="NIX (HDF5) files for recorded data (nixio, neo's NixIO)")
+    variant("server", default=False,
+            description="nmcluster serve and the provider bridge: the platform's job-queue API (FastAPI)")
     variant("mariadb", default=False,
             description="The benchmark database on MariaDB for sites with several frontends (PyMySQL)")
     variant("spinnaker", default=False,
@@ -61,6 +63,11 @@ class PyNmcluster(PythonPackage):
     depends_on("py-matplotlib@3.8:3", type=("build", "run"), when="+plot")
     depends_on("py-nixio@1.5:1", type=("build", "run"), when="+nix")
     depends_on("py-pymysql@1.1:1", type=("build", "run"), when="+mariadb")
+    depends_on("py-fastapi@0.110:0", type=("build", "run"), when="+server")
+    depends_on("py-pydantic@2.5:2", type=("build", "run"), when="+server")
+    depends_on("py-uvicorn@0.29:0", type=("build", "run"), when="+server")
+    depends_on("py-httpx@0.27:0", type=("build", "run"), when="+server")
+    depends_on("py-python-multipart@0.0.9:", type=("build", "run"), when="+server")
     # PyPI's spalloc versions carry the epoch 1! (spalloc>=1!7.0,<1!8); spack's have none
     depends_on("py-spalloc@7.0:7", type=("build", "run"), when="+spinnaker")
 
