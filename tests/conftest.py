@@ -74,6 +74,30 @@ def slurm_cluster():
                         str(lease)], capture_output=True, text=True, timeout=60)
 
 
+@pytest.fixture(scope="session")
+def accounting_cluster():
+    """The Slurm test cluster with accounting (``scripts/test-cluster start --accounting``: MariaDB with its own
+    data directory and socket, slurmdbd, quotas enforced), in its own directory beside the plain one; the
+    description ``start --json`` prints (``SLURM_CONF``, ``NMCLUSTER_CONFIG``, ...).  Shared by the quota and
+    the server tests; released (stopped when this session started it) at the end."""
+    missing = [b for b in ("slurmctld", "slurmdbd", "mariadbd", "sacctmgr", "sacct") if shutil.which(b) is None]
+    if missing:
+        _skip_or_fail(f"missing {', '.join(missing)} (apt-get install slurm-wlm slurmdbd mariadb-server)")
+    if os.geteuid() != 0:
+        _skip_or_fail("the accounting test cluster runs as root")
+    cluster_dir = os.environ.get("NMCLUSTER_ACCT_CLUSTER", "/tmp/nmcluster-acct-cluster")
+    lease = os.getpid()
+    proc = subprocess.run([sys.executable, str(TEST_CLUSTER), "--dir", cluster_dir, "start", "--accounting",
+                           "--json", "--lease", str(lease)], capture_output=True, text=True, timeout=240)
+    if proc.returncode != 0:
+        _skip_or_fail(f"scripts/test-cluster start --accounting failed: {proc.stderr.strip() or proc.stdout.strip()}")
+    try:
+        yield json.loads(proc.stdout)
+    finally:
+        subprocess.run([sys.executable, str(TEST_CLUSTER), "--dir", cluster_dir, "release", "--lease", str(lease)],
+                       capture_output=True, text=True, timeout=120)
+
+
 @pytest.fixture
 def site_config(tmp_path):
     """Built-in site defaults with an isolated job root (``tmp_path/"jobs"``); no Slurm needed."""

@@ -26,21 +26,14 @@ _REAL_SITE = Path(pyNN.__file__).resolve().parents[1]  # the site-packages holdi
 
 
 def _site_without_portion() -> Path:
-    """The venv's site-packages as a symlink tree without ``pyNN/nmcluster``: an install of nmcluster (even an
-    editable one) puts that portion beside PyNN's files, and these tests need PyNN as a separate prefix
-    (``spack load``, module trees) has it.  Built once per test session under the system temp dir."""
+    """The venv's site-packages without the ``pyNN/nmcluster`` portion (tests/pynn_sites.py), once per session."""
     import tempfile
+
+    from tests.pynn_sites import site_without_portion
 
     root = Path(tempfile.gettempdir()) / f"nmcluster-site-without-portion-{os.getpid()}"
     if not root.exists():
-        tmp = Path(tempfile.mkdtemp(prefix="site-", dir=tempfile.gettempdir()))
-        for entry in _REAL_SITE.iterdir():
-            if entry.name != "pyNN":
-                (tmp / entry.name).symlink_to(entry)
-        (tmp / "pyNN").mkdir()
-        for entry in (_REAL_SITE / "pyNN").iterdir():
-            if entry.name != "nmcluster":
-                (tmp / "pyNN" / entry.name).symlink_to(entry)
+        tmp = site_without_portion(_REAL_SITE, Path(tempfile.mkdtemp(prefix="site-", dir=tempfile.gettempdir())))
         try:
             tmp.rename(root)
         except OSError:

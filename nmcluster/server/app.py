@@ -189,7 +189,7 @@ class ServerState:
         return row, rec
 
     def output_dir(self, row: dict[str, Any], rec: Any) -> Path | None:
-        from nmcluster.jobs.runner import WORK_DIR
+        from nmcluster.executors.jobfile import WORK_DIR
 
         if row["provider"]:
             return self.store.dir / "outputs" / str(row["id"])

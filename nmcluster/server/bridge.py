@@ -196,7 +196,7 @@ class Bridge:
         job_id = entry["job"]["id"]
         patch: dict[str, Any] = {"status": entry.get("status", "error")}
         if entry.get("local_id") is not None:
-            from nmcluster.jobs.runner import WORK_DIR
+            from nmcluster.executors.jobfile import WORK_DIR
             from nmcluster.jobs.service import safe_relative_name
 
             rec = self.service.get(entry["local_id"])

@@ -20,37 +20,14 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "reliability"))
 from test_isolation import User, _remove_user, add_users, public_python  # noqa: E402,F401  (fixture re-used)
 
 REPO = Path(__file__).resolve().parents[2]
-TEST_CLUSTER = REPO / "scripts" / "test-cluster"
-CLUSTER_DIR = "/tmp/nmcluster-acct-cluster"
 
 pytestmark = pytest.mark.slurm
 
 
-def _need(binaries: tuple[str, ...]) -> None:
-    missing = [b for b in binaries if shutil.which(b) is None]
-    if missing:
-        reason = f"missing {', '.join(missing)} (apt-get install slurm-wlm slurmdbd mariadb-server)"
-        if os.environ.get("NMCLUSTER_REQUIRE_SLURM") == "1":
-            pytest.fail(f"NMCLUSTER_REQUIRE_SLURM=1 but {reason}", pytrace=False)
-        pytest.skip(reason)
-
-
 @pytest.fixture(scope="module")
-def acct_cluster():
-    _need(("slurmctld", "slurmdbd", "mariadbd", "sacctmgr", "sacct"))
-    if os.geteuid() != 0:
-        pytest.skip("the accounting test cluster runs as root")
-    lease = os.getpid()
-    proc = subprocess.run([sys.executable, str(TEST_CLUSTER), "--dir", CLUSTER_DIR, "start", "--accounting",
-                           "--json", "--lease", str(lease)], capture_output=True, text=True, timeout=240)
-    assert proc.returncode == 0, proc.stderr
-    info = json.loads(proc.stdout)
-    env = {"SLURM_CONF": info["SLURM_CONF"], "NMCLUSTER_CONFIG": info["NMCLUSTER_CONFIG"]}
-    try:
-        yield env
-    finally:
-        subprocess.run([sys.executable, str(TEST_CLUSTER), "--dir", CLUSTER_DIR, "release", "--lease", str(lease)],
-                       capture_output=True, text=True, timeout=120)
+def acct_cluster(accounting_cluster):
+    """``SLURM_CONF`` and ``NMCLUSTER_CONFIG`` of the accounting cluster (tests/conftest.py)."""
+    return {"SLURM_CONF": accounting_cluster["SLURM_CONF"], "NMCLUSTER_CONFIG": accounting_cluster["NMCLUSTER_CONFIG"]}
 
 
 @pytest.fixture(scope="module")

@@ -479,16 +479,9 @@ def test_modules_give_pynn_names_to_a_pythonpath_python(shell, tmp_path):
 
     base_python = Path(getattr(sys, "_base_executable", sys.executable))
     # PyNN as a separate prefix has it: without the pyNN/nmcluster portion an install puts beside PyNN
-    site = tmp_path / "site"
-    site.mkdir()
-    real = Path(pyNN.__file__).resolve().parents[1]
-    for entry in real.iterdir():
-        if entry.name != "pyNN":
-            (site / entry.name).symlink_to(entry)
-    (site / "pyNN").mkdir()
-    for entry in (real / "pyNN").iterdir():
-        if entry.name != "nmcluster":
-            (site / "pyNN" / entry.name).symlink_to(entry)
+    from tests.pynn_sites import site_without_portion
+
+    site = site_without_portion(Path(pyNN.__file__).resolve().parents[1], tmp_path / "site")
     prefix = tmp_path / "mf"
     cfg = parse_config({}, env={"HOME": "/nonexistent", "USER": "nobody"})
     settings = settings_for(cfg, bin_dir=nmcluster_bin_dir())

@@ -5,42 +5,19 @@ quotas in the job-queue API's ``Quota`` shape with Slurm's figures."""
 
 from __future__ import annotations
 
-import json
 import os
-import shutil
 import subprocess
-import sys
 
 import pytest
 
-from tests.server.conftest import REPO, nmc, run_client, start_server, stop_server
-
-TEST_CLUSTER = REPO / "scripts" / "test-cluster"
-#: shared with tests/accounting (leases keep it up while used); $NMCLUSTER_ACCT_CLUSTER: a cluster of one's own
-CLUSTER_DIR = os.environ.get("NMCLUSTER_ACCT_CLUSTER", "/tmp/nmcluster-acct-cluster")
+from tests.server.conftest import nmc, run_client, start_server, stop_server
 
 pytestmark = pytest.mark.slurm
 
 
 @pytest.fixture(scope="module")
-def acct_cluster():
-    missing = [b for b in ("slurmctld", "slurmdbd", "mariadbd", "sacctmgr", "sacct") if shutil.which(b) is None]
-    if missing:
-        if os.environ.get("NMCLUSTER_REQUIRE_SLURM") == "1":
-            pytest.fail(f"NMCLUSTER_REQUIRE_SLURM=1 but {', '.join(missing)} missing", pytrace=False)
-        pytest.skip(f"missing {', '.join(missing)}")
-    if os.geteuid() != 0:
-        pytest.skip("the accounting test cluster runs as root")
-    lease = os.getpid()
-    proc = subprocess.run([sys.executable, str(TEST_CLUSTER), "--dir", CLUSTER_DIR, "start", "--accounting",
-                           "--json", "--lease", str(lease)], capture_output=True, text=True, timeout=240)
-    assert proc.returncode == 0, proc.stderr
-    info = json.loads(proc.stdout)
-    try:
-        yield info
-    finally:
-        subprocess.run([sys.executable, str(TEST_CLUSTER), "--dir", CLUSTER_DIR, "release", "--lease", str(lease)],
-                       capture_output=True, text=True, timeout=120)
+def acct_cluster(accounting_cluster):
+    return accounting_cluster  # tests/conftest.py: the accounting cluster the quota tests use too
 
 
 def test_real_client_on_slurm_with_quotas(acct_cluster, client_python, tmp_path):
