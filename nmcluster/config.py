@@ -222,13 +222,14 @@ class ServerSettings(NamedTuple):
     admin_users: tuple[str, ...] = ()
     max_body_bytes: int = 2_000_000
     max_upload_bytes: int = 100_000_000
+    internal_hosts: tuple[str, ...] = ()  # code/input URL hosts inside the site that jobs may still name
 
 
 def _parse_server(data: Mapping[str, Any]) -> ServerSettings:
     """The ``[server]`` table (one block, so that the server's settings stay in one place)."""
     sv = _typed("server", data.get("server", {}), dict)
     _check_keys("[server]", sv, {"state_dir", "oidc_userinfo", "collabs", "provider_platforms", "admin_users",
-                                 "max_body_bytes", "max_upload_bytes"})
+                                 "max_body_bytes", "max_upload_bytes", "internal_hosts"})
     state_dir = _typed("server.state_dir", sv.get("state_dir", ""), str)
     if state_dir and not Path(state_dir).is_absolute():
         raise ConfigError("site config: server.state_dir must be an absolute path")
@@ -250,7 +251,9 @@ def _parse_server(data: Mapping[str, Any]) -> ServerSettings:
                           for u in _typed("server.admin_users", sv.get("admin_users", []), list)),
         max_body_bytes=_bounded("server.max_body_bytes", sv.get("max_body_bytes", 2_000_000), 1024, 2**31 - 1),
         max_upload_bytes=_bounded("server.max_upload_bytes", sv.get("max_upload_bytes", 100_000_000), 1024,
-                                  2**40))
+                                  2**40),
+        internal_hosts=tuple(_typed("server.internal_hosts[]", h, str).lower()
+                             for h in _typed("server.internal_hosts", sv.get("internal_hosts", []), list)))
 
 
 class SiteConfig(NamedTuple):

@@ -727,8 +727,9 @@ def submit(state: ServerState, job: SubmittedJob, ident: Identity) -> int:
     ordinary nmcluster job charged to its collab.  Returns the REST job id."""
     from nmcluster.jobs.spec import JobSpec, merge_hardware_config
 
-    code = check_code(job.code)
-    inputs = [check_input_url(d.url) for d in job.input_data or ()]
+    internal = state.site.server.internal_hosts
+    code = check_code(job.code, internal)
+    inputs = [check_input_url(d.url, internal) for d in job.input_data or ()]
     kind = state.kind(job.hardware_platform)
     common = dict(user=ident.user, collab=job.collab, platform=job.hardware_platform, code=job.code,
                   command=job.command or "", hardware_config=job.hardware_config or {},

@@ -183,8 +183,9 @@ class Bridge:
         from nmcluster.jobs.spec import JobSpec, merge_hardware_config, normalise_platform
         from nmcluster.server.validate import check_code, check_input_url
 
-        code = check_code(str(job.get("code") or ""))
-        inputs = [check_input_url(str(d.get("url", ""))) for d in job.get("input_data") or ()]
+        internal = self.service.site.server.internal_hosts  # the site's own [server] settings
+        code = check_code(str(job.get("code") or ""), internal)
+        inputs = [check_input_url(str(d.get("url", "")), internal) for d in job.get("input_data") or ()]
         kind = normalise_platform(job.get("hardware_platform") or self.platform)
         hardware = merge_hardware_config(kind, job.get("hardware_config") or {}, None, {})
         tags = [t for t in job.get("tags") or () if isinstance(t, str)][:50] + [self.marker(job["id"])]

@@ -71,7 +71,7 @@ def site_toml(tmp: Path, extra: str = "") -> Path:
     path = tmp / "site.toml"
     path.write_text(f'job_root = "{tmp / "jobs"}"\nexecutor = "local"\n\n[server]\n'
                     f'collabs = {{ "563" = ["alice"], "777" = ["bob"], "shared" = ["alice", "bob"] }}\n'
-                    f'admin_users = ["admin"]\n{extra}')
+                    f'admin_users = ["admin"]\ninternal_hosts = ["127.0.0.1"]  # the tests serve code here\n{extra}')
     return path
 
 

@@ -9,6 +9,8 @@ import os
 import time
 import urllib.parse
 
+import pytest
+
 from tests.server.conftest import nmc
 
 SCRIPT = "import os\nopen('out.txt', 'w').write('secret of alice')\nos.symlink('/etc/passwd', 'link.txt')\n"
@@ -230,3 +232,26 @@ def test_job_manager_pages_keep_collabs_apart(server):
         "Cookie": f"nmc_token={server.tokens['bob']}", "Content-Type": "application/x-www-form-urlencoded"})
     assert status == 403 and b"not a member of collab 563" in page
     assert server.json("GET", "/jobs/", server.tokens["bob"])[1] == []
+
+
+@pytest.mark.parametrize("url", ["http://127.0.0.1:8080/repo.git", "http://localhost/x.tar.gz",
+                                 "http://10.1.2.3/code.zip", "http://169.254.169.254/latest/meta-data",
+                                 "http://[::1]/x.tar.gz", "https://192.168.0.10/r.git"])
+def test_code_urls_inside_the_site_are_refused(url):
+    """The service account fetches a job's code: a URL of an internal service (the cloud metadata address, a
+    database on loopback, the site's private network) is refused unless [server] internal_hosts lists it."""
+    from nmcluster.errors import UserInputError
+    from nmcluster.server.validate import check_code, check_input_url
+
+    with pytest.raises(UserInputError, match="inside the site"):
+        check_code(url)
+    with pytest.raises(UserInputError, match="inside the site"):
+        check_input_url(url)
+    host = url.split("//", 1)[1].split("/", 1)[0].rsplit(":", 1)[0].strip("[]") if "[" not in url else "::1"
+    assert check_code(url, (host,)) == url  # listed by the site: allowed
+
+
+def test_public_code_url_passes_without_dns():
+    from nmcluster.server.validate import check_code
+
+    assert check_code("https://93.184.215.14/bench.tar.gz") == "https://93.184.215.14/bench.tar.gz"
