@@ -545,3 +545,20 @@ def test_pfister_triplet_as_sPyNNaker():
     assert w == pytest.approx(want, abs=1e-9)
     # the triplet terms matter here: without them the weight would differ
     assert abs(w - 0.5) > 0.005
+
+
+@pytest.mark.parametrize("rule, args", [("Vogels2011Rule", {"alpha": 0.2}), ("RecurrentRule", {})])
+def test_approximated_stdp_rules_say_so(caplog, rule, args):
+    """sPyNNaker runs these rules exactly on the boards; the emulator approximates them with a pair rule,
+    which changes the weights: that must be said, naming the rule and what is exact."""
+    import logging
+
+    import pyNN.nmcluster.spinnaker as sim
+
+    sim.setup(timestep=1.0)
+    with caplog.at_level(logging.WARNING, logger="pyNN.nmcluster.spinnaker"):
+        getattr(sim.extra_models, rule)(**args)
+    text = " ".join(r.getMessage() for r in caplog.records)
+    assert f"{rule}: the SpiNNaker emulator applies it as a pair rule" in text
+    assert "SpikePairRule, SpikeNearestPairRule, PfisterSpikeTriplet" in text
+    sim.end()

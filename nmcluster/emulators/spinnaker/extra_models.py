@@ -15,6 +15,8 @@ import numpy as np
 from pyNN.connectors import Connector, FromListConnector
 from pyNN.standardmodels import StandardCellType, synapses
 
+import logging
+
 from ..common.standardmodels import identity
 from .machine import SpinnakerConfigError
 from .standardmodels import IF_curr_delta as IFCurDelta  # noqa: F401
@@ -28,6 +30,17 @@ class SpikeNearestPairRule(synapses.SpikePairRule):
     translations = identity("tau_plus", "tau_minus", "A_plus", "A_minus")
 
 
+logger = logging.getLogger("pyNN.nmcluster.spinnaker")
+
+
+def _warn_approximated(rule: str, how: str) -> None:
+    """A rule the emulator only approximates changes results: say so when it is used (logging prints a
+    message once per construction; sPyNNaker itself runs the exact rule on the boards)."""
+    logger.warning("%s: the SpiNNaker emulator applies it as %s; weights will differ from sPyNNaker's on "
+                   "the boards (supported exactly: SpikePairRule, SpikeNearestPairRule, PfisterSpikeTriplet)",
+                   rule, how)
+
+
 class Vogels2011Rule(synapses.STDPTimingDependence):
     """sPyNNaker's inhibitory STDP rule of Vogels et al. (2011): ``alpha`` (depression
     offset), ``tau`` (ms), ``A_plus``, ``A_minus``.  The emulator applies it as a symmetric
@@ -38,6 +51,8 @@ class Vogels2011Rule(synapses.STDPTimingDependence):
 
     def __init__(self, alpha=0.12, tau=20.0, A_plus=0.01, A_minus=0.01) -> None:
         super().__init__(alpha=alpha, tau=tau, A_plus=A_plus, A_minus=A_minus)
+        _warn_approximated("Vogels2011Rule", "a pair rule with tau on both sides (no alpha depression, "
+                                             "no symmetric potentiation)")
 
 
 class PfisterSpikeTriplet(synapses.STDPTimingDependence):
@@ -73,6 +88,8 @@ class RecurrentRule(synapses.STDPTimingDependence):
                          accumulator_potentiation=accumulator_potentiation,
                          mean_pre_window=mean_pre_window, mean_post_window=mean_post_window,
                          dual_fsm=float(dual_fsm), A_plus=A_plus, A_minus=A_minus)
+        _warn_approximated("RecurrentRule", "a pair rule with the mean windows as time constants (no "
+                                            "accumulators)")
 
 
 class WeightDependenceAdditiveTriplet(synapses.AdditiveWeightDependence):
