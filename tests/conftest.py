@@ -43,6 +43,26 @@ def _skip_or_fail(reason: str) -> None:
     pytest.skip(reason)
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _private_user_dirs(tmp_path_factory):
+    """No test reads or writes the real user's data or config: the per-user defaults (job root, calibration
+    store, benchmark database, site config under ~/.config) point into a temporary directory for the whole
+    session, whatever the machine's $HOME holds (a developer's own calibrations must not change results)."""
+    root = tmp_path_factory.mktemp("user-dirs")
+    saved = {k: os.environ.get(k) for k in ("XDG_DATA_HOME", "XDG_CONFIG_HOME", "XDG_CACHE_HOME")}
+    for key, sub in (("XDG_DATA_HOME", "data"), ("XDG_CONFIG_HOME", "config"), ("XDG_CACHE_HOME", "cache")):
+        (root / sub).mkdir(mode=0o700)
+        os.environ[key] = str(root / sub)
+    try:
+        yield root
+    finally:
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+
+
 @pytest.fixture(scope="session")
 def slurm_cluster():
     missing = [b for b in SLURM_BINARIES if shutil.which(b) is None]
