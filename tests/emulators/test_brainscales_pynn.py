@@ -195,3 +195,22 @@ def test_guidebook_example_script(tmp_path, monkeypatch):
     runpy.run_path(str(script), run_name="__main__")
     assert (tmp_path / "mapping_stats.json").exists()
     assert (tmp_path / "pulse_stats.py").exists()
+
+
+def test_realised_weights_are_kept_sparse_and_made_dense_on_read():
+    """The mapping statistics keep each projection's synapses, not a dense pre x post matrix (215 MB of every
+    4000-cell job before); reading gives the dense matrix, NaN where there is no synapse, a new array each time."""
+    import numpy as np
+
+    from nmcluster.emulators.brainscales.wafer import SparseWeights
+
+    w = SparseWeights()
+    w.put(3, (2000, 3000), np.array([0, 5, 1999]), np.array([7, 7, 2999]), np.array([0.5, np.nan, 0.25]))
+    stored = dict.__getitem__(w, 3)
+    assert sum(a.nbytes for a in stored[1:]) < 100  # three synapses, not 2000 x 3000 floats
+    dense = w[3]
+    assert dense.shape == (2000, 3000) and np.count_nonzero(np.isfinite(dense)) == 2
+    assert dense[0, 7] == 0.5 and np.isnan(dense[5, 7]) and dense[1999, 2999] == 0.25 and np.isnan(dense[1, 1])
+    dense[0, 7] = 9.0
+    assert w[3][0, 7] == 0.5  # a read cannot change the statistics
+    assert [k for k, _ in w.items()] == [3] and 3 in w

@@ -39,11 +39,6 @@ class Projection(BaseProjection):
         self._levels = np.clip(np.rint(w / self._lsb), 0, WEIGHT_LEVELS).astype(np.int64)
         self._w_real = self._levels * self._lsb
 
-    def _matrix(self, values: np.ndarray) -> np.ndarray:
-        out = np.full((self.pre.size, self.post.size), np.nan)
-        out[self._pre, self._post] = values
-        return out
-
     def _is_plastic(self) -> bool:
         return isinstance(self.synapse_type, std_synapses.STDPMechanism)
 

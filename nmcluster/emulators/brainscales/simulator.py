@@ -239,7 +239,8 @@ class State(EngineState):
             w = prj._w_real.copy()
             if cfg.ess.enable_weight_distortion:
                 w = ess_mod.distort(w, cfg.ess.weight_distortion, rng)
-            stats.weights[prj._index] = prj._matrix(np.where(keep, w, np.nan))
+            stats.weights.put(prj._index, (prj.pre.size, prj.post.size), prj._pre, prj._post,
+                              np.where(keep, w, np.nan))
             stats.lost_by_projection[prj._index] = int((~keep).sum())
             prj._map_to_engine(net, exc if prj.receptor_type == "excitatory" else inh, keep, w)
         self.stats = stats
