@@ -42,7 +42,7 @@ from types import MappingProxyType
 from pathlib import Path
 from typing import Any, NamedTuple
 
-from nmcluster.errors import ConfigError
+from nmcluster.errors import ConfigError, shown
 from nmcluster.identity import user_name
 from nmcluster.stationfiles import Station, import_stations  # noqa: F401 - Station is part of the site config
 
@@ -377,11 +377,7 @@ def _check_keys(where: str, table: Mapping[str, Any], allowed: set[str]) -> None
 def _typed(where: str, value: Any, kind: type | tuple[type, ...]) -> Any:
     if isinstance(value, bool) and kind is int or not isinstance(value, kind):
         name = kind.__name__ if isinstance(kind, type) else "/".join(k.__name__ for k in kind)
-        try:
-            got = repr(value)
-        except ValueError:  # an int past the int-to-string limit, maybe inside a list
-            got = "a value with a number of thousands of digits"
-        raise ConfigError(f"site config: {where} must be {name}, got {got[:80]}")
+        raise ConfigError(f"site config: {where} must be {name}, got {shown(value, 80)}")
     return value
 
 
@@ -396,8 +392,7 @@ def _bounded(where: str, value: Any, lo: int, hi: int) -> int:
     ValueError/OverflowError in whichever command renders it."""
     _typed(where, value, int)
     if not lo <= value <= hi:
-        shown = value if abs(value) < 10**12 else f"a number of {len(str(abs(value))) if abs(value) < 10**4000 else 'thousands of'} digits"
-        raise ConfigError(f"site config: {where} must lie in {lo}..{hi}, got {shown}")
+        raise ConfigError(f"site config: {where} must lie in {lo}..{hi}, got {shown(value)}")
     return value
 
 

@@ -25,22 +25,26 @@ def current_uid() -> int:
     return os.getuid()
 
 
-def user_name(uid: int | None = None) -> str:
-    """The login name of ``uid`` (default: the real uid) from the password database; ``uid<N>`` for a uid
-    without an entry (containers), never ``$USER``."""
+def _passwd_name(uid: int) -> str | None:
     import pwd
 
-    uid = current_uid() if uid is None else uid
     try:
         return pwd.getpwuid(uid).pw_name
     except KeyError:
-        return f"uid{uid}"
+        return None
+
+
+def user_name(uid: int | None = None) -> str:
+    """The login name of ``uid`` (default: the real uid) from the password database; ``uid<N>`` for a uid
+    without an entry (containers), never ``$USER``."""
+    uid = current_uid() if uid is None else uid
+    return _passwd_name(uid) or f"uid{uid}"
 
 
 def describe_uid(uid: int) -> str:
     """``user alice`` / ``uid 1234`` for messages."""
-    name = user_name(uid)
-    return f"uid {uid}" if name.startswith("uid") and name[3:].isdigit() else f"user {name}"
+    name = _passwd_name(uid)
+    return f"user {name}" if name else f"uid {uid}"
 
 
 def _trusted_owner(uid: int, me: int) -> bool:

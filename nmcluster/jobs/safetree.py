@@ -38,6 +38,7 @@ from pathlib import Path
 from typing import IO, TYPE_CHECKING
 
 from nmcluster.errors import StagingError, UserInputError
+from nmcluster.identity import describe_uid
 
 if TYPE_CHECKING:
     from nmcluster.config import SourceLimits
@@ -660,7 +661,7 @@ class ResultWriter:
                 owner = os.lstat(dest).st_uid
                 if owner not in (os.geteuid(), 0):
                     raise UserInputError(f"refusing to write results into {dest}: it is a symbolic link owned by "
-                                         f"{_user(owner)}, not by you") from None
+                                         f"{describe_uid(owner)}, not by you") from None
                 self.fd = os.open(dest, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
         except NotADirectoryError:
             raise UserInputError(f"cannot write results into {dest}: it is not a directory") from None
@@ -747,12 +748,3 @@ class ResultWriter:
         finally:
             os.close(parent)
         return self.dest / name
-
-
-def _user(uid: int) -> str:
-    import pwd
-
-    try:
-        return f"user {pwd.getpwuid(uid).pw_name}"
-    except KeyError:
-        return f"uid {uid}"
