@@ -143,9 +143,10 @@ class Accounting:
         if tier not in TIERS:
             raise UserInputError(f"unknown access tier {tier!r} (tiers: {', '.join(TIERS)})")
         amounts = {**TIERS[tier], **check_amounts(limits or {})}
-        self.db.ensure_account(collab, "root", f"collab {collab}")
+        existing = self.db.accounts()  # one query for all of the collab's accounts
+        self.db.ensure_account(collab, "root", f"collab {collab}", existing)
         for kind in self.platforms():
-            self.db.ensure_account(sub_account(collab, kind), collab, f"collab {collab} on {kind}")
+            self.db.ensure_account(sub_account(collab, kind), collab, f"collab {collab} on {kind}", existing)
         self.set_limits(collab, amounts, tier)
         if members:
             self.add_members(collab, members)
@@ -156,7 +157,8 @@ class Accounting:
         self._require_admin("add collab members")
         collab = check_collab(collab)
         accounts = [sub_account(collab, k) for k in self.platforms()]
-        missing = [a for a in accounts if a not in self.db.accounts()]
+        existing = self.db.accounts()
+        missing = [a for a in accounts if a not in existing]
         if missing:
             raise UserInputError(f"collab {collab} does not exist (create it: nmcluster admin collab create {collab})")
         import pwd

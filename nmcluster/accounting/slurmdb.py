@@ -81,10 +81,11 @@ class SlurmDB:
         """account -> description."""
         return {row[0]: row[1] for row in self._show("account", "format=Account,Descr") if row}
 
-    def ensure_account(self, name: str, parent: str = "root", description: str = "") -> bool:
-        """Create the account when missing; True if it was created."""
+    def ensure_account(self, name: str, parent: str = "root", description: str = "",
+                       existing: Mapping[str, str] | None = None) -> bool:
+        """Create the account when missing (``existing``: :meth:`accounts` already read); True if created."""
         _check_name(name)
-        if name in self.accounts():
+        if name in (self.accounts() if existing is None else existing):
             return False
         self._sacctmgr("add", "account", name, f"parent={parent}",
                        f"description={description or name}", "organization=nmcluster")
@@ -100,7 +101,7 @@ class SlurmDB:
     def member_accounts(self, user: str) -> set[str]:
         """The accounts ``user`` has an association with."""
         _check_name(user)
-        return {row[0] for row in self._show("assoc", f"where", f"users={user}", "format=Account") if row[0]}
+        return {row[0] for row in self._show("assoc", "where", f"users={user}", "format=Account") if row[0]}
 
     def default_account(self, user: str) -> str | None:
         _check_name(user)

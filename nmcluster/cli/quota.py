@@ -52,7 +52,8 @@ def quota(collab: str | None, as_json: bool) -> int:
     """
     acct = _accounting()
     collabs = [collab] if collab else acct.my_collabs()
-    rows = [q for c in collabs for q in acct.quotas(c)]
+    # collabs read from the user's own associations need no second membership query each
+    rows = [q for c in collabs for q in acct.quotas(c, check_member=bool(collab))]
     if as_json:
         echo_json([q.to_dict() for q in rows])
         return 0
