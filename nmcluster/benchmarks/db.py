@@ -104,6 +104,11 @@ class _Dialect:
             text = text.replace("{" + k + "}", v)
         return [stmt.strip() for stmt in text.split(";") if stmt.strip()]
 
+    def has_table(self) -> str:
+        """A query with one row when the table named by its parameter exists."""
+        return ("SELECT table_name FROM information_schema.tables WHERE table_schema = DATABASE() AND "
+                "table_name = ?") if self.mysql else "SELECT name FROM sqlite_master WHERE type = 'table' AND name = ?"
+
     def sql(self, statement: str) -> str:
         return statement.replace("?", "%s") if self.mysql else statement
 
@@ -127,9 +132,12 @@ class BenchmarkDB:
         try:
             self.conn = self._connect_mysql(str(database), timeout_s) if self.dialect.mysql \
                 else self._connect_sqlite(Path(database), timeout_s)
-            with self.transaction() as c:
-                for stmt in self.dialect.schema():
-                    c.execute(stmt)
+            # the schema only when missing: a write transaction on every open would queue every reader behind
+            # every writer (the job store does the same).  "system" is the last table the schema creates.
+            if not self._rows(self.dialect.has_table(), ("system",)):
+                with self.transaction() as c:
+                    for stmt in self.dialect.schema():
+                        c.execute(stmt)
         except StorageError:
             raise
         except Exception as exc:  # noqa: BLE001 - sqlite3/pymysql/OS errors become one line

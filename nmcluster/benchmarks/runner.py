@@ -93,37 +93,51 @@ def _mirror(site: SiteConfig, url: str) -> Path:
     return mirror
 
 
-def head_commit(site: SiteConfig, url: str, ref: str = "") -> tuple[str, str]:
-    """(commit id, commit message) of ``ref`` (default: the repository's HEAD)."""
+def _resolve(site: SiteConfig, url: str, ref: str = "") -> tuple[Path, str, str]:
+    """(mirror, commit id, commit message) of ``ref`` (default: HEAD), after one fetch of the mirror."""
     mirror = _mirror(site, url)
     rev = _git(["rev-parse", "--verify", "--quiet", f"{ref or 'HEAD'}^{{commit}}"], cwd=mirror).strip()
-    return rev, _git(["log", "-1", "--format=%B", rev], cwd=mirror)
+    return mirror, rev, _git(["log", "-1", "--format=%B", rev], cwd=mirror)
+
+
+def head_commit(site: SiteConfig, url: str, ref: str = "") -> tuple[str, str]:
+    """(commit id, commit message) of ``ref`` (default: the repository's HEAD)."""
+    _mirror_dir, rev, message = _resolve(site, url, ref)
+    return rev, message
+
+
+def _snapshot(mirror: Path, url: str, commit: str, message: str) -> Source:
+    """The tree of ``commit`` from the local mirror, in a private temporary directory (no fetch)."""
+    tmp = Path(tempfile.mkdtemp(prefix="nmcluster-bench-"))
+    try:
+        snap = tmp / "src"
+        _git(["clone", "--quiet", "--no-checkout", "--", str(mirror), str(snap)])
+        _git(["checkout", "--quiet", "--detach", commit], cwd=snap)
+        shutil.rmtree(snap / ".git", ignore_errors=True)
+        return Source(url, commit, snap, message)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
 
 
 def checkout(site: SiteConfig, source: str, ref: str = "") -> Source:
     """A snapshot of SOURCE at ``ref`` (git) or of the folder, in a private temporary directory."""
+    if _is_git_source(source):
+        url = repo_url(source)
+        mirror, commit, message = _resolve(site, url, ref)
+        return _snapshot(mirror, url, commit, message)
+    folder = Path(source).expanduser()
+    if not folder.is_dir():
+        raise UserInputError(f"benchmark source {source!r} is neither a git repository nor a folder")
+    if ref:
+        raise UserInputError(f"--ref {ref!r} needs a git repository; {source} is a plain folder")
     tmp = Path(tempfile.mkdtemp(prefix="nmcluster-bench-"))
     try:
-        if _is_git_source(source):
-            url = repo_url(source)
-            commit, message = head_commit(site, url, ref)
-            mirror = _mirror(site, url)
-            snap = tmp / "src"
-            _git(["clone", "--quiet", "--no-checkout", "--", str(mirror), str(snap)])
-            _git(["checkout", "--quiet", "--detach", commit], cwd=snap)
-            shutil.rmtree(snap / ".git", ignore_errors=True)
-            return Source(url, commit, snap, message)
-        folder = Path(source).expanduser()
-        if not folder.is_dir():
-            raise UserInputError(f"benchmark source {source!r} is neither a git repository nor a folder")
-        if ref:
-            raise UserInputError(f"--ref {ref!r} needs a git repository; {source} is a plain folder")
-        snap = tmp / "src"
-        shutil.copytree(folder, snap, symlinks=True)
-        return Source(repo_url(source), "", snap)
+        shutil.copytree(folder, tmp / "src", symlinks=True)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
+    return Source(repo_url(source), "", tmp / "src")
 
 
 def _task_command(p, site: SiteConfig) -> str:
@@ -266,11 +280,11 @@ def watch(site: SiteConfig, env: Mapping[str, str] | None = None,
     with BenchmarkDB(site.benchmarks.database) as db:
         repos = db.repos()
         fingerprint = json.dumps(system_fingerprint(site), sort_keys=True)
-        system_changed = db.get_system("fingerprint") not in (None, fingerprint)
-        first_time = db.get_system("fingerprint") is None
+        previous = db.get_system("fingerprint")
+    system_changed = previous is not None and previous != fingerprint  # the first watch only records it
     for repo in repos:
         try:
-            commit, message = head_commit(site, repo["url"], repo["ref"])
+            mirror, commit, message = _resolve(site, repo["url"], repo["ref"])  # the one fetch of this repo
         except (StagingError, UserInputError) as exc:
             actions.append({"repo": repo["url"], "action": "error", "message": str(exc)})
             continue
@@ -282,12 +296,16 @@ def watch(site: SiteConfig, env: Mapping[str, str] | None = None,
             with BenchmarkDB(site.benchmarks.database) as db:
                 db.set_last_commit(repo["url"], commit)
             continue
-        if not new_commit and not (system_changed and not first_time):
+        if not new_commit and not system_changed:
             actions.append({"repo": repo["url"], "commit": commit, "action": "up to date"})
             continue
         trigger = "commit" if new_commit else "system change"
         try:
-            rows = run(site, repo["url"], repo["platforms"], ref=commit, trigger=trigger, env=env, warn=warn)
+            src = _snapshot(mirror, repo["url"], commit, message)
+            try:
+                rows = run(site, repo["url"], repo["platforms"], trigger=trigger, env=env, warn=warn, snapshot=src)
+            finally:
+                shutil.rmtree(src.path.parent, ignore_errors=True)
         except UserInputError as exc:
             actions.append({"repo": repo["url"], "commit": commit, "action": "error", "message": str(exc)})
         else:
