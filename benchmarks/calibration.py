@@ -68,22 +68,21 @@ def main() -> int:
             print(f"  {label:<28} spread {fig[k + '_before']:.4f} -> {fig[k + '_after']:.4f}  "
                   f"({fig[k + '_ratio']}x smaller; target >= 5x)")
         if not args.no_slurm and os.environ.get("SLURM_CONF"):
-            from nmcluster.config import load_config
-            from nmcluster.infra.slurmcli import SlurmCLI
+            from nmcluster.jobs.service import JobService
 
-            site = load_config()
             sstore = CalibStore(Path(tmp) / "slurm")
             os.environ["NMCLUSTER_CALIB_ROOT"] = str(sstore.root)
             srun, _ = runs.plan(sstore, target, PARAMS, chunk_args)
             t0 = time.perf_counter()
-            ids = runs.submit_slurm(srun, site)
-            st = runs.wait(srun, SlurmCLI(jobcomp_file=site.slurm.jobcomp_file), timeout=600, interval=0.25)
+            with JobService() as service:  # the chunks are nmcluster jobs on the station (the site's executor)
+                ids = runs.submit_jobs(srun, service, {"STATION": args.station})
+                st = runs.wait(srun, runs.job_records(service), timeout=600, interval=0.25)
             fig["slurm_s"] = round(time.perf_counter() - t0, 2)
             fig["slurm_state"] = st["state"]
-            fig["slurm_array"] = ids["array_id"]
+            fig["slurm_jobs"] = sorted(ids["jobs"].values())
             tasks = [runs._read_json(srun.task_file(i)) or {} for i in range(len(srun.spec["chunks"]))]
             fig["slurm_task_s_max"] = round(max(t.get("seconds") or 0.0 for t in tasks), 2)
-            print(f"slurm array {ids['array_id']} ({len(ids['tasks'])} tasks) + afterok fit {ids['fit_id']}: "
+            print(f"{len(ids['jobs'])} measurement jobs (one sbatch --array, the last task fits): "
                   f"{st['state']} in {fig['slurm_s']} s wall (slowest task {fig['slurm_task_s_max']} s)")
         else:
             print("slurm: skipped (no SLURM_CONF; start the test cluster and eval its env)")

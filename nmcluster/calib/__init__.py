@@ -6,8 +6,8 @@
 * :mod:`.formats` - calibtic-style XML (``w<W>-h<H>.xml``) and the Spikey tool's ``.dat`` files.
 * :mod:`.spikey`, :mod:`.brainscales` - measurement (on hardware or, absent it, the emulated chip,
   as batched trials) and fit steps.
-* :mod:`.runs` - calibration runs: a Slurm array of measurement chunks plus a dependent ``afterok``
-  fit-and-commit job (or the same steps locally).
+* :mod:`.runs` - calibration runs: an array of nmcluster jobs that measure chunks on the hardware, the last
+  of which fits and commits (or the same steps in local worker processes).
 
 Imports stay light here: h5py/numpy load when a submodule is used.
 """

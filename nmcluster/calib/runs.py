@@ -1,21 +1,25 @@
-"""Calibration runs: measure in chunks (a Slurm array, or local worker processes), then fit and
+"""Calibration runs: measure in chunks (ordinary nmcluster jobs, or local worker processes), then fit and
 commit one version.
 
 A run lives in ``<store>/runs/<run id>/``::
 
-    run.json              target, kind, chunks, measurement parameters, Slurm ids, created
+    run.json              target, kind, chunks, measurement parameters, submissions (job ids), created
     chunk-<i>.npz         raw result of chunk i (written to a temporary and renamed: complete or absent)
-    task-<i>.json         state of chunk i's task: running | done | failed (+ error, host, times)
+    task-<i>.json         state of chunk i's task: running | done | failed (+ error, host, job, times)
     fit.json              the fit-and-commit step: done (version) | failed (error)
 
-Slurm: ``sbatch --array=<missing chunks>`` runs ``python -m nmcluster.calib.runs task RUN i`` per
-chunk; ``sbatch --dependency=afterok:<array> --kill-on-invalid-dep=yes`` runs ``... fit RUN``, which
-fits all raw results and commits one version to the store.  A failed task therefore cancels the fit:
-nothing is committed; ``nmcluster calib status`` names the failed chunk and its error.  Starting the
-same calibration again reuses the newest uncommitted run of the target with the same parameters and
-measures only the chunks without a raw result (resume).
+Through the site's executor (:func:`submit_jobs`): the missing chunks are one array of nmcluster jobs on
+the hardware's partition, holding what they measure (the station's GRES, the HICANNs' FPGA licences), with
+job records like any job (``nmcluster status``, ``log``, ``cancel``; tags ``calibration`` and the run id).
+Each task runs ``run.py slot RUN SUBMISSION TASK`` (:data:`TASK_SCRIPT`): it measures its chunk, and the
+task that measures the last missing chunk fits all raw results and commits one version to the store
+(:func:`fit_if_complete`; the executor protocol has no job dependencies, and the fit needs no second
+allocation).  A failed task leaves the run uncommitted; ``nmcluster calib status`` names the failed chunk
+and its error.  Starting the same calibration again reuses the newest uncommitted run of the target with
+the same parameters and measures only the chunks without a raw result (resume); a run whose chunks are
+all measured but whose fit failed gets one job that runs the fit alone.
 
-``--local`` runs the same task and fit functions in worker processes on this machine.
+``--local`` runs the same task and fit functions in worker processes on this machine, without jobs.
 """
 
 from __future__ import annotations
@@ -36,6 +40,12 @@ from typing import Any, Sequence
 import numpy as np
 
 from nmcluster.calib.store import CalibError, CalibInputError, CalibStore, Calibration, parse_target, target_name
+
+
+def _job_id() -> int | None:
+    """The nmcluster job this process runs in (the runner's ``$NMCLUSTER_JOB_ID``), if any."""
+    value = os.environ.get("NMCLUSTER_JOB_ID", "")
+    return int(value) if value.isdigit() else None
 
 
 def _write_json(path: Path, data: dict[str, Any]) -> None:
@@ -152,8 +162,7 @@ def run_task(run_dir: Path | str, index: int) -> int:
     tf = run.task_file(index)
     started = time.time()
     base = {"index": index, "chunk": chunk, "host": socket.gethostname(), "start": started,
-            "slurm_job_id": os.environ.get("SLURM_JOB_ID", ""),
-            "slurm_array_task": os.environ.get("SLURM_ARRAY_TASK_ID", ""),
+            "job_id": _job_id(), "slurm_job_id": os.environ.get("SLURM_JOB_ID", ""),
             # where it measured: the hardware's partition and what it holds (the station, the FPGAs)
             "slurm_partition": os.environ.get("SLURM_JOB_PARTITION", ""),
             "station": os.environ.get("MY_STAGE1_STATION", ""),
@@ -205,13 +214,15 @@ def run_fit(run_dir: Path | str, notes: str = "") -> int:
         version = store.commit(cal, notes=notes or f"calibration run {run.id}",
                                source=res.get("source", "emulated"), chip_id=spec["target"],
                                meta={"run": run.id, "params": spec["params"], "chunks": len(spec["chunks"]),
+                                     "job_id": _job_id(),
                                      **res.get("meta", {})})
     except BaseException as exc:
         _write_json(fit_file, {"state": "failed", "error": f"{type(exc).__name__}: {exc}", "start": started,
-                               "end": time.time(), "slurm_job_id": os.environ.get("SLURM_JOB_ID", "")})
+                               "end": time.time(), "job_id": _job_id(),
+                               "slurm_job_id": os.environ.get("SLURM_JOB_ID", "")})
         raise
     _write_json(fit_file, {"state": "done", "version": version, "start": started, "end": time.time(),
-                           "slurm_job_id": os.environ.get("SLURM_JOB_ID", "")})
+                           "job_id": _job_id(), "slurm_job_id": os.environ.get("SLURM_JOB_ID", "")})
     return version
 
 
@@ -254,113 +265,204 @@ def run_local(run: Run, workers: int = 2, progress: Any = None) -> int:
     return run_fit(run.dir)
 
 
-# -- Slurm -----------------------------------------------------------------------------------------
-def _python() -> str:
-    return sys.executable
+# -- as nmcluster jobs ------------------------------------------------------------------------------
+#: the job's code (staged as run.py like any script): measure the chunk its array task stands for; the
+#: last chunk measured fits and commits (see :func:`run_slot`)
+TASK_SCRIPT = '''"""One measurement chunk of an nmcluster calibration run (written by `nmcluster calib run`).
+
+run.py slot RUN_DIR SUBMISSION TASK: measure the chunk that array task TASK of that submission stands
+for; the task that measures the last missing chunk fits and commits the new version.
+run.py fit RUN_DIR: fit and commit (a run whose chunks were all measured but whose fit failed).
+"""
+import sys
+
+from nmcluster.calib.runs import main
+
+sys.exit(main(sys.argv[1:]))
+'''
 
 
-def submit_slurm(run: Run, site: Any, env: dict[str, str] | None = None,
-                 extra_args: Sequence[str] = (), request: Any = None) -> dict[str, Any]:
-    """Submit the missing chunks as one array and the dependent fit job; records the ids in run.json.
+def _submission(spec: dict[str, Any], sub: int) -> dict[str, Any]:
+    subs = spec.get("submissions") or []
+    if not 0 <= sub < len(subs) or not isinstance(subs[sub], dict):
+        raise CalibInputError(f"calibration run has no submission {sub}")
+    return subs[sub]
 
-    ``request`` (the partition's :class:`~nmcluster.partitions.base.ResourceRequest` of the target) is
-    what every measurement task holds: on the hardware's partition, with the station's GRES or the
-    HICANNs' FPGA licences and their environment, so a task on a real site reaches the chip it measures
-    and no job shares it meanwhile.  The fit needs no hardware and runs on the default partition."""
-    from nmcluster.infra.slurmcli import SlurmCLI
+
+def run_slot(run_dir: Path | str, sub: int, task: int) -> int:
+    """Array task ``task`` of submission ``sub``: measure its chunk; if that was the last chunk without a
+    raw result, fit and commit (so a run needs no dependent fit job: the executor protocol has none, and
+    the fit, a few seconds of numpy, runs in the allocation that already holds the hardware).  0 on
+    success; a failed fit exits 1 with the error in the job's log and ``fit.json``."""
+    run = Run(Path(run_dir))
+    todo = _submission(run.spec, sub).get("todo") or []
+    if not 0 <= task < len(todo):
+        print(f"nmcluster calib: submission {sub} of run {run.id} has no task {task}", file=sys.stderr)
+        return 2
+    rc = run_task(run.dir, int(todo[task]))
+    if rc != 0:
+        err = (_read_json(run.task_file(int(todo[task]))) or {}).get("error", "failed")
+        print(f"nmcluster calib: chunk {todo[task]} of run {run.id}: {err}", file=sys.stderr)
+        return rc
+    return fit_if_complete(run)
+
+
+def fit_if_complete(run: Run) -> int:
+    """Fit and commit when every chunk has its raw result, once: tasks that finish together serialise on
+    ``fit.lock`` (``flock``: released by the kernel if the holder dies), and the second finds the
+    version committed.  0 when nothing was left to do or the commit succeeded, 1 if the fit failed."""
+    import fcntl
+
+    if run.missing():
+        return 0
+    with open(run.dir / "fit.lock", "a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if run.committed() is not None:
+            return 0
+        try:
+            version = run_fit(run.dir)
+        except Exception as exc:  # noqa: BLE001 - fit.json says why; the job's log too
+            print(f"nmcluster calib: fit of run {run.id} failed: {type(exc).__name__}: {exc}", file=sys.stderr)
+            return 1
+    print(f"nmcluster calib: run {run.id}: committed {run.spec['target']} version {version}")
+    return 0
+
+
+def submit_jobs(run: Run, service: Any, hardware_config: dict[str, Any],
+                slurm_options: Sequence[str] = (), collab_id: str | None = None) -> dict[str, Any]:
+    """Queue the run's missing chunks as ordinary nmcluster jobs through the site's executor: one array
+    (``JobService.submit_array``), one task per chunk, on the hardware's partition with the target's
+    hardware config (so each task holds the station's GRES or the HICANNs' FPGA licences, and the
+    local executor's station lock).  Every task has a job record: ``nmcluster status``, ``log``,
+    ``cancel`` work on it; its tags are ``calibration`` and the run id.  When every chunk is already
+    measured but nothing was committed (a failed fit), one job runs the fit alone.
+
+    Returns ``{"jobs": {chunk: job id}, "external": {chunk: executor id}, "fit_job": id | None}`` and
+    records it in ``run.json`` (``submissions``).  All or nothing: if the submission is refused, run.json
+    is as before."""
+    from nmcluster.jobs.spec import JobSpec
 
     spec = run.spec
     todo = run.missing()
-    env = dict(os.environ if env is None else env)
-    env.setdefault("NMCLUSTER_CALIB_ROOT", spec["store"])
-    cli = SlurmCLI(env=env, jobcomp_file=site.slurm.jobcomp_file)
-    partition = site.slurm.default_partition
-    common = [f"--chdir={run.dir}", *site.slurm.extra_sbatch_args, *extra_args]
-    if request is not None:
-        measure = [f"--partition={request.slurm_partition}", *request.slurm_args]
-        env.update(request.environment)
-    else:
-        measure = [f"--partition={partition}"]
-    py = shlex.quote(_python())
+    subs = list(spec.get("submissions") or [])
+    sub = len(subs)
     rd = shlex.quote(str(run.dir))
-    ids: dict[str, Any] = {"array_id": None, "tasks": {}}
-    dep: list[str] = []
-    _reset(run, todo)
     if todo:
-        script = run.dir / "task.sbatch"
-        script.write_text("#!/bin/sh\n# generated by nmcluster calib: one measurement chunk per array task\n"
-                          f'exec {py} -m nmcluster.calib.runs task {rd} "$SLURM_ARRAY_TASK_ID"\n')
-        array_id = cli.sbatch(script, [*measure, *common, f"--job-name=calib-{spec['target']}",
-                                       f"--array={','.join(str(i) for i in todo)}",
-                                       f"--output={run.dir}/task-%a.out"], env=env)
-        ids["array_id"] = array_id
-        ids["tasks"] = {str(i): f"{array_id}_{i}" for i in todo}
-        dep = [f"--dependency=afterok:{array_id}", "--kill-on-invalid-dep=yes"]
-    fit_script = run.dir / "fit.sbatch"
-    fit_script.write_text("#!/bin/sh\n# generated by nmcluster calib: fit the raw results, commit one version\n"
-                          f"exec {py} -m nmcluster.calib.runs fit {rd}\n")
-    ids["fit_id"] = cli.sbatch(fit_script, [f"--partition={partition}", *common,
-                                            f"--job-name=calib-fit-{spec['target']}", *dep,
-                                            f"--output={run.dir}/fit.out"], env=env)
-    ids["submitted"] = time.time()
-    data = dict(spec)
-    data.setdefault("submissions", []).append(ids)
-    data["slurm"] = ids
+        command = f"run.py slot {rd} {sub} {{task}}"
+    elif run.committed() is None:
+        command = f"run.py fit {rd}"
+    else:
+        return {"jobs": {}, "external": {}, "fit_job": None}
+    job = JobSpec.create(TASK_SCRIPT, spec["kind"], command=command, hardware_config=hardware_config,
+                         tags=("calibration", run.id), collab_id=collab_id)
+    entry: dict[str, Any] = {"todo": todo, "submitted": time.time(), "jobs": {}, "external": {},
+                             "fit_job": None}
+    _write_json(run.dir / "run.json", {**spec, "submissions": [*subs, entry]})  # before any task reads it
+    try:
+        _reset(run, todo)
+        if todo:
+            records = service.submit_array(job, len(todo), slurm_options=slurm_options)
+            entry["jobs"] = {str(c): r.id for c, r in zip(todo, records)}
+            entry["external"] = {str(c): r.external_id for c, r in zip(todo, records)}
+        else:
+            rec = service.submit(job, slurm_options=slurm_options)
+            entry["fit_job"] = rec.id
+            entry["external"] = {"fit": rec.external_id}
+    except BaseException:
+        _write_json(run.dir / "run.json", spec)
+        raise
+    entry["executor"] = service.executor_name
+    data = run.spec
+    data["submissions"][sub] = entry
     _write_json(run.dir / "run.json", data)
-    return ids
+    return {"jobs": entry["jobs"], "external": entry["external"], "fit_job": entry["fit_job"]}
+
+
+def run_jobs(run: Run) -> tuple[dict[int, int], list[int]]:
+    """The nmcluster job of each chunk (its newest submission) and every job id of the run, in order."""
+    latest: dict[int, int] = {}
+    every: list[int] = []
+    for entry in run.spec.get("submissions") or []:
+        if not isinstance(entry, dict):
+            continue
+        for chunk, job_id in (entry.get("jobs") or {}).items():
+            if str(chunk).isdigit() and type(job_id) is int:
+                latest[int(chunk)] = job_id
+                every.append(job_id)
+        if type(entry.get("fit_job")) is int:
+            every.append(entry["fit_job"])
+    return latest, every
+
+
+def job_records(service: Any) -> Any:
+    """``records(ids) -> {id: record}`` over ``service`` for :func:`status`: brought up to date with the
+    executor; ids not in this user's store (another user's run in a shared store) are left out."""
+    from nmcluster.errors import NmclusterError
+
+    def records(ids: Sequence[int]) -> dict[int, Any]:
+        out: dict[int, Any] = {}
+        for job_id in dict.fromkeys(ids):
+            try:
+                out[job_id] = service.store.get(job_id)
+            except NmclusterError:
+                continue
+        try:
+            fresh = service.refresh(list(out.values()))
+        except NmclusterError:
+            fresh = list(out.values())
+        return {r.id: r for r in fresh}
+    return records
 
 
 # -- status ----------------------------------------------------------------------------------------
-def status(run: Run, slurm: Any | None = None) -> dict[str, Any]:
-    """State of every chunk task and of the fit: files first, Slurm for queued/running/cancelled."""
+def status(run: Run, records: Any = None) -> dict[str, Any]:
+    """State of every chunk and of the fit: the run's files first, then the job records
+    (``records(ids) -> {id: record}``, see :func:`job_records`) for queued, cancelled and failed jobs."""
     spec = run.spec
     n = len(spec["chunks"])
-    sl = spec.get("slurm") or {}
-    infos: dict[str, Any] = {}
-    if slurm is not None and sl:
-        ids = list(sl.get("tasks", {}).values()) + ([sl["fit_id"]] if sl.get("fit_id") else [])
+    latest, every = run_jobs(run)
+    recs: dict[int, Any] = {}
+    if records is not None and every:
         with contextlib.suppress(Exception):
-            infos = slurm.jobs(ids)
+            recs = records(every)
     tasks = []
     for i in range(n):
         tf = _read_json(run.task_file(i)) or {}
         state = tf.get("state", "pending")
         if run.chunk_file(i).exists():
             state = "done"
-        sid = sl.get("tasks", {}).get(str(i))
-        info = infos.get(sid) if sid else None
-        if state in ("pending", "running") and info is not None:
-            if info.state in ("CANCELLED", "TIMEOUT", "NODE_FAIL", "OUT_OF_MEMORY", "FAILED", "BOOT_FAIL"):
+        job_id = latest.get(i)
+        rec = recs.get(job_id) if job_id is not None else None
+        error = tf.get("error", "")
+        if state in ("pending", "running") and rec is not None:
+            if rec.final:
                 state = "failed"
-                tf.setdefault("error", f"Slurm: {info.state} {info.reason}".strip())
-            elif info.state == "PENDING" and state == "pending":
+                error = error or f"job {rec.id} {rec.status}: {rec.reason or 'ended'}"
+            elif rec.status == "submitted" and state == "pending":
                 state = "queued"
-        tasks.append({"index": i, "chunk": spec["chunks"][i], "state": state, "slurm_id": sid,
-                      "error": tf.get("error", ""), "host": tf.get("host", ""),
-                      "seconds": tf.get("seconds")})
+        tasks.append({"index": i, "chunk": spec["chunks"][i], "state": state, "job": job_id,
+                      "external_id": rec.external_id if rec is not None else "",
+                      "error": error, "host": tf.get("host", ""), "seconds": tf.get("seconds")})
     fit = _read_json(run.dir / "fit.json") or {}
     fit_state = fit.get("state", "pending")
-    finfo = infos.get(sl.get("fit_id")) if sl.get("fit_id") else None
-    if fit_state == "pending" and finfo is not None:
-        if finfo.state == "CANCELLED" or "DependencyNeverSatisfied" in (finfo.reason or ""):
-            fit_state = "cancelled"
-        elif finfo.state in ("FAILED", "TIMEOUT", "NODE_FAIL"):
-            fit_state = "failed"
-        elif finfo.state in ("PENDING", "RUNNING"):
-            fit_state = finfo.state.lower()
-    failed = [t for t in tasks if t["state"] == "failed"]
+    fit_error = fit.get("error", "")
     done = sum(t["state"] == "done" for t in tasks)
+    busy = [r for r in recs.values() if not r.final]
+    if fit_state == "pending" and done == n and recs and not busy:
+        fit_state, fit_error = "failed", "every job of the run ended without a fit (see their logs)"
+    failed = [t for t in tasks if t["state"] == "failed"]
     if fit_state == "done":
         overall = "committed"
-    elif failed or fit_state in ("failed", "cancelled"):
+    elif failed or fit_state == "failed":
         overall = "failed"
-    elif done == n and fit_state in ("pending", "running", "queued"):
+    elif done == n:
         overall = "fitting"
     else:
         overall = "measuring"
     return {"run": run.id, "target": spec["target"], "state": overall, "done": done, "chunks": n,
-            "tasks": tasks, "fit": {"state": fit_state, "version": fit.get("version"),
-                                    "error": fit.get("error", ""), "slurm_id": sl.get("fit_id")},
+            "tasks": tasks, "jobs": every, "busy": len(busy),
+            "fit": {"state": fit_state, "version": fit.get("version"), "error": fit_error,
+                    "job": fit.get("job_id")},
             "created": spec.get("created"), "dir": str(run.dir)}
 
 
@@ -384,7 +486,7 @@ def _desc(chunk: dict[str, Any]) -> str:
     return (f"{ids[0]}..{ids[1] - 1}" if isinstance(ids, list) and len(ids) == 2 else str(ids)) + where
 
 
-def wait(run: Run, slurm: Any, timeout: float = 600.0, interval: float = 0.2,
+def wait(run: Run, records: Any, timeout: float = 600.0, interval: float = 0.2,
          on_poll=None) -> dict[str, Any]:
     """Poll the run until it committed or failed, backing off like job waits (0.2 s up to 10 s);
     ``on_poll(status)`` sees every status read (a progress display)."""
@@ -392,10 +494,10 @@ def wait(run: Run, slurm: Any, timeout: float = 600.0, interval: float = 0.2,
 
     deadline = time.monotonic() + timeout
     for pause in poll_intervals(interval):
-        st = status(run, slurm)
+        st = status(run, records)
         if on_poll is not None:
             on_poll(st)
-        busy = any(t["state"] in ("pending", "queued", "running") for t in st["tasks"])
+        busy = st["busy"] > 0 or any(t["state"] in ("queued", "running") for t in st["tasks"])
         if st["state"] == "committed" or (st["state"] == "failed" and not busy):
             return st
         if time.monotonic() > deadline:
@@ -408,6 +510,12 @@ def main(argv: list[str] | None = None) -> int:
     args = sys.argv[1:] if argv is None else argv
     if len(args) == 3 and args[0] == "task":
         return run_task(args[1], int(args[2]))
+    if len(args) == 4 and args[0] == "slot" and args[2].isdigit() and args[3].isdigit():
+        try:
+            return run_slot(args[1], int(args[2]), int(args[3]))
+        except CalibError as exc:
+            print(f"nmcluster calib: {exc}", file=sys.stderr)
+            return 2
     if len(args) == 2 and args[0] == "fit":
         try:
             v = run_fit(args[1])
@@ -416,7 +524,8 @@ def main(argv: list[str] | None = None) -> int:
             return 1
         print(f"committed version {v}")
         return 0
-    print("usage: python -m nmcluster.calib.runs task RUN_DIR INDEX | fit RUN_DIR", file=sys.stderr)
+    print("usage: python -m nmcluster.calib.runs task RUN_DIR INDEX | slot RUN_DIR SUBMISSION TASK | fit RUN_DIR",
+          file=sys.stderr)
     return 2
 
 

@@ -40,10 +40,11 @@ def calib() -> None:
 
     \b
     Examples:
-      nmcluster calib run spikey --station 500            # Slurm array + afterok fit job
+      nmcluster calib run spikey --station 500            # an array of nmcluster jobs on spikey
       nmcluster calib run spikey --station 500 --local    # same steps on this machine
       nmcluster calib run wafer --wafer 33 --hicann 367,368
       nmcluster calib status
+      nmcluster calib cancel station500
       nmcluster calib list
       nmcluster calib show station500 --json
       nmcluster calib diff station500 1 2
@@ -66,17 +67,20 @@ def calib() -> None:
 @click.option("--mode", "neuron_target", type=click.Choice(["rate", "taumem"]), default="rate", show_default=True,
               help="Spikey g_leak calibration target: equal firing rate at the reference point, or equal tau_mem.")
 @click.option("--fresh", is_flag=True, help="Start a new run instead of resuming an unfinished one.")
-@click.option("--wait/--no-wait", default=None, help="Wait for a Slurm run to commit (default: no).")
+@click.option("--wait/--no-wait", default=None, help="Wait for the run's jobs to commit (default: no).")
+@click.option("--collab", "collab_id", metavar="ID", help="Collab the jobs are charged to (as submit --collab).")
 @click.option("--slurm-opt", "slurm_opts", multiple=True, metavar="OPT",
               help="Extra sbatch option, e.g. --slurm-opt=--time=30 (time, memory, CPUs, name, mail, ...; "
                    "resource options are refused).")
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
 @root_option
-def run(kind, station, wafer, hicann, local, workers, chunks, reps, neuron_target, fresh, wait, slurm_opts,
-        as_json, root) -> int:
-    """Calibrate a Spikey station or BrainScaleS HICANNs: measure in chunks (a Slurm array, each
-    task writing its raw result), then fit and commit one new version (a dependent afterok job).
-    Without hardware the emulated chip is measured.  Running it again resumes an unfinished run.
+def run(kind, station, wafer, hicann, local, workers, chunks, reps, neuron_target, fresh, wait, collab_id,
+        slurm_opts, as_json, root) -> int:
+    """Calibrate a Spikey station or BrainScaleS HICANNs: measure in chunks, then fit and commit one new
+    version.  The chunks are an array of ordinary nmcluster jobs on the hardware's partition, each
+    holding the station or the HICANNs' FPGAs it measures (`nmcluster status`, `log` and `cancel` work
+    on them); the task that measures the last chunk fits and commits.  Without hardware the emulated
+    chip is measured.  Running it again resumes an unfinished run.
 
     \b
     Examples:
@@ -146,29 +150,39 @@ def run(kind, station, wafer, hicann, local, workers, chunks, reps, neuron_targe
         else:
             click.echo(f"committed {target} version {version} ({out['seconds']:.1f} s, run {run_.id})")
         return 0
-    ids = runs.submit_slurm(run_, site, extra_args=slurm_opts, request=request)
-    out = {"run": run_.id, "target": target, "array_id": ids["array_id"], "fit_id": ids["fit_id"],
-           "tasks": ids["tasks"], "resumed": resumed}
-    if wait:
-        from nmcluster.calib.store import CalibError
-        from nmcluster.infra.slurmcli import SlurmCLI
+    from nmcluster.jobs.service import JobService
 
-        from nmcluster.cli.common import WaitProgress
+    service = JobService(site)
+    hw = dict(request.hardware_config)
+    try:
+        ids = runs.submit_jobs(run_, service, hw, slurm_options=slurm_opts, collab_id=collab_id)
+        out = {"run": run_.id, "target": target, "jobs": ids["jobs"], "external": ids["external"],
+               "fit_job": ids["fit_job"], "executor": service.executor_name, "resumed": resumed}
+        if wait:
+            from nmcluster.calib.store import CalibError
+            from nmcluster.cli.common import WaitProgress
 
-        with WaitProgress() as progress:
-            st = runs.wait(run_, SlurmCLI(jobcomp_file=site.slurm.jobcomp_file),
-                           on_poll=lambda s: progress.show(f"calibration run {s['run']} of {s['target']}: "
-                                                           f"{s['state']}, {s['done']} of {s['chunks']} chunks "
-                                                           f"measured, {progress.waited():.0f} s"))
-        if st["state"] != "committed":
-            raise CalibError(runs.failure_report(run_, st))
-        out["version"] = st["fit"]["version"]
+            with WaitProgress() as progress:
+                st = runs.wait(run_, runs.job_records(service),
+                               on_poll=lambda s: progress.show(f"calibration run {s['run']} of {s['target']}: "
+                                                               f"{s['state']}, {s['done']} of {s['chunks']} "
+                                                               f"chunks measured, {progress.waited():.0f} s"))
+            if st["state"] != "committed":
+                raise CalibError(runs.failure_report(run_, st))
+            out["version"] = st["fit"]["version"]
+    finally:
+        service.close()
     if as_json:
         _echo_json(out)
     else:
         click.echo(f"nmcluster calib: {note}")
-        click.echo(f"submitted array {ids['array_id'] or '-'} ({len(ids['tasks'])} task(s)) and fit job "
-                   f"{ids['fit_id']} (afterok); follow with `nmcluster calib status`")
+        jobs = sorted(ids["jobs"].values())
+        if jobs:
+            span = f"{jobs[0]}" if len(jobs) == 1 else f"{jobs[0]}-{jobs[-1]}"
+            click.echo(f"submitted {len(jobs)} measurement job(s) {span} on {kind} ({request.description}); "
+                       f"follow with `nmcluster calib status` or `nmcluster status {jobs[0]}`")
+        elif ids["fit_job"] is not None:
+            click.echo(f"every chunk is measured; submitted fit job {ids['fit_job']}")
         if "version" in out:
             click.echo(f"committed {target} version {out['version']}")
     return 0
@@ -178,10 +192,10 @@ def run(kind, station, wafer, hicann, local, workers, chunks, reps, neuron_targe
 @calib.command(context_settings=CTX)
 @click.argument("target", required=False)
 @click.option("--all", "show_all", is_flag=True, help="Also list committed runs.")
-@click.option("--no-slurm", is_flag=True, help="Do not ask Slurm (files only).")
+@click.option("--no-slurm", "no_jobs", is_flag=True, help="Files only: do not look at the run's jobs.")
 @click.option("--json", "as_json", is_flag=True, help="Print as JSON.")
 @root_option
-def status(target, show_all, no_slurm, as_json, root) -> int:
+def status(target, show_all, no_jobs, as_json, root) -> int:
     """Progress of calibration runs across their array tasks (newest first).
 
     \b
@@ -192,17 +206,20 @@ def status(target, show_all, no_slurm, as_json, root) -> int:
     from nmcluster.calib import runs
 
     store = _store(root)
-    slurm = None
-    if not no_slurm:
+    service = None
+    if not no_jobs:
         try:
-            from nmcluster.config import load_config
-            from nmcluster.infra.slurmcli import SlurmCLI
+            from nmcluster.jobs.service import JobService
 
-            cli = SlurmCLI(jobcomp_file=load_config().slurm.jobcomp_file)
-            slurm = cli if cli.available() else None
+            service = JobService()
         except Exception:  # noqa: BLE001 - status from files alone
-            slurm = None
-    sts = [runs.status(r, slurm) for r in reversed(runs.list_runs(store, _target(target) if target else None))]
+            service = None
+    try:
+        records = runs.job_records(service) if service is not None else None
+        sts = [runs.status(r, records) for r in reversed(runs.list_runs(store, _target(target) if target else None))]
+    finally:
+        if service is not None:
+            service.close()
     if not show_all:
         sts = [s for s in sts if s["state"] != "committed"] or sts[:1]
     if as_json:
@@ -219,20 +236,68 @@ def status(target, show_all, no_slurm, as_json, root) -> int:
     for s in sts:
         table = Table(title=f"{s['run']} ({s['target']}): {s['state']}, {s['done']}/{s['chunks']} chunks",
                       title_justify="left")
-        for col in ("chunk", "step", "ids", "state", "slurm", "host", "s", "error"):
+        for col in ("chunk", "step", "ids", "state", "job", "slurm", "host", "s", "error"):
             table.add_column(col)
         for t in s["tasks"]:
             c = t["chunk"]
-            table.add_row(str(t["index"]), c["step"], runs._desc(c), t["state"], t["slurm_id"] or "-",
+            table.add_row(str(t["index"]), c["step"], runs._desc(c), t["state"],
+                          str(t["job"]) if t["job"] is not None else "-", t["external_id"] or "-",
                           t["host"] or "-", f"{t['seconds']:.1f}" if t["seconds"] else "-", t["error"][:60])
         f = s["fit"]
         table.add_row("fit", "fit+commit", "-", f["state"] + (f" (v{f['version']})" if f["version"] else ""),
-                      f["slurm_id"] or "-", "-", "-", f["error"][:60])
+                      str(f["job"]) if f["job"] is not None else "-", "-", "-", "-", f["error"][:60])
         console.print(ProgressBar(total=s["chunks"], completed=s["done"], width=40))
         console.line()
         console.print(table)
         if s["state"] == "failed":
             console.print(runs.failure_report(runs.Run(Path(s["dir"])), s), markup=False)
+    return 0
+
+
+@calib.command(context_settings=CTX)
+@click.argument("run_or_target", metavar="[RUN|TARGET]", required=False)
+@click.option("--json", "as_json", is_flag=True, help="Print the jobs cancelled as JSON.")
+@root_option
+def cancel(run_or_target, as_json, root) -> int:
+    """Cancel the queued and running jobs of a calibration run (default: the newest unfinished run; a
+    target such as station500 means its newest unfinished run).  Nothing is committed; what was
+    measured stays, and the same `calib run` resumes from it.
+
+    \b
+    Examples:
+      nmcluster calib cancel
+      nmcluster calib cancel station500
+      nmcluster calib cancel station500-20261204-161500
+    """
+    from nmcluster.calib import runs
+    from nmcluster.jobs.service import JobService
+
+    store = _store(root)
+    every = runs.list_runs(store)
+    if run_or_target and any(r.id == run_or_target for r in every):
+        chosen = [r for r in every if r.id == run_or_target]
+    else:
+        target = _target(run_or_target) if run_or_target else None
+        chosen = [r for r in every if (target is None or r.spec.get("target") == target)
+                  and r.committed() is None][-1:]
+    if not chosen:
+        raise UserInputError(f"no unfinished calibration run{' of ' + run_or_target if run_or_target else ''} "
+                             f"(see nmcluster calib status)")
+    run_ = chosen[0]
+    cancelled: list[int] = []
+    with JobService() as service:
+        records = runs.job_records(service)(runs.run_jobs(run_)[1])
+        for rec in records.values():
+            if not rec.final:
+                service.cancel(rec.id)
+                cancelled.append(rec.id)
+    if as_json:
+        _echo_json({"run": run_.id, "cancelled": cancelled})
+    elif cancelled:
+        click.echo(f"cancelled {len(cancelled)} job(s) of calibration run {run_.id}: "
+                   f"{', '.join(str(i) for i in cancelled)}")
+    else:
+        click.echo(f"calibration run {run_.id} has no queued or running jobs")
     return 0
 
 
@@ -322,6 +387,7 @@ def show(target, version, show_data, as_json, root) -> int:
         return 0
     click.echo(f"{cal.target} version {cal.version}  created {_time(cal.meta.get('created'))}  "
                f"source {cal.meta.get('source')}  tool {cal.meta.get('tool_version')}  "
+               f"job {(cal.meta.get('meta') or {}).get('job_id') or '-'}  "
                f"slurm job {cal.meta.get('slurm_job_id') or '-'}")
     if cal.meta.get("notes"):
         click.echo(f"notes: {cal.meta['notes']}")

@@ -23,6 +23,8 @@ from nmcluster.partitions.base import ResourceRequest
 JOB_FILE = "job.json"
 RUNNER_FILE = "runner.json"
 RESULT_FILE = "result.json"
+#: left by a cancel (the Slurm executor's): a pending array task's end that Slurm does not record
+CANCEL_FILE = "cancel.json"
 LOG_FILE = "job.log"
 WORK_DIR = "work"
 #: version of the job file this nmcluster writes (1: the untyped dict before it had a version)

@@ -3,17 +3,19 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import shlex
 import sys
+import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from nmcluster.config import SiteConfig
 from nmcluster.errors import NmclusterError, SlurmError, UserInputError
 from nmcluster.executors.base import JobRecord, Observation, Ticket, runner_argv
-from nmcluster.executors.jobfile import RESULT_FILE, RUNNER_FILE
+from nmcluster.executors.jobfile import CANCEL_FILE, RESULT_FILE, RUNNER_FILE, write_json_atomic
 from nmcluster.infra.slurmcli import SlurmCLI, SlurmJobInfo
 from nmcluster.partitions.base import ResourceRequest
 
@@ -181,6 +183,11 @@ class SlurmExecutor:
                                                    f"job id {rec.external_id} now belongs to another job)")
                 continue
             if info is None:
+                cancelled = _read(Path(rec.job_dir) / CANCEL_FILE)
+                if cancelled is not None:  # a pending array task we cancelled: Slurm keeps no record of it
+                    out[rec.id] = Observation("error", "cancelled before it started", None, None,
+                                              cancelled.get("time"), "CANCELLED")
+                    continue
                 # Slurm forgot the job (MinJobAge) and the job-completion file does not know it either.
                 out[rec.id] = Observation("error", "Slurm no longer knows this job and it left no result")
                 continue
@@ -202,6 +209,13 @@ class SlurmExecutor:
         return out
 
     def cancel(self, record: JobRecord) -> None:
+        """``scancel``, after leaving a note in the job directory: a task of an array that had not
+        started is only a bit of the array's meta record, and Slurm keeps no record of its end (no
+        jobcomp line until the whole array has ended), so without the note its state would read as
+        lost rather than cancelled."""
+        if record.job_dir:
+            with contextlib.suppress(OSError):
+                write_json_atomic(Path(record.job_dir) / CANCEL_FILE, {"time": time.time()}, fsync=False)
         self.cli.cancel(record.external_id)
 
     def free_nodes(self) -> list:

@@ -628,7 +628,36 @@ class SlurmCLI:
                         break
         except OSError:
             return found
+        lost = [i for i in wanted if "_" in i and i not in found]
+        if lost:
+            found.update(self._pending_array_tasks(path, lost))
         return found
+
+    def _pending_array_tasks(self, path: Path, ids: Sequence[str]) -> dict[str, SlurmJobInfo]:
+        """Array tasks that never started: slurmctld keeps them as bits of the array's meta record, and
+        cancelling such a task only clears its bit, so it gets no jobcomp line of its own; when the
+        last pending bit goes, the meta record ends with one line ``JobId=<array id>`` *without*
+        ``ArrayTaskId`` (Slurm 22.05 ``src/plugins/jobcomp/filetxt``: the array fields are printed only
+        for a task's own record).  That line's final state is the state of every task it stood for."""
+        arrays = {i.partition("_")[0] for i in ids}
+        prefixes = tuple(f"JobId={a} " for a in arrays)
+        meta: dict[str, SlurmJobInfo] = {}
+        try:
+            for line in _reverse_lines(path):
+                if line.startswith(prefixes) and " ArrayTaskId=" not in line:
+                    info = parse_jobcomp_line(line)
+                    if info is not None and info.job_id not in meta:
+                        meta[info.job_id] = info
+                        if len(meta) == len(arrays):
+                            break
+        except OSError:
+            return {}
+        out: dict[str, SlurmJobInfo] = {}
+        for i in ids:
+            info = meta.get(i.partition("_")[0])
+            if info is not None and info.state == "CANCELLED":
+                out[i] = info._replace(job_id=i, reason=info.reason or "cancelled before it started")
+        return out
 
 
 def slurm_configured(env: Mapping[str, str] | None = None) -> bool:

@@ -264,6 +264,22 @@ def test_jobcomp_fallback_after_slurm_forgot(cli, early_job):
     assert without.job(early_job) is None
 
 
+def test_cancelled_pending_array_tasks_read_as_cancelled(cli, submit):
+    """Tasks of a held array never leave the array's meta record; cancelled, they get no jobcomp line of
+    their own, only the meta record's ``JobId=<array>`` line without ``ArrayTaskId``: each reads as
+    CANCELLED from it (before, an nmcluster array task cancelled while queued read as "lost")."""
+    array = submit("exit 0", "--hold", "--array=0-2")
+    cli.cancel(array)
+    deadline = time.monotonic() + 30
+    wanted = [f"{array}_{t}" for t in range(3)]
+    while cli._squeue(wanted, array=True):
+        assert time.monotonic() < deadline, "slurmctld never forgot the array (MinJobAge)"
+        time.sleep(0.25)
+    got = cli.jobs(wanted)
+    assert sorted(got) == wanted and {i.state for i in got.values()} == {"CANCELLED"}
+    assert {i.source for i in got.values()} == {"jobcomp"}
+
+
 # -------------------------------------------------------------------------------- parsers (no Slurm)
 
 
