@@ -144,9 +144,10 @@ def _kernel_cache_class() -> type:
                     "(run 'nmcluster admin build-kernels' at install time)", self._name)
 
         def load_overload(self, sig, target_context):
-            """The cached compile result of ``sig`` for this CPU from the first cache that has it, or
-            None.  Initialises only numba's runtime, not its typing/lowering registries (see the
-            module doc: ``numba/core/caching.py`` ``Cache.load_overload`` refreshes them all)."""
+            """The cached compile result of ``sig`` for this CPU from the first cache that has
+            it, or None.  Initialises only numba's runtime, not its typing/lowering registries
+            (see the module doc: ``numba/core/caching.py`` ``Cache.load_overload`` refreshes
+            them all)."""
             if not self._enabled:
                 return None
             from numba.core.runtime import rtsys

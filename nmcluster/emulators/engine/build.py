@@ -42,7 +42,8 @@ KERNEL_MODULES = ("nmcluster.emulators.engine.kernels", "nmcluster.emulators.bra
 class BuildResult:
     """What a build compiled: ``compiled`` entries written, ``loaded`` found already built,
     ``cache_dirs`` where they are, ``cpu`` the CPU name of the entries, ``aot_dir`` the AOT
-    build (:mod:`._aot`) written with its ``aot_exports`` signatures (None: not built)."""
+    build (:mod:`._aot`) written with its ``aot_exports`` signatures (None: not built;
+    ``aot_error`` says why when it failed: jobs then use numba's cache)."""
 
     compiled: int
     loaded: int
@@ -50,6 +51,7 @@ class BuildResult:
     cpu: str
     aot_dir: str | None = None
     aot_exports: int = 0
+    aot_error: str | None = None
 
 
 def _network(sim, model: str, plastic: bool) -> None:
@@ -294,7 +296,7 @@ def _worker() -> int:
 
     cpu = numba.config.CPU_NAME or "host"
     out = {"compiled": compiled, "loaded": loaded, "cache_dirs": sorted(dirs), "cpu": cpu,
-           "refused": refused, "aot_dir": None, "aot_exports": 0}
+           "refused": refused, "aot_dir": None, "aot_exports": 0, "aot_error": None}
     want_aot = os.environ.get(ENV_BUILD_AOT, "0")
     if want_aot != "0":
         from . import _aot
@@ -310,9 +312,14 @@ def _worker() -> int:
                 root = Path(os.environ[ENV_BUILD]) / _aot.ROOT_NAME
             else:
                 root = _aot.roots()[-1]
-            manifest = _build_aot(root / build, "generic" if cpu == "generic" else "host")
-            out["aot_dir"] = str(root / build)
-            out["aot_exports"] = sum(len(v) for v in manifest["exports"].values())
+            try:
+                manifest = _build_aot(root / build, "generic" if cpu == "generic" else "host")
+            except Exception as exc:  # noqa: BLE001 - no C compiler, no setuptools...: jobs
+                # still get numba's cache, which the build has filled
+                out["aot_error"] = f"{type(exc).__name__}: {exc}".strip()[:500]
+            else:
+                out["aot_dir"] = str(root / build)
+                out["aot_exports"] = sum(len(v) for v in manifest["exports"].values())
     print(json.dumps(out))
     return 0
 
@@ -370,7 +377,8 @@ def build_kernels(cache_dir: str | os.PathLike[str] | None = None, cpu: str = "h
     out = json.loads(lines[-1])
     return BuildResult(compiled=out["compiled"], loaded=out["loaded"],
                        cache_dirs=tuple(out["cache_dirs"]), cpu=out["cpu"],
-                       aot_dir=out["aot_dir"], aot_exports=out["aot_exports"])
+                       aot_dir=out["aot_dir"], aot_exports=out["aot_exports"],
+                       aot_error=out["aot_error"])
 
 
 if __name__ == "__main__":
@@ -388,3 +396,5 @@ if __name__ == "__main__":
           f"{', '.join(r.cache_dirs) or 'nothing new'}")
     if r.aot_dir:
         print(f"AOT module ({r.aot_exports} signatures): {r.aot_dir}")
+    if r.aot_error:
+        print(f"no AOT module (jobs import numba): {r.aot_error}", file=sys.stderr)
