@@ -260,6 +260,12 @@ def test_a_stale_foreign_or_broken_build_falls_back_to_the_jit_path(aot_root: Pa
     m["numpy"] = "1.0.0"
     (other / "manifest.json").write_text(json.dumps(m))
     cases["numpy"] = tmp_path / "numpy"
+    # 5. numba of another version than the build's
+    other = _copy_build(aot_root, tmp_path / "numba")
+    m = json.loads((other / "manifest.json").read_text())
+    m["numba"] = "0.1.0"
+    (other / "manifest.json").write_text(json.dumps(m))
+    cases["numba"] = tmp_path / "numba"
     for name, root in cases.items():
         got = _job(tmp_path, _env(tmp_path, NMCLUSTER_KERNEL_CACHE=str(root)))
         assert got["numba"] and got["spikes"] == ref["spikes"], (name, got)
@@ -323,6 +329,16 @@ def test_type_keys_agree_with_numba_typeof() -> None:
     assert _aot.type_key(2**63) == str(numba.typeof(2**63)) == "uint64"
     assert _aot.type_key("x") is None and _aot.type_key((1, 2)) is None
     assert _aot.type_key(np.zeros(2, dtype=">f8")) is None
+
+
+def test_installed_numba_is_read_without_importing_it(tmp_path: Path) -> None:
+    code = ("import sys; from nmcluster.emulators.engine import _aot; v = _aot.installed_numba(); "
+            "print(v, 'numba' in sys.modules)")
+    proc = subprocess.run([sys.executable, "-c", code], env=_env(tmp_path),
+                          capture_output=True, text=True, timeout=120)
+    import numba
+
+    assert proc.stdout.split() == [numba.__version__, "False"], proc.stderr
 
 
 def test_cpu_key_reads_the_identity_lines_only() -> None:

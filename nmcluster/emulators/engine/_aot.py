@@ -19,7 +19,8 @@ Layout of a build (one per CPU type plus ``generic``, next to numba's shared cac
 hash of ``/proc/cpuinfo``'s identity lines (vendor, family, model, flags) and the vector-width
 setting, so choosing a build needs no llvmlite; a node whose type has no build uses the generic
 build (as numba's cache does, :func:`._kernel_cache.select_cpu`).  A build is used only for the
-source files whose content hash it recorded and only with the Python and numpy it was built for.
+source files whose content hash it recorded and only with the Python, numpy and numba it was built
+for.
 
 Switches: ``NMCLUSTER_KERNEL_AOT=0`` never uses AOT code; ``NMCLUSTER_KERNEL_CPU=host|generic``
 uses only that build; ``NUMBA_CPU_NAME``/``NUMBA_CPU_FEATURES`` (an explicit numba target) use
@@ -162,6 +163,24 @@ def _wanted() -> list[str]:
     return out
 
 
+def installed_numba() -> str | None:
+    """The installed numba's version without importing it (the ``numba-<version>.dist-info``
+    beside the package), or None when that cannot be told.  A build made with another numba is
+    not used: a JIT fallback in the same process would run the other numba's code, and kernels
+    that redraw each other's random events must agree to the bit."""
+    import importlib.util
+
+    try:
+        spec = importlib.util.find_spec("numba")
+    except (ImportError, ValueError):
+        return None
+    if spec is None or not spec.origin:
+        return None
+    for info in Path(spec.origin).parent.parent.glob("numba-*.dist-info"):
+        return info.name[len("numba-"):-len(".dist-info")]
+    return None
+
+
 def _load_build(directory: Path) -> tuple[Mapping[str, Mapping[str, Callable]], str] | None:
     """The exports of the build in ``directory`` whose sources are unchanged, and its CPU
     name; None when there is no usable build there."""
@@ -171,6 +190,9 @@ def _load_build(directory: Path) -> tuple[Mapping[str, Mapping[str, Callable]], 
         return None
     if (manifest.get("format") != FORMAT or manifest.get("python") != sys.implementation.cache_tag
             or manifest.get("numpy") != _np.__version__):
+        return None
+    numba_now = installed_numba()
+    if numba_now is not None and manifest.get("numba") != numba_now:
         return None
     fresh = {m for m, (rel, digest) in manifest.get("sources", {}).items()
              if source_hash(rel) == digest}
