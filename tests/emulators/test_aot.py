@@ -4,7 +4,9 @@ missing, stale or foreign build (or a signature it lacks) falls back to the JIT 
 
 The AOT module is built once per test session (``build_kernels(aot=<tmp dir>)``: numba's cache
 where it always is, the extension module in a temporary cache root that only these tests'
-processes read through ``$NMCLUSTER_KERNEL_CACHE``)."""
+processes read through ``$NMCLUSTER_KERNEL_CACHE``).  The jobs run a copy of the package (with
+numba's cache, without any AOT build of the checkout's own ``__pycache__``), so what they find is
+only what each test gives them."""
 
 from __future__ import annotations
 
@@ -16,6 +18,7 @@ import subprocess
 import sys
 import textwrap
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -25,17 +28,26 @@ REPO = Path(__file__).resolve().parents[2]
 ROOT_NAME = "nmcluster.emulators.engine._aot"
 
 
-def _env(tmp: Path, **extra: str) -> dict[str, str]:
+@dataclass(frozen=True)
+class Built:
+    """The session's AOT build: ``cache`` the cache root holding it, ``prefix`` the package copy
+    the jobs run."""
+
+    cache: Path
+    prefix: Path
+
+
+def _env(tmp: Path, built: Built | None = None, **extra: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items()
            if not k.startswith(("NMCLUSTER_KERNEL", "NUMBA_CPU", "NUMBA_DISABLE"))}
-    env.update(PYTHONPATH=str(REPO), HOME=str(tmp / "home"),
+    env.update(PYTHONPATH=str(built.prefix if built else REPO), HOME=str(tmp / "home"),
                XDG_CACHE_HOME=str(tmp / "home" / ".cache"))
     env.update(extra)
     return env
 
 
 @pytest.fixture(scope="session")
-def aot_root(tmp_path_factory) -> Path:
+def aot_root(tmp_path_factory) -> Built:
     """A cache root holding this checkout's AOT build for this CPU (built once per session;
     the time is printed with ``-s``)."""
     from nmcluster.emulators.engine.build import build_kernels
@@ -45,13 +57,17 @@ def aot_root(tmp_path_factory) -> Path:
     result = build_kernels(env=_env(tmp), aot=tmp / "cache")
     print(f"\nAOT build: {time.monotonic() - t0:.1f} s, {result.aot_exports} signatures")
     assert result.aot_dir is not None and result.aot_dir.startswith(str(tmp / "cache"))
+    # the package as installed: numba's cache kept (copy2 keeps the sources' stamps), no AOT
+    # build of the checkout's own __pycache__ (a developer's build-kernels leaves one there)
+    shutil.copytree(REPO / "nmcluster", tmp / "prefix" / "nmcluster",
+                    ignore=lambda d, names: ["aot"] if d.endswith("__pycache__") else [])
     manifest = json.loads((Path(result.aot_dir) / "manifest.json").read_text())
     # every kernel the Python side calls, each with the signature jobs use
     for k in ("engine.kernels.run_lif", "engine.kernels.merge_spikes",
               "engine.kernels._pois_window", "engine.kernels.exponential_draws",
               "brainscales.ess.token_bucket", "brainscales.ess._two_buckets"):
         assert len(manifest["exports"][f"nmcluster.emulators.{k}"]) >= 1, k
-    return tmp / "cache"
+    return Built(cache=tmp / "cache", prefix=tmp / "prefix")
 
 
 # networks of every backend: conductance and current LIF, AdEx, Izhikevich, static and plastic
@@ -174,9 +190,10 @@ def _assert_identical(a: dict, b: dict) -> int:
     return spikes
 
 
-def test_aot_results_are_bit_identical_to_the_jit_path(aot_root: Path, tmp_path: Path) -> None:
-    aot = _run_nets(tmp_path, _env(tmp_path, NMCLUSTER_KERNEL_CACHE=str(aot_root)), "aot")
-    jit = _run_nets(tmp_path, _env(tmp_path, NMCLUSTER_KERNEL_AOT="0"), "jit")
+def test_aot_results_are_bit_identical_to_the_jit_path(aot_root: Built, tmp_path: Path) -> None:
+    aot = _run_nets(tmp_path, _env(tmp_path, aot_root,
+                                   NMCLUSTER_KERNEL_CACHE=str(aot_root.cache)), "aot")
+    jit = _run_nets(tmp_path, _env(tmp_path, aot_root, NMCLUSTER_KERNEL_AOT="0"), "jit")
     assert aot["modules"] == [] and jit["modules"] == ["llvmlite", "numba"]
     refused = [k for k, v in aot.items() if isinstance(v, str)]
     assert len(refused) <= 2, refused  # almost every network ran on both paths
@@ -217,72 +234,74 @@ def _job(tmp: Path, env: dict[str, str], hw: str = "spinnaker") -> dict:
 
 
 @pytest.mark.parametrize("hw", ["spikey", "spinnaker", "brainscales"])
-def test_a_job_with_an_aot_build_imports_neither_numba_nor_llvmlite(aot_root: Path,
+def test_a_job_with_an_aot_build_imports_neither_numba_nor_llvmlite(aot_root: Built,
                                                                     tmp_path: Path,
                                                                     hw: str) -> None:
-    got = _job(tmp_path, _env(tmp_path, NMCLUSTER_KERNEL_CACHE=str(aot_root)), hw)
+    got = _job(tmp_path, _env(tmp_path, aot_root, NMCLUSTER_KERNEL_CACHE=str(aot_root.cache)),
+               hw)
     assert (got["numba"], got["llvmlite"], got["aot"]) == (False, False, "host"), got
     assert got["spikes"] >= 2
     # the same job on the JIT path: the same spikes, numba imported
-    jit = _job(tmp_path, _env(tmp_path, NMCLUSTER_KERNEL_AOT="0"), hw)
+    jit = _job(tmp_path, _env(tmp_path, aot_root, NMCLUSTER_KERNEL_AOT="0"), hw)
     assert (jit["numba"], jit["aot"], jit["spikes"]) == (True, None, got["spikes"])
 
 
-def _copy_build(aot_root: Path, dst: Path) -> Path:
-    shutil.copytree(aot_root, dst)
+def _copy_build(cache: Path, dst: Path) -> Path:
+    shutil.copytree(cache, dst)
     (build,) = [p for p in (dst / ROOT_NAME).iterdir() if p.name.startswith("cpu-")]
     return build
 
 
-def test_a_stale_foreign_or_broken_build_falls_back_to_the_jit_path(aot_root: Path,
+def test_a_stale_foreign_or_broken_build_falls_back_to_the_jit_path(aot_root: Built,
                                                                    tmp_path: Path) -> None:
-    ref = _job(tmp_path, _env(tmp_path, NMCLUSTER_KERNEL_CACHE=str(aot_root)))
+    ref = _job(tmp_path, _env(tmp_path, aot_root, NMCLUSTER_KERNEL_CACHE=str(aot_root.cache)))
     assert ref["aot"] == "host"
     cases = {}
     # 1. the kernels' source changed since the build: its exports are not used
-    stale = _copy_build(aot_root, tmp_path / "stale")
+    stale = _copy_build(aot_root.cache, tmp_path / "stale")
     m = json.loads((stale / "manifest.json").read_text())
     m["sources"]["nmcluster.emulators.engine.kernels"][1] = "0" * 64
     (stale / "manifest.json").write_text(json.dumps(m))
     cases["stale"] = tmp_path / "stale"
     # 2. a build for another CPU type only (and no generic build)
-    foreign = _copy_build(aot_root, tmp_path / "foreign")
+    foreign = _copy_build(aot_root.cache, tmp_path / "foreign")
     foreign.rename(foreign.with_name("cpu-0000000000000000"))
     cases["foreign"] = tmp_path / "foreign"
     # 3. a broken extension module
-    broken = _copy_build(aot_root, tmp_path / "broken")
+    broken = _copy_build(aot_root.cache, tmp_path / "broken")
     (ext,) = [p for p in broken.iterdir() if p.name.endswith(".so")]
     ext.write_bytes(b"not an ELF file")
     cases["broken"] = tmp_path / "broken"
     # 4. numpy of another version than the build's
-    other = _copy_build(aot_root, tmp_path / "numpy")
+    other = _copy_build(aot_root.cache, tmp_path / "numpy")
     m = json.loads((other / "manifest.json").read_text())
     m["numpy"] = "1.0.0"
     (other / "manifest.json").write_text(json.dumps(m))
     cases["numpy"] = tmp_path / "numpy"
     # 5. numba of another version than the build's
-    other = _copy_build(aot_root, tmp_path / "numba")
+    other = _copy_build(aot_root.cache, tmp_path / "numba")
     m = json.loads((other / "manifest.json").read_text())
     m["numba"] = "0.1.0"
     (other / "manifest.json").write_text(json.dumps(m))
     cases["numba"] = tmp_path / "numba"
     for name, root in cases.items():
-        got = _job(tmp_path, _env(tmp_path, NMCLUSTER_KERNEL_CACHE=str(root)))
+        got = _job(tmp_path, _env(tmp_path, aot_root, NMCLUSTER_KERNEL_CACHE=str(root)))
         assert got["numba"] and got["spikes"] == ref["spikes"], (name, got)
         assert got["aot"] is None or name == "stale", (name, got)
     # NMCLUSTER_KERNEL_AOT=0 and an explicit numba CPU switch AOT code off too
     for extra in ({"NMCLUSTER_KERNEL_AOT": "0"}, {"NUMBA_CPU_NAME": "host"}):
-        got = _job(tmp_path, _env(tmp_path, NMCLUSTER_KERNEL_CACHE=str(aot_root), **extra))
+        got = _job(tmp_path, _env(tmp_path, aot_root, NMCLUSTER_KERNEL_CACHE=str(aot_root.cache),
+                                  **extra))
         assert got["numba"] and got["aot"] is None and got["spikes"] == ref["spikes"], extra
 
 
-def test_a_cpu_type_without_a_build_uses_the_generic_build(aot_root: Path,
+def test_a_cpu_type_without_a_build_uses_the_generic_build(aot_root: Built,
                                                           tmp_path: Path) -> None:
     """Selection only (a generic build takes a full generic compile): the build found under
     ``generic`` is used when this CPU type has none, never with NMCLUSTER_KERNEL_CPU=host."""
-    build = _copy_build(aot_root, tmp_path / "gen")
+    build = _copy_build(aot_root.cache, tmp_path / "gen")
     build.rename(build.with_name("generic"))
-    env = _env(tmp_path, NMCLUSTER_KERNEL_CACHE=str(tmp_path / "gen"))
+    env = _env(tmp_path, aot_root, NMCLUSTER_KERNEL_CACHE=str(tmp_path / "gen"))
     got = _job(tmp_path, env)
     assert (got["numba"], got["aot"]) == (False, "generic"), got
     got = _job(tmp_path, {**env, "NMCLUSTER_KERNEL_CPU": "host"})
@@ -302,9 +321,9 @@ SIGNATURE = textwrap.dedent('''
 ''')
 
 
-def test_a_signature_the_build_lacks_is_compiled_by_numba(aot_root: Path, tmp_path: Path) -> None:
+def test_a_signature_the_build_lacks_is_compiled_by_numba(aot_root: Built, tmp_path: Path) -> None:
     proc = subprocess.run([sys.executable, "-c", SIGNATURE],
-                          env=_env(tmp_path, NMCLUSTER_KERNEL_CACHE=str(aot_root)),
+                          env=_env(tmp_path, aot_root, NMCLUSTER_KERNEL_CACHE=str(aot_root.cache)),
                           capture_output=True, text=True, timeout=600, cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr[-3000:]
     got = json.loads(proc.stdout)
