@@ -33,6 +33,7 @@ import hashlib
 import json
 import os
 import sys
+import threading
 from functools import lru_cache
 from pathlib import Path
 from typing import Any, Callable, Mapping
@@ -223,10 +224,20 @@ def _load_build(directory: Path) -> tuple[Mapping[str, Mapping[str, Callable]], 
     return (table, manifest.get("cpu", {}).get("build", "")) if table else None
 
 
-@lru_cache(maxsize=None)
+#: the first kernel calls may come from several threads at once (batched runs split over
+#: threads): the build is loaded once, under this lock
+_LOAD_LOCK = threading.Lock()
+
+
 def _build() -> tuple[Mapping[str, Mapping[str, Callable]], str | None]:
     """This process's AOT build: (exports by kernel, ``host``/``generic``), loaded once (a
     process-wide read-only table, like numba's own dispatcher caches)."""
+    with _LOAD_LOCK:
+        return _load()
+
+
+@lru_cache(maxsize=None)
+def _load() -> tuple[Mapping[str, Mapping[str, Callable]], str | None]:
     for name in _wanted():
         for root in roots():
             got = _load_build(root / name)

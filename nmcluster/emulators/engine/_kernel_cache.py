@@ -39,6 +39,7 @@ from __future__ import annotations
 
 import os
 import sys
+import threading
 from functools import lru_cache
 from pathlib import Path
 from typing import Any, Callable, Mapping
@@ -263,6 +264,10 @@ def _materialize(module_name: str) -> None:
             setattr(module, attr, value._nmc_dispatcher())
 
 
+#: kernels become dispatchers once, even when the first calls come from several threads
+_MATERIALIZE_LOCK = threading.RLock()
+
+
 class LazyKernel:
     """A kernel that is not a numba dispatcher yet (see the module doc): called, it runs the
     AOT function built for exactly its argument types (:mod:`._aot`), else the module's
@@ -294,15 +299,18 @@ class LazyKernel:
 
     def _nmc_dispatcher(self) -> Any:
         """This kernel's numba dispatcher, made once."""
-        if self._nmc_disp is None:
-            self._nmc_disp = _make_dispatcher(self._nmc_func, self._nmc_options,
-                                              self._nmc_cache)
-        return self._nmc_disp
+        with _MATERIALIZE_LOCK:
+            if self._nmc_disp is None:
+                self._nmc_disp = _make_dispatcher(self._nmc_func, self._nmc_options,
+                                                  self._nmc_cache)
+            return self._nmc_disp
 
     def _nmc_jit(self) -> Any:
         """The dispatcher, after the whole module's kernels became dispatchers."""
         if self._nmc_disp is None:
-            _materialize(self._nmc_func.__module__)
+            with _MATERIALIZE_LOCK:
+                if self._nmc_disp is None:
+                    _materialize(self._nmc_func.__module__)
         return self._nmc_dispatcher()
 
     def __getattr__(self, name: str) -> Any:
