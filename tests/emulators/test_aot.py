@@ -110,7 +110,9 @@ NETS = textwrap.dedent('''
         sim.run(40.0)
         seg = cells.get_data().segments[0]
         res = [np.asarray(s.magnitude) for s in seg.spiketrains]
-        res += [np.asarray(a.magnitude) for a in seg.analogsignals]
+        # by name: neo's order of the signals follows a set's (string hashes differ per process)
+        res += [np.asarray(a.magnitude)
+                for a in sorted(seg.analogsignals, key=lambda a: a.name)]
         res += [np.asarray(s.magnitude) for s in pois.get_data().segments[0].spiketrains]
         res.append(np.asarray(prj.get("weight", format="array"), dtype=float))
         return res
