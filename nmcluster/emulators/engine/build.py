@@ -14,8 +14,14 @@ nobody built for reads instead of compiling.  Generic code has no FMA or wide ve
 slower and its results can differ from a host build in the last bits (each build is
 deterministic on its own).
 
-Hooks: the Spack recipe and wheel smoke tests call ``nmcluster admin build-kernels`` (or
-``python -m nmcluster.emulators.engine.build``) after installing the package.
+Then, in the same process, the signatures the workload called (the dispatchers' own
+``nopython_signatures``, never a hand-written list) are compiled ahead of time into one CPython
+extension module per CPU type (:func:`_build_aot`, :mod:`._aot`), which jobs run without
+importing numba or llvmlite.
+
+Hooks: the wheel smoke test (``scripts/ci-wheel-smoke``) calls ``nmcluster admin build-kernels``
+(or ``python -m nmcluster.emulators.engine.build``) after installing the package; a Spack or
+site install runs the same command.
 """
 
 from __future__ import annotations
