@@ -375,3 +375,22 @@ def test_cpu_key_reads_the_identity_lines_only() -> None:
     assert _aot.cpu_key(info.replace("fma", "avx512f")) != key
     assert _aot.cpu_key(info.replace("model\t\t: 167", "model\t\t: 85")) != key
     assert _aot.cpu_key("") is None
+
+
+def test_a_kernel_calling_a_lazy_kernel_of_another_module_compiles(tmp_path: Path) -> None:
+    """A kernel module that imports another module's kernel by name holds that module's lazy
+    kernel, not its dispatcher: numba types it as the dispatcher (``_numba_type_``, which the
+    lazy kernel forwards like any attribute), on the JIT path."""
+    (tmp_path / "toyb.py").write_text(
+        "from nmcluster.emulators.engine._kernel_cache import njit\n"
+        "@njit\ndef twice(x):\n    return 2.0 * x\n")
+    (tmp_path / "toya.py").write_text(
+        "from nmcluster.emulators.engine._kernel_cache import njit\nfrom toyb import twice\n"
+        "@njit\ndef f(x):\n    return twice(x) + 1.0\n")
+    code = ("import sys; sys.path.insert(0, sys.argv[1]); import toya, toyb; "
+            "print(toya.f(3.0), type(toyb.twice).__name__, type(toya.twice).__name__)")
+    proc = subprocess.run([sys.executable, "-c", code, str(tmp_path)], env=_env(tmp_path),
+                          capture_output=True, text=True, timeout=300, cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    # toyb became dispatchers when numba typed the call; toya still holds the lazy kernel
+    assert proc.stdout.split() == ["7.0", "CPUDispatcher", "LazyKernel"]

@@ -272,7 +272,8 @@ class LazyKernel:
     """A kernel that is not a numba dispatcher yet (see the module doc): called, it runs the
     AOT function built for exactly its argument types (:mod:`._aot`), else the module's
     kernels become numba dispatchers and this one's is called.  Any other attribute
-    (``stats``, ``signatures``, ``py_func``...) is the dispatcher's."""
+    (``stats``, ``signatures``, ``py_func``...) is the dispatcher's, ``_numba_type_`` too: numba
+    types a lazy kernel that another module imported by name as its dispatcher."""
 
     def __init__(self, func: Callable[..., Any], options: Mapping[str, Any], cache: bool) -> None:
         self._nmc_func = func
