@@ -71,9 +71,16 @@ def cpu_key(cpuinfo: str | None = None) -> str | None:
     ``/proc/cpuinfo``): the identity lines of the first processor and the vector-width
     setting (``$NMCLUSTER_VECTOR_WIDTH``, which changes the JIT's target features)."""
     if cpuinfo is None:
+        # the first processor's block only: the kernel makes /proc/cpuinfo as it is read, and
+        # on a large node the whole file (a clock reading per core) takes milliseconds
+        cpuinfo = ""
         try:
             with open("/proc/cpuinfo", encoding="utf-8", errors="replace") as f:
-                cpuinfo = f.read(65536)
+                while "\n\n" not in cpuinfo:
+                    chunk = f.read(4096)
+                    if not chunk:
+                        break
+                    cpuinfo += chunk
         except OSError:
             return None
     fields: dict[str, str] = {}
