@@ -20,7 +20,7 @@ import click
                    "without a build of their own (slower).")
 @click.option("--no-aot", is_flag=True,
               help="Only numba's cache: no ahead-of-time module (jobs then import numba, "
-                   "~0.2 s and ~70 MB more per job).")
+                   "~0.2 s and ~100 MB more per job).")
 def build_kernels(cache_dir: str | None, cpu: str, no_aot: bool) -> int:
     """Compile every emulator kernel into a cache that all users read (takes a minute or two).
 
