@@ -14,16 +14,18 @@ Jobs (scripts written to a temporary directory, run there):
 For every job the OS's accounting of the child (``os.wait4``: user + system CPU time and peak
 RSS, ``ru_maxrss``) and its wall time; medians over ``--repeats`` interleaved rounds (job by job,
 backend by backend, NEST among them), the spread (min-max) and the ratios NEST / emulator.
-Kernels come from the caches as in a job after the install-time build
-(``nmcluster admin build-kernels``); one untimed round first fills them and Python's bytecode
-caches (``PYTHONDONTWRITEBYTECODE`` is dropped for the children, as an installed package has
-its ``.pyc`` files).
+Kernels come from the install-time build (``nmcluster admin build-kernels``, run first: the
+AOT-compiled kernels and numba's cache), as in a job on an installed package; one untimed round
+first fills Python's bytecode caches (``PYTHONDONTWRITEBYTECODE`` is dropped for the children,
+as an installed package has its ``.pyc`` files).  ``--jit`` also runs every emulator job with the
+AOT kernels switched off (``NMCLUSTER_KERNEL_AOT=0``: numba's cache, as before the AOT build),
+labelled @jit.
 
 ``--new-user`` gives every emulator process an empty numba cache of its own, as a new user's
 first job on an install whose kernels were built at install time, and fails if one compiled.
 
 Usage: ``python benchmarks/whole_job.py [--repeats 5] [--only fixed,poisson100,synfire,balanced]
-[--no-nest] [--new-user] [--baseline DIR]``
+[--no-nest] [--new-user] [--jit] [--baseline DIR]``
 """
 
 from __future__ import annotations
@@ -105,6 +107,8 @@ def run_child(script: Path, backend: str, cwd: Path, env: dict[str, str],
             import shutil
 
             shutil.rmtree(user, ignore_errors=True)
+    if backend.endswith("@jit"):
+        env = dict(env, NMCLUSTER_KERNEL_AOT="0")
     backend = backend.split("@")[0]
     argv = [sys.executable, str(script), "nest" if script.name == "synfire.py" and
             backend.startswith("nest") else backend]
@@ -136,6 +140,9 @@ def main(argv: list[str] | None = None) -> int:
                     help="every emulator process gets an empty numba cache of its own (a new "
                          "user's first job): kernels must come from the install-time build, "
                          "which runs first (`nmcluster admin build-kernels`, a no-op when built)")
+    ap.add_argument("--jit", action="store_true",
+                    help="also run each emulator job without the AOT kernels "
+                         "(NMCLUSTER_KERNEL_AOT=0: numba's cache), labelled @jit")
     a = ap.parse_args(argv)
     jobs = [j.strip() for j in a.only.split(",") if j.strip()]
     unknown = [j for j in jobs if j not in PLAN]
@@ -143,14 +150,13 @@ def main(argv: list[str] | None = None) -> int:
         ap.error(f"unknown job(s) {', '.join(unknown)}; known: {', '.join(PLAN)}")
     env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO), env.get("PYTHONPATH")]))
-    if a.new_user:
-        # in a child: this process must stay small, as Linux counts the RSS a child had before
-        # its exec (the parent's, after vfork) in the child's ru_maxrss
-        build = subprocess.run([sys.executable, "-m", "nmcluster.emulators.engine.build"],
-                               env=env, capture_output=True, text=True)
-        if build.returncode != 0:
-            raise SystemExit(f"install-time build failed:\n{build.stderr[-2000:]}")
-        print("install-time build: " + build.stdout.strip(), file=sys.stderr)
+    # the install-time build, in a child: this process must stay small, as Linux counts the RSS
+    # a child had before its exec (the parent's, after vfork) in the child's ru_maxrss
+    build = subprocess.run([sys.executable, "-m", "nmcluster.emulators.engine.build"],
+                           env=env, capture_output=True, text=True)
+    if build.returncode != 0:
+        raise SystemExit(f"install-time build failed:\n{build.stderr[-2000:]}")
+    print("install-time build: " + build.stdout.strip(), file=sys.stderr)
     with tempfile.TemporaryDirectory(prefix="whole-job-") as tmp:
         work = Path(tmp)
         scripts = {}
@@ -162,21 +168,21 @@ def main(argv: list[str] | None = None) -> int:
                 path.write_text(SCRIPTS[job].format(bench=str(REPO / "benchmarks")))
             scripts[job] = path
         plan = [(j, b) for j in jobs for b in PLAN[j] if not (a.no_nest and b.startswith("nest"))]
-        if a.baseline:
-            plan = [x for j, b in plan
-                    for x in ([(j, b)] if b.startswith("nest") else [(j, b), (j, b + "@base")])]
+        variants = [""] + (["@jit"] if a.jit else []) + (["@base"] if a.baseline else [])
+        plan = [(j, b + v) for j, b in plan
+                for v in ([""] if b.startswith("nest") else variants)]
         base_env = dict(env, PYTHONPATH=os.pathsep.join(
             filter(None, [str(Path(a.baseline or ".").resolve()), os.environ.get("PYTHONPATH")])))
         results: dict[tuple[str, str], list[tuple[float, float, int]]] = {k: [] for k in plan}
         print(f"warm-up round ({len(plan)} processes) ...", file=sys.stderr)
         for job, backend in plan:
-            run_child(scripts[job], backend, work, base_env if "@" in backend else env,
-                      a.new_user)
+            run_child(scripts[job], backend, work,
+                      base_env if backend.endswith("@base") else env, a.new_user)
         for r in range(a.repeats):
             for job, backend in plan:
                 results[(job, backend)].append(
-                    run_child(scripts[job], backend, work, base_env if "@" in backend else env,
-                              a.new_user))
+                    run_child(scripts[job], backend, work,
+                              base_env if backend.endswith("@base") else env, a.new_user))
             print(f"round {r + 1}/{a.repeats} done", file=sys.stderr)
     print(f"{'job':11s} {'backend':22s} {'wall s (min-max)':>24s} {'CPU s':>7s} {'peak RSS':>9s}"
           f" {'NEST/emu wall':>13s} {'CPU':>7s} {'RSS/NEST':>8s}")

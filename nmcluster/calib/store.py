@@ -552,7 +552,11 @@ class PinnedReader:
         self._cache: dict[tuple, Any] = {}
 
     def read(self, target: str, convert=lambda data: data):
-        store = CalibStore(self._root if self._root is not None else _root_or_none())
+        if self._root is None:
+            # the site's store, resolved once per reader (one job): a wafer job reads each of its
+            # ~400 HICANNs, and parsing the site config for each cost ~0.1 s per job (issue 27)
+            self._root = _root_or_none()
+        store = CalibStore(self._root)
         pinned = self._version
         if pinned is None and os.environ.get(ENV_VERSION, "").strip():
             pinned = check_version(os.environ[ENV_VERSION], ENV_VERSION)

@@ -151,6 +151,7 @@ JOB = textwrap.dedent('''
         sim.run(50.0)
         out[backend] = sum(len(s) for s in cells.get_data().segments[0].spiketrains)
         sim.end()
+    out["numba"] = "numba" in sys.modules  # before the counters below import it
     from nmcluster.emulators.engine import kernels
     from nmcluster.emulators.brainscales import ess
     from nmcluster.emulators.engine._kernel_cache import cache_stats
@@ -163,7 +164,8 @@ JOB = textwrap.dedent('''
 
 def test_read_only_install_first_job_of_a_new_user_compiles_nothing(tmp_path: Path) -> None:
     """The real kernels: install a copy of the package, build its kernels at install time,
-    make the install read-only, then a new user's first job on all three emulators."""
+    make the install read-only, then a new user's first job on all three emulators: with the
+    AOT build (no numba imported at all) and without it (numba's cache, nothing compiled)."""
     from nmcluster.emulators.engine.build import build_kernels
 
     prefix = tmp_path / "prefix"
@@ -173,17 +175,24 @@ def test_read_only_install_first_job_of_a_new_user_compiles_nothing(tmp_path: Pa
     result = build_kernels(env=env)
     assert result.compiled >= 2 and result.cpu == "host"
     assert all(d.startswith(str(prefix)) for d in result.cache_dirs), result.cache_dirs
+    assert result.aot_dir.startswith(str(prefix)) and result.aot_exports >= 6, result
     _read_only(prefix)
     before = _files(prefix)
     user = tmp_path / "user-cache"
     user.mkdir()
-    job = subprocess.run([sys.executable, "-c", JOB], env={**env, "NUMBA_CACHE_DIR": str(user)},
-                         capture_output=True, text=True, timeout=600, cwd=tmp_path)
-    assert job.returncode == 0, job.stderr[-3000:]
-    got = json.loads(job.stdout.strip().splitlines()[-1])
-    assert got["file"].startswith(str(prefix))
-    assert got["misses"] == 0 and got["hits"] >= 1, got
-    assert all(got[b] > 0 for b in ("spikey", "spinnaker", "brainscales")), got
+    runs = {}
+    for aot in ("1", "0"):
+        job = subprocess.run([sys.executable, "-c", JOB],
+                             env={**env, "NUMBA_CACHE_DIR": str(user), "NMCLUSTER_KERNEL_AOT": aot},
+                             capture_output=True, text=True, timeout=600, cwd=tmp_path)
+        assert job.returncode == 0, job.stderr[-3000:]
+        got = runs[aot] = json.loads(job.stdout.strip().splitlines()[-1])
+        assert got["file"].startswith(str(prefix))
+        assert got["misses"] == 0, got
+        assert all(got[b] > 0 for b in ("spikey", "spinnaker", "brainscales")), got
+    assert not runs["1"]["numba"] and runs["1"]["hits"] == 0, runs  # AOT: numba never called
+    assert runs["0"]["numba"] and runs["0"]["hits"] >= 1, runs
+    assert all(runs["0"][b] == runs["1"][b] for b in ("spikey", "spinnaker", "brainscales"))
     assert _files(user) == {}
     assert _files(prefix) == before
 

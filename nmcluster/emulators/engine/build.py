@@ -14,8 +14,14 @@ nobody built for reads instead of compiling.  Generic code has no FMA or wide ve
 slower and its results can differ from a host build in the last bits (each build is
 deterministic on its own).
 
-Hooks: the Spack recipe and wheel smoke tests call ``nmcluster admin build-kernels`` (or
-``python -m nmcluster.emulators.engine.build``) after installing the package.
+Then, in the same process, the signatures the workload called (the dispatchers' own
+``nopython_signatures``, never a hand-written list) are compiled ahead of time into one CPython
+extension module per CPU type (:func:`_build_aot`, :mod:`._aot`), which jobs run without
+importing numba or llvmlite.
+
+Hooks: the wheel smoke test (``scripts/ci-wheel-smoke``) calls ``nmcluster admin build-kernels``
+(or ``python -m nmcluster.emulators.engine.build``) after installing the package; a Spack or
+site install runs the same command.
 """
 
 from __future__ import annotations
@@ -30,6 +36,9 @@ from typing import Mapping
 
 from ._kernel_cache import ENV_BUILD, ENV_SHARED
 
+#: set to "1" in the build worker's environment: also build the AOT module
+ENV_BUILD_AOT = "NMCLUSTER_KERNEL_BUILD_AOT"
+
 #: the modules whose ``cache=True`` kernels the build fills (module, attribute names read
 #: from the module: every dispatcher in it)
 KERNEL_MODULES = ("nmcluster.emulators.engine.kernels", "nmcluster.emulators.brainscales.ess")
@@ -38,12 +47,17 @@ KERNEL_MODULES = ("nmcluster.emulators.engine.kernels", "nmcluster.emulators.bra
 @dataclass(frozen=True)
 class BuildResult:
     """What a build compiled: ``compiled`` entries written, ``loaded`` found already built,
-    ``cache_dirs`` where they are, ``cpu`` the CPU name of the entries."""
+    ``cache_dirs`` where they are, ``cpu`` the CPU name of the entries, ``aot_dir`` the AOT
+    build (:mod:`._aot`) written with its ``aot_exports`` signatures (None: not built;
+    ``aot_error`` says why when it failed: jobs then use numba's cache)."""
 
     compiled: int
     loaded: int
     cache_dirs: tuple[str, ...]
     cpu: str
+    aot_dir: str | None = None
+    aot_exports: int = 0
+    aot_error: str | None = None
 
 
 def _network(sim, model: str, plastic: bool) -> None:
@@ -72,9 +86,11 @@ def _network(sim, model: str, plastic: bool) -> None:
                        sim.StaticSynapse(weight=0.004, delay=1.0), receptor_type="inhibitory")
     cells.record("spikes")
     cells[0:1].record(["v"])
+    pois[0:1].record("spikes")  # a recorded Poisson source is drawn again (kernels._pois_window)
     sim.run(25.0)
     sim.run(25.0)
     cells.get_data()
+    pois.get_data()
 
 
 def _workload() -> list[str]:
@@ -133,6 +149,126 @@ def _workload() -> list[str]:
     return refused
 
 
+def _numba_type_key(t) -> str | None:
+    """The AOT lookup key of a numba argument type (``str(t)``, what :func:`._aot.type_key`
+    computes from a value), or None for a type a Python caller cannot pass (a literal, a
+    tuple, an unaligned array...): such signatures (a kernel's calls from other kernels) are
+    not exported."""
+    from numba.core import types
+
+    if isinstance(t, types.Array):
+        ok = (t.aligned and t.layout in "CFA" and isinstance(t.dtype, (types.Integer,
+              types.Float, types.Boolean)) and not isinstance(t.dtype, types.Literal))
+    else:
+        ok = (type(t) in (types.Integer, types.Float, types.Boolean)
+              and str(t) in ("bool", "float64", "float32", "int64", "uint64", "int32",
+                             "uint32", "int16", "uint16", "int8", "uint8"))
+    return str(t) if ok else None
+
+
+def aot_exports() -> list[tuple[str, str, object, object]]:
+    """``(kernel, key, dispatcher, signature)`` of every compiled signature of every kernel of
+    :data:`KERNEL_MODULES` that a Python caller can use (after :func:`_workload`: exactly the
+    argument types jobs call the kernels with, read from the dispatchers, not listed by hand)."""
+    import importlib
+
+    out = []
+    for name in KERNEL_MODULES:
+        mod = importlib.import_module(name)
+        for attr, d in sorted(vars(mod).items()):
+            if not (hasattr(d, "nopython_signatures") and hasattr(d, "py_func")):
+                continue
+            if d.py_func.__module__ != name or d.targetoptions.get("inline", "never") != "never":
+                continue
+            for sig in d.nopython_signatures:
+                keys = [_numba_type_key(t) for t in sig.args]
+                if all(k is not None for k in keys):
+                    out.append((f"{name}.{attr}", "|".join(keys), d, sig))
+    return out
+
+
+def _build_aot(directory: Path, build: str) -> dict:
+    """Compile :func:`aot_exports` into the extension module of :mod:`._aot` in
+    ``directory`` (replaced atomically), with numba's ``pycc``: each export is a one-line
+    function calling the kernel's dispatcher, so the kernel keeps its own options (fastmath,
+    error model, inlining) and is compiled exactly as the JIT compiles it, for the JIT's CPU
+    name and target features (numba's AOT codegen would otherwise pick the CPU's default
+    features, not the host's); the exports release the GIL (batched runs split over threads).
+    Returns the manifest written."""
+    import importlib.machinery
+    import shutil
+    import tempfile
+    import types as pytypes
+
+    import numpy as np
+    from numba.core import codegen as nb_codegen
+    from numba.core.registry import cpu_target
+    from numba.pycc import CC
+    from numba.pycc import compiler as pycc_compiler
+
+    from . import _aot
+
+    exports = aot_exports()
+    jit = cpu_target.target_context.codegen()
+    cpu_name, features = jit._get_host_cpu_name(), jit._tm_features
+    wrappers = pytypes.ModuleType("nmcluster_aot_wrappers")
+    sys.modules[wrappers.__name__] = wrappers
+    cc = CC(_aot.MODULE_NAME, source_module=wrappers)
+    cc.target_cpu = cpu_name
+    table: dict[str, dict[str, str]] = {}
+    for i, (kernel, key, disp, sig) in enumerate(exports):
+        sym = f"k{i}_{kernel.rpartition('.')[2].lstrip('_')}"
+        args = ", ".join(f"a{j}" for j in range(len(sig.args)))
+        ns = {"__name__": wrappers.__name__, "_kernel": disp}
+        exec(f"def {sym}({args}):\n    return _kernel({args})\n", ns)  # noqa: S102 - own code
+        setattr(wrappers, sym, ns[sym])
+        cc.export(sym, sig)(ns[sym])
+        table.setdefault(kernel, {})[key] = sym
+    parent = directory.parent
+    parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{directory.name}.", dir=parent))
+    filename = _aot.MODULE_NAME + importlib.machinery.EXTENSION_SUFFIXES[0]
+    cc.output_dir = str(tmp)
+    cc.output_file = filename
+    make_flags = pycc_compiler.Flags
+    tm_features = nb_codegen.AOTCPUCodegen._customize_tm_features
+
+    def flags():
+        f = make_flags()
+        f.release_gil = True
+        return f
+
+    pycc_compiler.Flags = flags
+    nb_codegen.AOTCPUCodegen._customize_tm_features = lambda self: features
+    try:
+        cc.compile()
+    finally:
+        pycc_compiler.Flags = make_flags
+        nb_codegen.AOTCPUCodegen._customize_tm_features = tm_features
+        sys.modules.pop(wrappers.__name__, None)
+    sources = {}
+    for name in KERNEL_MODULES:
+        rel = Path(sys.modules[name].__file__).resolve().relative_to(_aot.PACKAGE_DIR)
+        sources[name] = [rel.as_posix(), _aot.source_hash(rel.as_posix())]
+    import numba
+
+    manifest = {"format": _aot.FORMAT, "python": sys.implementation.cache_tag,
+                "numpy": np.__version__, "numba": numba.__version__, "file": filename,
+                "cpu": {"build": build, "llvm_cpu": cpu_name, "features": features,
+                        "key": _aot.cpu_key() if build != "generic" else "generic"},
+                "sources": sources, "exports": table}
+    (tmp / _aot.MANIFEST).write_text(json.dumps(manifest, indent=1))
+    tmp.chmod(0o755)
+    old = None
+    if directory.exists():
+        old = Path(tempfile.mkdtemp(prefix=f".{directory.name}.old.", dir=parent))
+        directory.rename(old / "x")
+    tmp.rename(directory)  # a job sees the old build or the new one, never half of one
+    if old is not None:
+        shutil.rmtree(old, ignore_errors=True)
+    return manifest
+
+
 def _worker() -> int:
     """Child process: run the workload, print what each module's cached kernels did (JSON)."""
     import importlib
@@ -165,19 +301,50 @@ def _worker() -> int:
     import numba
 
     cpu = numba.config.CPU_NAME or "host"
-    print(json.dumps({"compiled": compiled, "loaded": loaded, "cache_dirs": sorted(dirs),
-                      "cpu": cpu, "refused": refused}))
+    out = {"compiled": compiled, "loaded": loaded, "cache_dirs": sorted(dirs), "cpu": cpu,
+           "refused": refused, "aot_dir": None, "aot_exports": 0, "aot_error": None}
+    want_aot = os.environ.get(ENV_BUILD_AOT, "0")
+    if want_aot != "0":
+        from . import _aot
+
+        build = "generic" if cpu == "generic" else _aot.cpu_key()
+        if build is None:
+            print("no CPU identity (/proc/cpuinfo) for an AOT build of this CPU type: "
+                  "build --cpu generic", file=sys.stderr)
+        else:
+            if want_aot != "1":  # a directory of its own (tests)
+                root = Path(want_aot) / _aot.ROOT_NAME
+            elif os.environ.get(ENV_BUILD):
+                root = Path(os.environ[ENV_BUILD]) / _aot.ROOT_NAME
+            else:
+                root = _aot.roots()[-1]
+            try:
+                manifest = _build_aot(root / build, "generic" if cpu == "generic" else "host")
+            except Exception as exc:  # noqa: BLE001 - no C compiler, no setuptools...: jobs
+                # still get numba's cache, which the build has filled
+                out["aot_error"] = f"{type(exc).__name__}: {exc}".strip()[:500]
+            else:
+                out["aot_dir"] = str(root / build)
+                out["aot_exports"] = sum(len(v) for v in manifest["exports"].values())
+    print(json.dumps(out))
     return 0
 
 
 def build_kernels(cache_dir: str | os.PathLike[str] | None = None, cpu: str = "host",
                   python: str | None = None, timeout: float = 3600.0,
-                  env: Mapping[str, str] | None = None) -> BuildResult:
+                  env: Mapping[str, str] | None = None,
+                  aot: bool | str | os.PathLike[str] = True) -> BuildResult:
     """Compile every kernel specialisation into ``cache_dir`` (a shared cache root), or into
     the install's own ``__pycache__`` when None.  ``cpu`` is ``host`` (this node's CPU type)
     or ``generic`` (the fallback for CPU types without a build).  Raises ``RuntimeError`` with
     the child's last output lines when the build fails or cannot write where asked, and
-    ``ValueError`` when ``cpu`` is unknown or ``cache_dir`` cannot be created."""
+    ``ValueError`` when ``cpu`` is unknown or ``cache_dir`` cannot be created.
+
+    With ``aot`` (the default) the same process then compiles the signatures the workload
+    used into an extension module (:mod:`._aot`) that jobs run without importing numba, in
+    ``<cache_dir>/nmcluster.emulators.engine._aot/<cpu key>`` (or the install's
+    ``__pycache__/aot``): a few seconds more.  A path for ``aot`` puts the AOT build under
+    that cache root instead (tests: numba's cache where it always is, the AOT module apart)."""
     if cpu not in ("host", "generic"):
         raise ValueError(f"cpu must be 'host' or 'generic', got {cpu!r}")
     env = dict(os.environ if env is None else env)
@@ -185,6 +352,11 @@ def build_kernels(cache_dir: str | os.PathLike[str] | None = None, cpu: str = "h
     env.pop("NUMBA_CACHE_DIR", None)
     env.pop("NUMBA_DISABLE_JIT", None)
     env["NMCLUSTER_THREADS"] = "2"  # batched runs split over threads: merge_spikes is built too
+    env["NMCLUSTER_KERNEL_AOT"] = "0"  # the workload runs (and compiles) the JIT kernels
+    if isinstance(aot, bool):
+        env[ENV_BUILD_AOT] = "1" if aot else "0"
+    else:
+        env[ENV_BUILD_AOT] = str(Path(aot).resolve())
     if cache_dir is not None:
         root = Path(cache_dir).resolve()
         try:
@@ -201,6 +373,7 @@ def build_kernels(cache_dir: str | os.PathLike[str] | None = None, cpu: str = "h
     else:
         env.pop("NUMBA_CPU_NAME", None)
         env.pop("NUMBA_CPU_FEATURES", None)
+        env["NMCLUSTER_KERNEL_CPU"] = "host"  # not the generic build another run left here
     proc = subprocess.run([python or sys.executable, "-m", "nmcluster.emulators.engine.build",
                            "--worker"], env=env, capture_output=True, text=True, timeout=timeout)
     lines = proc.stdout.strip().splitlines()
@@ -209,7 +382,9 @@ def build_kernels(cache_dir: str | os.PathLike[str] | None = None, cpu: str = "h
         raise RuntimeError(f"kernel build failed (exit {proc.returncode}):\n{tail}")
     out = json.loads(lines[-1])
     return BuildResult(compiled=out["compiled"], loaded=out["loaded"],
-                       cache_dirs=tuple(out["cache_dirs"]), cpu=out["cpu"])
+                       cache_dirs=tuple(out["cache_dirs"]), cpu=out["cpu"],
+                       aot_dir=out["aot_dir"], aot_exports=out["aot_exports"],
+                       aot_error=out["aot_error"])
 
 
 if __name__ == "__main__":
@@ -220,7 +395,12 @@ if __name__ == "__main__":
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--cache-dir", default=None)
     ap.add_argument("--cpu", choices=("host", "generic"), default="host")
+    ap.add_argument("--no-aot", action="store_true", help="numba's cache only, no AOT module")
     a = ap.parse_args()
-    r = build_kernels(a.cache_dir, a.cpu)
+    r = build_kernels(a.cache_dir, a.cpu, aot=not a.no_aot)
     print(f"{r.compiled} kernels compiled, {r.loaded} already built ({r.cpu}): "
           f"{', '.join(r.cache_dirs) or 'nothing new'}")
+    if r.aot_dir:
+        print(f"AOT module ({r.aot_exports} signatures): {r.aot_dir}")
+    if r.aot_error:
+        print(f"no AOT module (jobs import numba): {r.aot_error}", file=sys.stderr)

@@ -25,14 +25,12 @@ the look-up-table sweep), and registers itself in :mod:`.models`.
 from __future__ import annotations
 
 import math
-
 import os
+from functools import lru_cache
 
-import llvmlite.binding as _llvm
-import numba
 import numpy as np
 from . import _kernel_cache
-from ._kernel_cache import njit  # numba.njit; cache=True reads the shared install-time cache
+from ._kernel_cache import njit  # lazy numba.njit: AOT code first, cache=True from the shared cache
 
 from ._kernel_cache import host_cpu_features as get_host_cpu_features  # guarded numba-internal probe
 
@@ -48,6 +46,8 @@ def _vector_features() -> str | None:
     = ``256`` keeps LLVM's choice; an explicit ``$NUMBA_CPU_FEATURES`` always wins.  The setting
     is part of numba's cache key, so cached code never mixes the two.
     """
+    import numba
+
     if os.environ.get("NMCLUSTER_VECTOR_WIDTH", "auto").strip() == "256":
         return None
     if numba.config.CPU_FEATURES is not None:
@@ -58,20 +58,31 @@ def _vector_features() -> str | None:
     return features + ",-prefer-256-bit"
 
 
-# numba reads this once, when its JIT target is first created (at the first compile or cache
-# load in the process), so it must be set at import, before any kernel is dispatched
-_WIDE = _vector_features()
-if _WIDE is not None:
-    numba.config.CPU_FEATURES = _WIDE
-# a node of a CPU type the install-time build did not cover reads the generic build instead of
-# compiling (see _kernel_cache.select_cpu); also before the first njit below
-_kernel_cache.select_cpu(__name__, __file__, "run_lif")
+@lru_cache(maxsize=None)
+def _jit_setup() -> None:
+    """numba's CPU target and LLVM options for these kernels, set once per process when the
+    first kernel becomes a numba dispatcher (:func:`._kernel_cache._materialize`): numba reads
+    them when its JIT target is created, at the first compile or cache load.  A process whose
+    kernels all come from the AOT build (:mod:`._aot`) never runs this, nor imports numba."""
+    import llvmlite.binding as llvm
+    import numba
 
-# LLVM vectorises a loop only if it can rule out aliasing between the arrays it reads and writes,
-# with at most this many run-time pointer checks (default 8).  The fused membrane loop touches
-# ~20 arrays, so without a higher limit it silently stays scalar (~2x slower).  The option only
-# widens what LLVM may vectorise; it is read when a function is compiled (cached code keeps it).
-_llvm.set_option("", "-runtime-memory-check-threshold=256")
+    from . import _aot
+
+    aot_cpu = _aot.chosen_cpu()  # a JIT fallback targets the CPU of the AOT code already run
+    wide = _vector_features() if aot_cpu != "generic" else None
+    if wide is not None:
+        numba.config.CPU_FEATURES = wide
+    # a node of a CPU type the install-time build did not cover reads the generic build
+    # instead of compiling (see _kernel_cache.select_cpu)
+    _kernel_cache.select_cpu(__name__, __file__, "run_lif", forced=aot_cpu)
+    # LLVM vectorises a loop only if it can rule out aliasing between the arrays it reads and
+    # writes, with at most this many run-time pointer checks (default 8).  The fused membrane
+    # loop touches ~20 arrays, so without a higher limit it silently stays scalar (~2x slower).
+    # The option only widens what LLVM may vectorise; it is read when a function is compiled
+    # (cached code keeps it).
+    llvm.set_option("", "-runtime-memory-check-threshold=256")
+
 
 # --- counter-based RNG (splitmix64), one uint64 state per trial --------------------------------
 _GOLD = np.uint64(0x9E3779B97F4A7C15)

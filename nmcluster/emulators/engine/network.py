@@ -30,7 +30,6 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Iterable, Mapping, Sequence
 
-import numba
 import numpy as np
 
 from . import kernels
@@ -853,7 +852,21 @@ def default_threads() -> int:
         cores = len(os.sched_getaffinity(0))
     except AttributeError:  # pragma: no cover - not on Linux
         cores = os.cpu_count() or 1
-    return max(1, min(cores, int(numba.config.NUMBA_NUM_THREADS)))
+    return max(1, min(cores, _numba_threads()))
+
+
+def _numba_threads() -> int:
+    """numba's ``NUMBA_NUM_THREADS`` without importing numba when it is not loaded (a job
+    whose kernels are AOT-built never imports it): numba's default is the CPU count."""
+    import sys
+
+    numba = sys.modules.get("numba")
+    if numba is not None:
+        return int(numba.config.NUMBA_NUM_THREADS)
+    try:
+        return max(1, int(os.environ.get("NUMBA_NUM_THREADS", "")))
+    except ValueError:
+        return os.cpu_count() or 1
 
 
 def _pool(n: int) -> ThreadPoolExecutor:
