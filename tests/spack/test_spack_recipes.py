@@ -38,6 +38,9 @@ ENVIRONMENT = REPO / "spack" / "environments" / "frontend" / "spack.yaml"
 SPACK_NAMES = {"nest-simulator": ("nest", "+python")}
 #: Optional-dependency groups that are not runtime features (no variant for them).
 NON_RUNTIME_EXTRAS = {"test"}
+#: build-only dependencies of the recipe's install-time kernel build (``build_kernels``, issue 27), which
+#: pip users get from the ``test`` extra (the wheel has no install step): same range, type "build"
+INSTALL_STEP_BUILD = {"py-setuptools": "test"}
 
 
 # --------------------------------------------------------------------------------------------------
@@ -258,9 +261,18 @@ def check_against_pyproject(recipe: Recipe, pyproject: dict) -> list[str]:
             errors.append(f"build backend: expected depends_on('{name}@{rng}', type='build'), got {got}")
         expected[name] = (rng, frozenset(), None)
 
+    # the install step's build dependencies: in the pyproject extra that pip users install for it
+    for name, extra in INSTALL_STEP_BUILD.items():
+        reqs = [normalize_spec(spack_dependency(r)) for r in project.get("optional-dependencies", {}).get(extra, [])]
+        want = [rng for n, rng, _ in reqs if n == name]
+        got = [d for d in declared.get(name, []) if d[2] is None]
+        if not want or not got or got[0][0] != want[0] or got[0][3] != "build":
+            errors.append(f"install step: expected depends_on('{name}@{want[0] if want else '?'}', type='build') "
+                          f"as in pyproject's {extra!r} extra, got {got}")
+
     # nothing in the recipe that pyproject no longer lists
     for name in declared:
-        if name not in expected and name != "python":
+        if name not in expected and name != "python" and name not in INSTALL_STEP_BUILD:
             errors.append(f"{name} is in the recipe but not in pyproject.toml")
     for variant in recipe.variants:
         if variant not in extras:

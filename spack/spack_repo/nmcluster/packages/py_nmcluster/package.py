@@ -2,6 +2,8 @@
 #
 # SPDX-License-Identifier: GPL-3.0-or-later
 
+import os
+
 from spack_repo.builtin.build_systems.python import PythonPackage
 
 from spack.package import *
@@ -40,6 +42,9 @@ class PyNmcluster(PythonPackage):
     # [project] requires-python and [build-system] requires
     depends_on("python@3.11:", type=("build", "run"))
     depends_on("py-hatchling@1.27:", type="build")
+    # the install-time kernel build (build_kernels below): numba.pycc compiles the ahead-of-time
+    # module's C parts through setuptools and the build's C compiler
+    depends_on("py-setuptools@65:", type="build")
 
     # [project] dependencies
     depends_on("py-click@8.1:8", type=("build", "run"))
@@ -80,6 +85,24 @@ class PyNmcluster(PythonPackage):
         # sitecustomize installs the alias finder and then runs the site's own (nmcluster/_pynn_alias.py)
         purelib = self.spec["python"].package.purelib  # nmcluster is pure Python
         env.prepend_path("PYTHONPATH", join_path(self.prefix, purelib, "nmcluster", "pynn_hook"))
+
+    @run_after("install")
+    def build_kernels(self):
+        """Compile the emulators' kernels into this prefix at install time (issue 27): numba's cache and
+        the ahead-of-time module, for this build host's CPU type and the generic fallback, as
+        ``nmcluster admin build-kernels`` does (nmcluster/emulators/engine/build.py).  An installed
+        prefix is read-only to users, so without this every user's first job compiled every kernel
+        (20-30 s per emulator), once per node CPU type.  A failed build (no C compiler for the AOT
+        module) warns and leaves jobs to compile into each user's cache, as before."""
+        purelib = join_path(self.prefix, self.spec["python"].package.purelib)
+        python = Executable(self.spec["python"].command.path)
+        path = os.environ.get("PYTHONPATH", "")
+        python.add_default_env("PYTHONPATH", purelib + (os.pathsep + path if path else ""))
+        for cpu in ("host", "generic"):
+            python("-m", "nmcluster.emulators.engine.build", "--cpu", cpu, fail_on_error=False)
+            if python.returncode != 0:  # plain print: the build log keeps it (tty's home moved in Spack 1.0)
+                print(f"==> Warning: nmcluster: install-time kernel build ({cpu}) failed with exit code "
+                      f"{python.returncode}; jobs compile the kernels into each user's cache")
 
     def test_cli(self):
         """the installed nmcluster command runs and reports its version"""
