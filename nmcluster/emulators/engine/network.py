@@ -148,7 +148,10 @@ class Network:
             k: np.full(self.n, v) for k, v in self.model.params.items()}
         self.channels: list[_Channel] = []
         self._sources: list[tuple[str, object]] = []  # ("poisson", (rate, start, stop)) | ("array", steps)
-        self._syn: list[dict[str, np.ndarray]] = []
+        #: synapse chunks in insertion order; None while the synapses live only in the
+        #: compiled (CSR-ordered) arrays, which :attr:`_compiled` turns back into a chunk when
+        #: it is dropped (one copy of each synapse array instead of two)
+        self._syn: list[dict[str, np.ndarray]] | None = []
         self._n_syn = 0
         self._rules: list[_Rule] = []
         self.sweep_period = float(sweep_period)  # ms between two LUT evaluations of one row
@@ -156,7 +159,18 @@ class Network:
         self.rec: list[tuple[int, int]] = []  # (var, neuron): var -1 = v, g >= 0 channel group
         self.rec_every = 1
         self._gate: tuple[np.ndarray, float, float] | None = None
-        self._compiled: CompiledNetwork | None = None
+        self._compiled_net: CompiledNetwork | None = None
+
+    @property
+    def _compiled(self) -> CompiledNetwork | None:
+        return self._compiled_net
+
+    @_compiled.setter
+    def _compiled(self, value: CompiledNetwork | None) -> None:
+        if value is None and self._syn is None:
+            # the synapses are held by the compiled arrays only: back to insertion order first
+            self._syn = [_insertion_order(self._compiled_net)]
+        self._compiled_net = value
 
     # -- building ------------------------------------------------------------------------------
     def set_params(self, **params: ArrayLike) -> None:
@@ -307,16 +321,18 @@ class Network:
             rec.update(stp_U=np.zeros(m), stp_trec=np.zeros(m), stp_tfac=np.zeros(m))
         if rule is not None and not 0 <= rule < len(self._rules):
             raise ValueError("unknown rule id")
-        rec["rule"] = np.full(m, 0 if rule is None else rule + 1, dtype=np.int64)
+        rec["rule"] = (np.zeros(m, dtype=np.int64) if rule is None  # see _zeros_like
+                       else np.full(m, rule + 1, dtype=np.int64))
+        self._compiled = None  # (first: brings the synapses back from the compiled arrays)
         self._syn.append(rec)
         ids = np.arange(self._n_syn, self._n_syn + m)
         self._n_syn += m
-        self._compiled = None
         return ids
 
     def set_synapses(self, ids: np.ndarray, **values: ArrayLike) -> None:
         """Change ``weight`` / ``gain`` / ``delay`` (ms) / STP values of existing synapses."""
         ids = np.asarray(ids, dtype=np.int64)
+        self._compiled = None  # (first: the synapses back in insertion order, in _syn)
         cat = self._concat()
         for k, v in values.items():
             key = k
@@ -330,21 +346,30 @@ class Network:
             if key not in cat:
                 raise KeyError(k)
             cat[key][ids] = val
-        self._syn = [cat]
-        self._compiled = None
 
     def synapses(self) -> dict[str, np.ndarray]:
         """All synapse attributes in insertion order (delays in steps)."""
         return {k: v.copy() for k, v in self._concat().items()}
 
     def _concat(self) -> dict[str, np.ndarray]:
-        keys = ("pre", "post", "chan", "delay", "weight", "gain", "stp_U", "stp_trec",
-                "stp_tfac", "rule")
+        """All synapses as one chunk in insertion order (the chunks' arrays are released key by
+        key while they are joined: at most one array of each size twice in memory)."""
+        if self._syn is None:
+            return _insertion_order(self._compiled_net)
         if not self._syn:
             return {k: np.zeros(0, dtype=np.int64 if k in ("pre", "post", "chan", "delay", "rule")
-                                else float) for k in keys}
+                                else float) for k in _SYN_KEYS}
         if len(self._syn) > 1:
-            self._syn = [{k: np.concatenate([s[k] for s in self._syn]) for k in keys}]
+            chunks = self._syn
+            cat = {}
+            for k in _SYN_KEYS:
+                if k in _OFTEN_ZERO and not any(c[k].any() for c in chunks):
+                    cat[k] = _zeros_like(chunks[0][k], self._n_syn)
+                else:
+                    cat[k] = np.concatenate([c[k] for c in chunks])
+                for c in chunks:
+                    del c[k]
+            self._syn = [cat]
         return self._syn[0]
 
     def record(self, spikes: bool = True, analog: Sequence[tuple[str | int, int]] = (),
@@ -393,13 +418,23 @@ class Network:
             return self._compiled
         cat = self._concat()
         nu = self.n_units
-        order_csr = np.argsort(cat["pre"], kind="stable")  # CSR position -> insertion id
+        order_csr = _stable_order(cat["pre"], nu)  # CSR position -> insertion id
         pos = np.empty_like(order_csr)
         pos[order_csr] = np.arange(order_csr.size)
         counts = np.bincount(cat["pre"], minlength=nu)
         indptr = np.zeros(nu + 1, dtype=np.int64)
         np.cumsum(counts, out=indptr[1:])
-        take = {k: np.ascontiguousarray(v[order_csr]) for k, v in cat.items()}
+        # into CSR order one array at a time; the compiled arrays then hold the only copy
+        # (``_syn`` None: the insertion-order chunk is made again when the compiled network is
+        # dropped), so a network's synapses are in memory once, not twice
+        self._syn = None
+        take = {}
+        for k in _SYN_KEYS:
+            v = cat.pop(k)
+            take[k] = (_zeros_like(v, v.size) if k in _OFTEN_ZERO and not v.any()
+                       else np.ascontiguousarray(v[order_csr]))
+            del v
+        del order_csr
         # plastic synapses indexed by postsynaptic neuron (for the post-spike side of STDP)
         plastic = np.nonzero(take["rule"] > 0)[0]
         in_order = plastic[np.argsort(take["post"][plastic], kind="stable")]
@@ -434,14 +469,14 @@ class Network:
         dynamic = (take["stp_U"] > 0) | (take["rule"] > 0)
         n_dynamic = np.concatenate(([0], np.cumsum(dynamic, dtype=i64)))  # prefix counts
         pois_plain = (n_dynamic[indptr[pois_u + 1]] - n_dynamic[indptr[pois_u]]) == 0
-        self._compiled = CompiledNetwork(
+        self._compiled_net = CompiledNetwork(
             n_neurons=self.n, n_units=nu,
             ch_alpha=np.array([c.kind == "alpha" for c in self.channels], dtype=np.bool_),
             ch_group=np.array([c.group for c in self.channels], dtype=i64),
-            indptr=indptr, post=take["post"].astype(i64), chan=take["chan"].astype(i64),
-            delay=take["delay"].astype(i64), weight=take["weight"], gain=take["gain"],
+            indptr=indptr, post=take["post"], chan=take["chan"],  # int64 already: no copies
+            delay=take["delay"], weight=take["weight"], gain=take["gain"],
             stp_U=take["stp_U"], stp_trec=take["stp_trec"], stp_tfac=take["stp_tfac"],
-            syn_rule=take["rule"].astype(i64), rule_par=rule_par, lut=lut,
+            syn_rule=take["rule"], rule_par=rule_par, lut=lut,
             in_ptr=in_ptr, in_syn=in_order.astype(i64), in_pre=in_pre.astype(i64),
             sweep_rows=rows.astype(i64), sweep_phase=phase.astype(i64), sweep_period=period,
             pois_unit=pois_u, pois_plain=pois_plain,
@@ -474,6 +509,41 @@ class Network:
         sim = self.prepare(trials, seeds, overrides)
         sim.advance(duration)
         return sim
+
+
+_SYN_KEYS = ("pre", "post", "chan", "delay", "weight", "gain", "stp_U", "stp_trec", "stp_tfac",
+             "rule")
+
+
+#: synapse arrays that are all zero in a network without STP and plasticity
+_OFTEN_ZERO = frozenset(("stp_U", "stp_trec", "stp_tfac", "rule"))
+
+
+def _zeros_like(a: np.ndarray, n: int) -> np.ndarray:
+    """``n`` zeros of ``a``'s type, freshly allocated: a large ``np.zeros`` is memory the OS
+    maps on first write only, and reading it (the kernels read ``stp_U`` and ``syn_rule`` of
+    every synapse they deliver) maps the one shared zero page, so an all-zero array costs no
+    resident memory, where a gathered or concatenated copy of zeros costs 8 bytes a synapse."""
+    return np.zeros(n, dtype=a.dtype)
+
+
+def _stable_order(keys: np.ndarray, n_keys: int) -> np.ndarray:
+    """``np.argsort(keys, kind="stable")`` (a stable sort's permutation is unique), sorting
+    keys below 2**16 as uint16, which numpy sorts by radix (linear time) instead of timsort."""
+    if n_keys <= 1 << 16 and keys.size:
+        return np.argsort(keys.astype(np.uint16), kind="stable")
+    return np.argsort(keys, kind="stable")
+
+
+def _insertion_order(c: CompiledNetwork) -> dict[str, np.ndarray]:
+    """The synapse arrays of a compiled network back in insertion order (``c.order``: insertion
+    id -> CSR position); the presynaptic unit from the row pointers."""
+    pos = c.order
+    pre = np.repeat(np.arange(c.indptr.size - 1, dtype=np.int64), np.diff(c.indptr))
+    src = {"pre": pre, "post": c.post, "chan": c.chan, "delay": c.delay, "weight": c.weight,
+           "gain": c.gain, "stp_U": c.stp_U, "stp_trec": c.stp_trec, "stp_tfac": c.stp_tfac,
+           "rule": c.syn_rule}
+    return {k: src[k][pos] for k in _SYN_KEYS}
 
 
 def run_batch(network: Network, duration: float, trials: int,
@@ -555,12 +625,17 @@ class Simulation:
             self.ch_tau[k] = per_trial(f"tau:{k}", ch.tau, (T, N))
             self.ch_erev[k] = per_trial(f"e_rev:{k}", ch.e_rev, (T, N))
         nnz = c.post.size
-        order = c.order
-        w = per_trial("weight", net._concat()["weight"], (T, nnz))
-        gain = per_trial("gain", net._concat()["gain"], (T, nnz))
-        inv = np.argsort(order)  # CSR position -> insertion id
-        self.w = np.ascontiguousarray(w[:, inv])
-        self.gain = np.ascontiguousarray(gain[:, inv])
+        inv = None
+        for name in ("weight", "gain"):
+            # the compiled (CSR-order) values; an override is in insertion order
+            given = name in ov
+            arr = per_trial(name, getattr(c, name), (T, nnz))
+            if given:
+                if inv is None:  # CSR position -> insertion id (the inverse permutation)
+                    inv = np.empty_like(c.order)
+                    inv[c.order] = np.arange(nnz)
+                arr = np.ascontiguousarray(arr[:, inv])
+            setattr(self, "w" if name == "weight" else name, arr)
         self.pois_rate = per_trial("rate", c.pois_rate, (T, c.pois_unit.size)) / 1000.0  # 1/ms
         if ov:
             raise KeyError(f"unknown override(s): {sorted(ov)}")
@@ -575,13 +650,17 @@ class Simulation:
         self.refr = np.zeros((T, N), dtype=np.int64)
         self.scratch = np.zeros((2, T * N))
         self.ring = np.zeros((c.max_delay_steps + 1, K, T, N))
-        self.stp_u = np.zeros((T, nnz))
-        self.stp_x = np.ones((T, nnz))
+        # per-synapse dynamic state (STP, STDP traces): the kernels touch it only for synapses
+        # with STP (stp_U > 0) or a rule (syn_rule > 0); without any, empty (T, 0) arrays of
+        # the same types (34 bytes per synapse and trial less)
+        dyn = nnz if (np.any(c.stp_U > 0.0) or np.any(c.syn_rule > 0)) else 0
+        self.stp_u = np.zeros((T, dyn))
+        self.stp_x = np.ones((T, dyn))
         self.last_spike = np.full((T, c.n_units), kernels.NEVER, dtype=np.int64)
-        self.pre_avail = np.zeros((T, nnz), dtype=np.uint8)
-        self.post_avail = np.zeros((T, nnz), dtype=np.uint8)
-        self.acc_c = np.zeros((T, nnz))
-        self.acc_a = np.zeros((T, nnz))
+        self.pre_avail = np.zeros((T, dyn), dtype=np.uint8)
+        self.post_avail = np.zeros((T, dyn), dtype=np.uint8)
+        self.acc_c = np.zeros((T, dyn))
+        self.acc_a = np.zeros((T, dyn))
         self.rng = np.array([_seed_state(s) for s in seeds], dtype=np.uint64)
         # every Poisson source of every trial draws from its own stream (derived from the
         # trial's seed and the source's index), so a kernel may draw the sources' events in any
