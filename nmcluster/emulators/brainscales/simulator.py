@@ -192,7 +192,10 @@ class State(EngineState):
             gidx += p.size
         t_all = np.concatenate(src_t) if src_t else np.zeros(0)
         u_all = np.concatenate(src_unit).astype(np.int64) if src_unit else np.zeros(0, np.int64)
-        f_all = src_fpga_of[u_all]
+        # the FPGA of each input event, as int16 where the ids fit (the playback model gathers
+        # it in time order: a random gather, faster on a quarter of the bytes)
+        small = src_fpga_of.size == 0 or int(src_fpga_of.max()) < 1 << 15
+        f_all = src_fpga_of.astype(np.int16 if small else np.int64)[u_all]
         bw = cfg.ess.bandwidth
         played, delivered = ess_mod.playback_and_downlink(t_all, f_all, bw, cfg.speedup)
         # events are in (source, time) order already: split per source
@@ -340,11 +343,19 @@ class State(EngineState):
             unit = (key // BLOCK_MS).astype(np.int64)
             t = lo + (key - unit * BLOCK_MS)
             keep = (t >= start[unit]) & (t < stop[unit])
-            chunks.append((unit[keep], t[keep]))
-        units = np.concatenate([c[0] for c in chunks])
-        times = np.concatenate([c[1] for c in chunks])
-        order = np.argsort(units, kind="stable")  # blocks are in time order: stays sorted
-        units, times = units[order], times[order]
+            if not keep.all():
+                unit, t = unit[keep], t[keep]
+            chunks.append((unit, t))
+        if len(chunks) == 1:  # one block: sorted by (source, time) already
+            units, times = chunks[0]
+        else:
+            units = np.concatenate([c[0] for c in chunks])
+            times = np.concatenate([c[1] for c in chunks])
+            # blocks are in time order: stays sorted (a stable sort's permutation is unique;
+            # sources below 2**16 sort as uint16, by radix)
+            order = np.argsort(units.astype(np.uint16) if p.size <= 1 << 16 else units,
+                               kind="stable")
+            units, times = units[order], times[order]
         bounds = np.searchsorted(units, np.arange(p.size + 1))
         return [times[bounds[i]:bounds[i + 1]] for i in range(p.size)]
 

@@ -56,6 +56,12 @@ def populations_of(obj) -> list:
     return [obj.grandparent if hasattr(obj, "grandparent") else obj]
 
 
+def _homogeneous(values: dict[str, float], m: int) -> dict[str, np.ndarray]:
+    """One value per connection for parameters that have one value: read-only broadcast views
+    (no memory per synapse; whoever changes them replaces the array, as ``set()`` does)."""
+    return {k: np.broadcast_to(np.float64(v), (m,)) for k, v in values.items()}
+
+
 class BaseProjection(common.Projection):
     __doc__ = common.Projection.__doc__
     _static_synapse_class = None  # set by the backend's __init__ (avoids an import cycle)
@@ -129,7 +135,7 @@ class BaseProjection(common.Projection):
                 same = cell_ids(self.pre)[pre] == cell_ids(self.post)[post]
                 pre, post = pre[~same], post[~same]
         rec = {"pre": pre, "post": post}
-        rec.update({k: np.full(pre.size, v) for k, v in values.items()})
+        rec.update(_homogeneous(values, pre.size))
         self._chunks.append(rec)
         return True
 
@@ -190,7 +196,7 @@ class BaseProjection(common.Projection):
                 if native in values:
                     check(values[native], self)
         rec = {"pre": pre, "post": post}
-        rec.update({k: np.full(pre.size, v) for k, v in values.items()})
+        rec.update(_homogeneous(values, pre.size))
         self._chunks.append(rec)
         return True
 

@@ -75,17 +75,35 @@ class BaseRecorder(recording.Recorder):
         out: dict[int, np.ndarray] = {}
         if sim is None:
             return {int(i): np.zeros(0) for i in ids}
-        tr, t, n = sim.spikes()
-        sel = (tr == 0) & (t > self._clear_step * state.dt + 1e-9)
-        keep = self._spike_filter(t, n)
-        if keep is not None:
-            sel &= keep
-        t, n = t[sel], n[sel]
+        ids = list(ids)
+        units = state.unit_lookup[np.asarray(ids, dtype=np.int64)] if ids else np.zeros(0, int)
+        since = self._clear_step * state.dt + 1e-9
+        if type(self)._spike_filter is BaseRecorder._spike_filter:
+            # no recording losses: only this recorder's spikes, read in place from the engine's
+            # buffers (sim.spikes() copies all three arrays of every spike of the network)
+            count = int(sim.spk_n[0])
+            nid = sim.spk_id[:count]
+            sel = sim.spk_tr[:count] == 0
+            if units.size:
+                sel &= (nid >= units.min()) & (nid <= units.max())
+            idx = np.nonzero(sel)[0]
+            del sel
+            t = (sim.spk_step[idx] + 1) * sim.dt  # as Simulation.spikes()
+            n = nid[idx]
+            del idx
+            late = t > since
+            t, n = t[late], n[late]
+        else:
+            tr, t, n = sim.spikes()
+            sel = (tr == 0) & (t > since)
+            keep = self._spike_filter(t, n)
+            if keep is not None:
+                sel &= keep
+            t, n = t[sel], n[sel]
         # one sort by (unit, time) instead of a sort per neuron: each slice is then sorted
         order = np.lexsort((t, n))
         t, n = t[order], n[order]
-        ids = list(ids)
-        units = state.unit_lookup[np.asarray(ids, dtype=np.int64)] if ids else np.zeros(0, int)
+        del order
         lo = np.searchsorted(n, units, side="left")
         hi = np.searchsorted(n, units, side="right")
         for i, a, b in zip(ids, lo.tolist(), hi.tolist()):

@@ -302,15 +302,17 @@ class Network:
             raise ValueError("presynaptic unit out of range")
         if m and (post_a.min() < 0 or post_a.max() >= self.n):
             raise ValueError("postsynaptic neuron out of range")
-        ch = _bcast(channel, m, np.int64)
+        ch = _const(channel, m, np.int64)
         if m and (ch.min() < 0 or ch.max() >= len(self.channels)):
             raise ValueError("channel out of range")
-        d = _bcast(delay, m, float)
+        d = _const(delay, m, float)
         dsteps = np.maximum(1, np.rint(d / self.dt)).astype(np.int64)
+        if d.strides == (0,):
+            dsteps = np.broadcast_to(dsteps[:1], (m,))
         rec = {
             "pre": pre_a, "post": post_a, "chan": ch, "delay": dsteps,
             "weight": _bcast(weight, m, float),
-            "gain": _bcast(gain, m, float),
+            "gain": _const(gain, m, float),
         }
         if stp is not None:
             U, trec, tfac = (_bcast(x, m, float) for x in stp)
@@ -345,6 +347,8 @@ class Network:
                 key = "stp_trec" if k == "tau_rec" else "stp_tfac"
             if key not in cat:
                 raise KeyError(k)
+            if not cat[key].flags.writeable:  # a constant (see _const): its own array now
+                cat[key] = cat[key].copy()
             cat[key][ids] = val
 
     def synapses(self) -> dict[str, np.ndarray]:
@@ -416,25 +420,30 @@ class Network:
         """Sort synapses into CSR by presynaptic unit and freeze all kernel-side arrays."""
         if self._compiled is not None:
             return self._compiled
-        cat = self._concat()
+        chunks = self._syn if self._syn else [self._concat()]
         nu = self.n_units
-        order_csr = _stable_order(cat["pre"], nu)  # CSR position -> insertion id
+        pre = _join(chunks, "pre")
+        order_csr = _stable_order(pre, nu)  # CSR position -> insertion id
         pos = np.empty_like(order_csr)
         pos[order_csr] = np.arange(order_csr.size)
-        counts = np.bincount(cat["pre"], minlength=nu)
+        counts = np.bincount(pre, minlength=nu)
         indptr = np.zeros(nu + 1, dtype=np.int64)
         np.cumsum(counts, out=indptr[1:])
-        # into CSR order one array at a time; the compiled arrays then hold the only copy
-        # (``_syn`` None: the insertion-order chunk is made again when the compiled network is
-        # dropped), so a network's synapses are in memory once, not twice
+        # into CSR order one array at a time, each joined from the chunks and released at
+        # once; the compiled arrays then hold the only copy (``_syn`` None: the insertion-order
+        # chunk is made again when the compiled network is dropped)
         self._syn = None
-        take = {}
-        for k in _SYN_KEYS:
-            v = cat.pop(k)
+        trim = self._n_syn >= _TRIM_MIN_SYNAPSES
+        take = {"pre": pre[order_csr]}
+        del pre
+        for k in _SYN_KEYS[1:]:
+            v = _join(chunks, k)
             take[k] = (_zeros_like(v, v.size) if k in _OFTEN_ZERO and not v.any()
                        else np.ascontiguousarray(v[order_csr]))
             del v
-        del order_csr
+            if trim:  # the chunks' arrays just freed: their pages back before the next
+                _release_free_heap()
+        del order_csr, chunks
         # plastic synapses indexed by postsynaptic neuron (for the post-spike side of STDP)
         plastic = np.nonzero(take["rule"] > 0)[0]
         in_order = plastic[np.argsort(take["post"][plastic], kind="stable")]
@@ -495,6 +504,8 @@ class Network:
             n_gates=(int(self._gate[0].max()) + 1 if self._gate is not None and self._gate[0].size
                      else 0),
         )
+        if trim:
+            _release_free_heap()
         return self._compiled
 
     # -- running -------------------------------------------------------------------------------
@@ -517,6 +528,49 @@ _SYN_KEYS = ("pre", "post", "chan", "delay", "weight", "gain", "stp_U", "stp_tre
 
 #: synapse arrays that are all zero in a network without STP and plasticity
 _OFTEN_ZERO = frozenset(("stp_U", "stp_trec", "stp_tfac", "rule"))
+
+
+def _const(value, m: int, dtype) -> np.ndarray:
+    """``value`` as a length-``m`` array; one number as a read-only broadcast view (no memory
+    per synapse until the network is compiled)."""
+    a = np.asarray(value, dtype=dtype)
+    if a.ndim == 0:
+        return np.broadcast_to(a.reshape(1), (m,))
+    return _bcast(a, m, dtype)
+
+
+def _join(chunks: list[dict[str, np.ndarray]], k: str) -> np.ndarray:
+    """Array ``k`` of all chunks in order, taken out of the chunks (released as it is joined)."""
+    if len(chunks) == 1:
+        return chunks[0].pop(k)
+    if k in _OFTEN_ZERO and not any(c[k].any() for c in chunks):
+        v = _zeros_like(chunks[0][k], sum(c[k].size for c in chunks))
+    else:
+        v = np.concatenate([c[k] for c in chunks])
+    for c in chunks:
+        del c[k]
+    return v
+
+
+#: networks with at least this many synapses hand the C heap's free pages back after compiling
+_TRIM_MIN_SYNAPSES = 200_000
+
+
+def _release_free_heap() -> None:
+    """Give the free pages of the C heap back to the OS (glibc ``malloc_trim``).
+
+    Building a network frees many arrays a few MiB to 32 MiB large: glibc serves those from
+    its heap once larger blocks were freed (its mmap threshold rises with them) and keeps the
+    freed pages, which the compiled network's own (mmap'ed) arrays never reuse; at 16000 cells
+    that is ~200 MB of resident memory holding nothing.  Elsewhere (another C library) a no-op."""
+    import ctypes
+
+    try:
+        trim = ctypes.CDLL("libc.so.6").malloc_trim
+    except (OSError, AttributeError):
+        return
+    trim.argtypes = [ctypes.c_size_t]
+    trim(0)
 
 
 def _zeros_like(a: np.ndarray, n: int) -> np.ndarray:
@@ -626,9 +680,17 @@ class Simulation:
             self.ch_erev[k] = per_trial(f"e_rev:{k}", ch.e_rev, (T, N))
         nnz = c.post.size
         inv = None
+        static = not np.any(c.syn_rule > 0)
         for name in ("weight", "gain"):
             # the compiled (CSR-order) values; an override is in insertion order
             given = name in ov
+            if T == 1 and not given and (static or name == "gain"):
+                # one trial and nothing writes these during a run (no rule changes a weight):
+                # the compiled array itself, as a (1, nnz) view; set_weights / set_gain
+                # replace, never write into, them
+                setattr(self, "w" if name == "weight" else name,
+                        getattr(c, name).reshape(1, nnz))
+                continue
             arr = per_trial(name, getattr(c, name), (T, nnz))
             if given:
                 if inv is None:  # CSR position -> insertion id (the inverse permutation)
@@ -682,8 +744,13 @@ class Simulation:
         # with rate r emits Poisson(r dt) per step; more than the room waits one step)
         lam = float(self.pois_rate.max()) * self.dt if self.pois_rate.size else 0.0
         per_src = int(lam + 8.0 * math.sqrt(lam) + 8)
+        # spike-array events of one step: arr_mult is the most events in any step over all
+        # array sources together (a bound on what one trial queues in a step; the kernel grows
+        # the queue for Poisson events beyond their room, so the arrays always fit and none
+        # waits a step).  Not one room per source (n_arr x arr_mult: quadratic in the network,
+        # 0.4 GB for 16000 sources)
         arr_mult = int(np.bincount(c.arr_steps).max()) if c.arr_steps.size else 0
-        self._q_per_trial = N + c.pois_unit.size * per_src + c.arr_unit.size * max(arr_mult, 1)
+        self._q_per_trial = N + c.pois_unit.size * per_src + max(arr_mult, 1)
         qcap = T * self._q_per_trial + 64
         self.q_tr = np.zeros(qcap, dtype=np.int64)
         self.q_unit = np.zeros(qcap, dtype=np.int64)
@@ -893,11 +960,14 @@ class Simulation:
     def set_weights(self, w: np.ndarray) -> None:
         """Replace nominal weights (``(T, n_synapses)`` or ``(n_synapses,)``, insertion order)."""
         inv = np.argsort(self.csr.order)
-        self.w[:] = np.broadcast_to(np.asarray(w, float), (self.trials, inv.size))[:, inv]
+        # a new array: self.w may be the compiled network's (see __init__)
+        self.w = np.ascontiguousarray(
+            np.broadcast_to(np.asarray(w, float), (self.trials, inv.size))[:, inv])
 
     def set_gain(self, gain: np.ndarray) -> None:
         inv = np.argsort(self.csr.order)
-        self.gain[:] = np.broadcast_to(np.asarray(gain, float), (self.trials, inv.size))[:, inv]
+        self.gain = np.ascontiguousarray(
+            np.broadcast_to(np.asarray(gain, float), (self.trials, inv.size))[:, inv])
 
 
 class Part:
