@@ -8,6 +8,7 @@ import warnings
 
 import numpy as np
 import pytest
+import quantities as pq
 from pyNN import recording
 
 spinnaker = pytest.importorskip("pyNN.nmcluster.spinnaker")
@@ -30,10 +31,25 @@ def _small_balanced(sim, n: int = 200, seed: int = 11):
 
 
 def _train_fields(train):
-    return (np.asarray(train.magnitude).tolist(), train.dtype, str(train.units),
-            float(train.t_start), str(train.t_start.units), float(train.t_stop),
-            dict(train.annotations), type(train.annotations["source_index"]),
-            type(train.annotations["channel_id"]))
+    """Everything a SpikeTrain holds, comparable across two trains (attribute names in order,
+    values, types)."""
+    out = [np.asarray(train.magnitude).tolist(), train.dtype, str(train.units),
+           type(train).__name__, list(vars(train))]
+    for k, v in vars(train).items():
+        if k == "segment":
+            continue
+        if hasattr(v, "magnitude"):
+            out.append((k, type(v).__name__, np.asarray(v.magnitude).tolist(), v.dtype,
+                        str(v.units), v.shape))
+        elif k == "annotations":
+            out.append((k, dict(v), [type(x).__name__ for x in v.values()]))
+        elif k == "array_annotations":
+            out.append((k, type(v).__name__, dict(v), v.length))
+        elif k == "_dimensionality":
+            out.append((k, type(v).__name__, str(v)))
+        else:
+            out.append((k, v))
+    return out
 
 
 def test_spike_segment_is_pynns_segment():
@@ -55,6 +71,21 @@ def test_spike_segment_is_pynns_segment():
             for a, b in zip(ours.spiketrains, theirs.spiketrains):
                 assert _train_fields(a) == _train_fields(b)
                 assert a.segment is ours and b.segment is theirs
+            # each train owns its attributes (none shared between two trains but neo's
+            # default sampling rate, which neo shares too)
+            x, y = ours.spiketrains[1], ours.spiketrains[2]
+            for k in ("t_start", "t_stop", "annotations", "array_annotations",
+                      "_dimensionality"):
+                assert vars(x)[k] is not vars(y)[k], k
+            assert x.sampling_rate is theirs.spiketrains[1].sampling_rate
+            x.annotate(extra=1)
+            assert "extra" not in y.annotations
+            # the trains behave as neo's: slicing, time_slice, arithmetic, rescale
+            a, b = ours.spiketrains[5], theirs.spiketrains[5]
+            assert _train_fields(a[1:3]) == _train_fields(b[1:3])
+            assert np.array_equal(a.time_slice(20.0 * pq.ms, 90.0 * pq.ms).magnitude,
+                                  b.time_slice(20.0 * pq.ms, 90.0 * pq.ms).magnitude)
+            assert np.array_equal(a.rescale("s").magnitude, b.rescale("s").magnitude)
             assert ours.spiketrains.segment is ours
             assert len(ours.analogsignals) == len(theirs.analogsignals)
             for a, b in zip(ours.analogsignals, theirs.analogsignals):

@@ -205,10 +205,11 @@ def playback_and_downlink(times: np.ndarray, fpga: np.ndarray, bw: Bandwidth,
     if times.size == 0:
         return np.zeros(0, dtype=bool), np.zeros(0, dtype=bool)
     order, t_sorted = stable_argsort(times)
-    p_s, d_s = _two_buckets(np.ascontiguousarray(t_sorted),
-                            np.ascontiguousarray(fpga[order], dtype=np.int64),
+    f_sorted = np.ascontiguousarray(fpga[order], dtype=np.int64)
+    p_s, d_s = _two_buckets(np.ascontiguousarray(t_sorted), f_sorted,
                             per_ms(bw.playback_rate, speedup), float(bw.playback_burst),
                             per_ms(bw.l2_down_rate, speedup), float(bw.l2_down_burst))
+    del t_sorted, f_sorted  # (millions of events: free before the next arrays)
     played = np.zeros(times.size, dtype=bool)
     delivered = np.zeros(times.size, dtype=bool)
     played[order] = p_s

@@ -177,30 +177,34 @@ class State(EngineState):
         horizon = max(BLOCK_MS, math.ceil(max(getattr(self, "_want", 0.0), self.t, 1.0)
                                           / BLOCK_MS) * BLOCK_MS)
         self._horizon = horizon
-        src_t, src_unit, src_fpga = [], [], []
+        src_t: list[np.ndarray] = []
         n_src = sum(p.size for p in sources)
         src_idx = np.arange(n_src)
         src_bus = EXT_BUS + src_idx // mcfg.sources_per_bus  # per source, creation order
         src_fpga_of = (np.array(fpgas, dtype=np.int64)[(src_bus - EXT_BUS) % len(fpgas)]
                        if fpgas else np.zeros(n_src, np.int64))
-        gidx = 0
         for k, p in enumerate(sources):
-            trains = self._trains(p, k, horizon)
-            for i, tr in enumerate(trains):
-                src_t.append(tr)
-                src_unit.append(np.full(tr.size, gidx + i))
-            gidx += p.size
+            src_t.extend(self._trains(p, k, horizon))
+        # all input events in (source, time) order: time, source (int32: the events are many
+        # millions in a large network, every byte per event counts), FPGA
         t_all = np.concatenate(src_t) if src_t else np.zeros(0)
-        u_all = np.concatenate(src_unit).astype(np.int64) if src_unit else np.zeros(0, np.int64)
+        u_all = np.repeat(np.arange(n_src, dtype=np.int32 if n_src < 1 << 31 else np.int64),
+                          [tr.size for tr in src_t])
+        del src_t
         # the FPGA of each input event, as int16 where the ids fit (the playback model gathers
         # it in time order: a random gather, faster on a quarter of the bytes)
         small = src_fpga_of.size == 0 or int(src_fpga_of.max()) < 1 << 15
         f_all = src_fpga_of.astype(np.int16 if small else np.int64)[u_all]
         bw = cfg.ess.bandwidth
         played, delivered = ess_mod.playback_and_downlink(t_all, f_all, bw, cfg.speedup)
-        # events are in (source, time) order already: split per source
-        t_d = t_all[delivered]
-        bounds = np.searchsorted(u_all[delivered], np.arange(n_src + 1))
+        # events are in (source, time) order already: split per source; the sources keep
+        # read-only views of one array (Network.add_spike_array takes sorted read-only arrays
+        # as they are, without a copy per source)
+        everything = bool(delivered.all())
+        t_d = t_all if everything else t_all[delivered]
+        t_d.setflags(write=False)
+        bounds = np.searchsorted(u_all if everything else u_all[delivered], np.arange(n_src + 1))
+        del u_all, f_all
         gidx = 0
         for p in sources:
             p._engine = net.add_spike_array(

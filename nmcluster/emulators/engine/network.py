@@ -214,7 +214,11 @@ class Network:
         """Add sources that fire at given times (ms, one sequence per source); returns unit ids."""
         first = self.n + len(self._sources)
         for tr in trains:
-            t = np.sort(np.asarray(list(tr) if not isinstance(tr, np.ndarray) else tr, float))
+            if _sorted_read_only(tr):
+                t = tr  # nobody can change it: kept as it is, no copy per source
+            else:
+                t = np.sort(np.asarray(list(tr) if not isinstance(tr, np.ndarray) else tr,
+                                       float))
             self._sources.append(("array", t))
         self._compiled = None
         return np.arange(first, first + len(trains))
@@ -466,10 +470,18 @@ class Network:
         pois = [(self.n + i, p) for i, (k, p) in enumerate(self._sources) if k == "poisson"]
         arrs = [(self.n + i, a) for i, (k, a) in enumerate(self._sources) if k == "array"]
         # several spikes in one step are all delivered (multiplicity), as in NEST
-        arr_steps = [np.sort(np.rint(np.asarray(a) / self.dt).astype(np.int64)) for _, a in arrs]
+        # (each source's times are sorted (add_spike_array / set_spike_array sort them) and
+        # t -> rint(t / dt) keeps the order: the steps of all sources in one pass, in place)
         arr_ptr = np.zeros(len(arrs) + 1, dtype=np.int64)
         if arrs:
-            np.cumsum([s.size for s in arr_steps], out=arr_ptr[1:])
+            np.cumsum([np.asarray(a).size for _, a in arrs], out=arr_ptr[1:])
+            x = np.concatenate([np.asarray(a, dtype=float) for _, a in arrs])
+            np.divide(x, self.dt, out=x)
+            np.rint(x, out=x)
+            all_steps = x.astype(np.int64)
+            del x
+        else:
+            all_steps = np.zeros(0, np.int64)
         # NB: a spike at t lands in step round(t/dt), like NEST's spike_generator on the grid
         max_d = int(take["delay"].max()) if take["delay"].size else 1
         i64 = np.int64
@@ -494,7 +506,7 @@ class Network:
             pois_stop=np.array([p[2] for _, p in pois], dtype=float),
             arr_unit=np.array([u for u, _ in arrs], dtype=i64),
             arr_ptr=arr_ptr,
-            arr_steps=np.concatenate(arr_steps).astype(i64) if arr_steps else np.zeros(0, i64),
+            arr_steps=all_steps,
             rec_idx=np.array([n for _, n in self.rec], dtype=i64),
             rec_var=np.array([v for v, _ in self.rec], dtype=i64),
             max_delay_steps=max_d, order=pos,
@@ -528,6 +540,18 @@ _SYN_KEYS = ("pre", "post", "chan", "delay", "weight", "gain", "stp_U", "stp_tre
 
 #: synapse arrays that are all zero in a network without STP and plasticity
 _OFTEN_ZERO = frozenset(("stp_U", "stp_trec", "stp_tfac", "rule"))
+
+
+def _sorted_read_only(a) -> bool:
+    """A float64 array that is sorted and cannot be written through (its base neither)."""
+    if not isinstance(a, np.ndarray) or a.dtype != np.float64 or a.ndim != 1:
+        return False
+    base = a
+    while base is not None:
+        if not isinstance(base, np.ndarray) or base.flags.writeable:
+            return False
+        base = base.base
+    return bool(a.size < 2 or np.all(a[1:] >= a[:-1]))
 
 
 def _const(value, m: int, dtype) -> np.ndarray:
