@@ -384,3 +384,84 @@ def test_memory_per_synapse_of_the_balanced_network(tmp_path):
     assert got["built"] < 50  # pre, post (int64) and a few bytes; weights/delays shared
     assert got["current"] < 165
     assert got["peak"] < 185
+
+
+def _route_reference(pre_bus, pre_addr, receptor, post, placement, cfg, defects):
+    """The mapping's synapse router as it was before the one-sort grouping by bus (a scan of
+    the HICANN's synapses per bus): the reference the grouped router must equal."""
+    import math
+
+    from nmcluster.emulators.brainscales.wafer import N_SYNAPSE_DRIVERS, ROWS_PER_DRIVER
+
+    m = post.size
+    ok = np.zeros(m, dtype=bool)
+    if m == 0:
+        return ok
+    tgt = placement.hicann[post]
+    for h in np.unique(tgt):
+        on = np.nonzero(tgt == h)[0]
+        bl = defects.hicanns.get(int(h))
+        drivers_left = N_SYNAPSE_DRIVERS - (len(bl.synapse_drivers) if bl else 0)
+        buses, counts = np.unique(pre_bus[on], return_counts=True)
+        order = np.argsort(-counts, kind="stable")
+        for rank, bi in enumerate(order):
+            if rank >= cfg.max_input_buses or drivers_left <= 0:
+                break  # buses that reach no synapse driver: their synapses are lost
+            b = buses[bi]
+            sel = on[pre_bus[on] == b]
+            # rows each receptor needs: the most synapses any neuron gets from this bus, divided
+            # by its columns
+            need = np.zeros(2, dtype=np.int64)
+            for r in (0, 1):
+                s = sel[receptor[sel] == r]
+                if s.size:
+                    uniq, cnt = np.unique(post[s], return_counts=True)
+                    need[r] = int(np.max(np.ceil(cnt / (placement.size[uniq] // 2))))
+            drivers = min(cfg.driver_chain_length, drivers_left,
+                          max(1, math.ceil(need.sum() / ROWS_PER_DRIVER)))
+            drivers_left -= drivers
+            rows = drivers * ROWS_PER_DRIVER
+            if need[0] and need[1]:
+                r0 = min(max(1, int(round(rows * need[0] / need.sum()))), rows - 1)
+                have = np.array([r0, rows - r0])
+            else:
+                have = np.array([rows if need[0] else 0, rows if need[1] else 0])
+            have = np.minimum(have, need)
+            for r in (0, 1):
+                s = sel[receptor[sel] == r]
+                if not s.size or have[r] == 0:
+                    continue
+                # per post neuron, realise the lowest source addresses up to its capacity
+                s = s[np.lexsort((pre_addr[s], post[s]))]
+                p = post[s]
+                start = np.r_[0, np.nonzero(np.diff(p))[0] + 1]
+                rank_in = np.arange(s.size) - np.repeat(start, np.diff(np.r_[start, s.size]))
+                cap = have[r] * (placement.size[p] // 2)
+                ok[s[rank_in < cap]] = True
+    return ok
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_route_equals_the_scan_per_bus(seed):
+    """Synapses realised by the wafer mapping's router (grouped by bus with one sort) are the
+    ones the scan per bus realised: random networks with many buses, both receptors, more
+    buses than ``max_input_buses``, blacklisted synapse drivers, losses."""
+    from nmcluster.emulators.brainscales import wafer
+    from nmcluster.hwdrivers.wafer.defects import HicannBlacklist, WaferDefects
+
+    rng = np.random.default_rng(seed)
+    n = 600
+    hic = rng.choice([10, 11, 12], n)
+    placement = wafer.Placement(hicann=hic, column=rng.integers(0, 200, n),
+                                size=rng.choice([2, 4, 8], n), bus=rng.integers(0, 50, n))
+    m = 40_000
+    args = (rng.integers(0, 60, m), rng.integers(0, 64, m), rng.integers(0, 2, m),
+            rng.integers(0, n, m), placement)
+    defects = WaferDefects(wafer=33, hicanns={11: HicannBlacklist(
+        synapse_drivers=frozenset(range(40)))})
+    for cfg in (wafer.MappingConfig(), wafer.MappingConfig(max_input_buses=8,
+                                                           driver_chain_length=3)):
+        got = wafer.route(*args, cfg, defects)
+        ref = _route_reference(*args, cfg, defects)
+        assert np.array_equal(got, ref)
+        assert 0 < got.sum() < m  # some realised, some lost
