@@ -16,8 +16,9 @@ import numpy as np
 from pyNN import recording
 
 
-def _like(first, times, annotations: dict):  # -> neo.SpikeTrain | None
-    """A SpikeTrain equal to ``neo.SpikeTrain(times, t_start, t_stop, units, **annotations)``
+def _like(first, times: np.ndarray, annotations: dict):  # -> neo.SpikeTrain | None
+    """A SpikeTrain equal to ``neo.SpikeTrain(times * ms, t_start, t_stop, units, **annotations)``
+    (``times``: float64 ms)
     with ``first``'s ``t_start``, ``t_stop``, units and sampling rate (made by that very
     constructor, in the same units and dtype; the times within [t_start, t_stop] checked by
     the caller), without the constructor's unit checks: quantities parses a unit's name
@@ -29,7 +30,7 @@ def _like(first, times, annotations: dict):  # -> neo.SpikeTrain | None
     import neo
     from neo.core.dataobject import ArrayDict
 
-    train = times.magnitude.view(neo.SpikeTrain)
+    train = times.view(neo.SpikeTrain)
     own = {
         "_dimensionality": first._dimensionality.copy(),
         "t_start": first.t_start.copy(),
@@ -184,20 +185,22 @@ class BaseRecorder(recording.Recorder):
         # the first train through neo's constructor (its checks, its attributes); the others
         # as copies of its attribute set around their own times (see _like)
         first = None
+        stop_ms = float(t_stop.magnitude)  # (times and t_stop in ms: compared as numbers)
         for id in sids:
-            times = pq.Quantity(data.get(int(id), []), pq.ms)
-            if times.size > 0 and times.max() > t_stop:
+            times = np.asarray(data.get(int(id), []), dtype=float)
+            if times.size > 0 and times.max() > stop_ms:
                 warn("Recorded at least one spike after t_stop")
-                times = times[times <= t_stop]
+                times = times[times <= stop_ms]
             notes = {"source_population": label, "channel_id": int(id),
                      "source_index": self.population.id_to_index(int(id))}
-            if first is not None and times.dtype == first.dtype and (
-                    not times.size or times.magnitude.min() >= first.t_start.magnitude):
+            if first is not None and (not times.size or
+                                      times.min() >= float(first.t_start.magnitude)):
                 train = _like(first, times, notes)
                 if train is not None:
                     trains.append(train)
                     continue
-            train = neo.SpikeTrain(times, t_start=t_start, t_stop=t_stop, units=pq.ms, **notes)
+            train = neo.SpikeTrain(pq.Quantity(times, pq.ms), t_start=t_start, t_stop=t_stop,
+                                   units=pq.ms, **notes)
             first = first if first is not None else train
             trains.append(train)
         segment.spiketrains = SpikeTrainList(items=trains, parent=segment)
