@@ -157,11 +157,12 @@ def test_fixed_probability_equals_pynns_loop(monkeypatch, block):
     monkeypatch.undo()
     total = 0
     for g, f in zip(results["generic"], results["fast"]):
-        for k, ((gp, gq, gw, gd), (fp, fq, fw, fd)) in enumerate(zip(g[:2], f[:2])):
+        for (gp, gq, gw, gd), (fp, fq, fw, fd) in zip(g[:2], f[:2]):
             assert np.array_equal(gp, fp) and np.array_equal(gq, fq)
             assert np.array_equal(gw, fw) and np.array_equal(gd, fd)
             assert fp.dtype == fq.dtype == np.int64
             total += gp.size
+        assert np.array_equal(g[0][0], g[1][0])  # PyNN: the same connections twice
         assert np.array_equal(g[2], f[2])
     assert total > 1500  # the cases connect something
 
