@@ -24,8 +24,10 @@ labelled @jit.
 ``--new-user`` gives every emulator process an empty numba cache of its own, as a new user's
 first job on an install whose kernels were built at install time, and fails if one compiled.
 
+``--cells N`` scales the balanced network (same proportions; 16000 for the memory comparison).
+
 Usage: ``python benchmarks/whole_job.py [--repeats 5] [--only fixed,poisson100,synfire,balanced]
-[--no-nest] [--new-user] [--jit] [--baseline DIR]``
+[--no-nest] [--new-user] [--jit] [--baseline DIR] [--cells 4000]``
 """
 
 from __future__ import annotations
@@ -71,6 +73,13 @@ sim.end()
     "balanced": HEADER + """\
 sys.path.insert(0, {bench!r})
 import emulator_vs_nest as b
+cells = {cells}
+if cells != 4000:  # the same network scaled: 80 % excitatory, 2 % connectivity
+    text = open(b.__file__).read()
+    scaled = text.replace("n_exc, n_inh, p = 3200, 800, 0.02",
+                          f"n_exc, n_inh, p = {{cells * 4 // 5}}, {{cells // 5}}, 0.02")
+    assert scaled != text, "emulator_vs_nest.balanced changed: update whole_job.py"
+    exec(compile(scaled, b.__file__, "exec"), b.__dict__)
 current = job_backend in ("nmcluster.spinnaker", "nest-curr")
 pops, t = b.balanced(sim, backend, current=current)
 sim.run(t)
@@ -132,6 +141,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--repeats", type=int, default=5)
     ap.add_argument("--only", default=",".join(PLAN))
     ap.add_argument("--no-nest", action="store_true")
+    ap.add_argument("--cells", type=int, default=4000,
+                    help="neurons of the balanced network (default 4000; 16000 for the memory "
+                         "comparison of issue 27)")
     ap.add_argument("--baseline", metavar="DIR", default=None,
                     help="also run each emulator job with the nmcluster package found in DIR "
                          "(e.g. `git archive <commit> nmcluster | tar -x -C DIR`), labelled @base, "
@@ -165,7 +177,8 @@ def main(argv: list[str] | None = None) -> int:
             if job == "synfire":
                 path.write_text((REPO / "examples" / "synfire_chain.py").read_text())
             else:
-                path.write_text(SCRIPTS[job].format(bench=str(REPO / "benchmarks")))
+                path.write_text(SCRIPTS[job].format(bench=str(REPO / "benchmarks"),
+                                                    cells=int(a.cells)))
             scripts[job] = path
         plan = [(j, b) for j in jobs for b in PLAN[j] if not (a.no_nest and b.startswith("nest"))]
         variants = [""] + (["@jit"] if a.jit else []) + (["@base"] if a.baseline else [])

@@ -175,16 +175,41 @@ def _two_buckets(t, group, r1, b1, r2, b2):
     return ok1, ok2
 
 
+def stable_argsort(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``(order, x[order])`` with ``order = np.argsort(x, kind="stable")``, for floats about
+    twice as fast: numpy's default
+    (unstable, vectorised) sort, then the runs of equal values put back in index order, which
+    is all that makes a sort stable (the permutation of a stable sort is unique).  Equal input
+    times are rare but do occur (millions of events on a grid of ~1e-9 ms)."""
+    order = np.argsort(x)
+    xs = x[order]
+    if order.size < 2:
+        return order, xs
+    eq = xs[1:] == xs[:-1]
+    if not eq.any():
+        return order, xs
+    # positions in a run of equal values (few), numbered run by run
+    first = np.nonzero(eq)[0]  # xs[first] == xs[first + 1]
+    pos = np.union1d(first, first + 1)
+    starts = np.ones(pos.size, dtype=bool)
+    starts[1:] = xs[pos[1:]] != xs[pos[:-1]]
+    run = np.cumsum(starts)
+    sub = order[pos]
+    order[pos] = sub[np.lexsort((sub, run))]
+    return order, xs  # (equal values: xs unchanged)
+
+
 def playback_and_downlink(times: np.ndarray, fpga: np.ndarray, bw: Bandwidth,
                           speedup: float) -> tuple[np.ndarray, np.ndarray]:
     """(played, delivered) per input event: FPGA playback, then the Layer-2 downlink."""
     if times.size == 0:
         return np.zeros(0, dtype=bool), np.zeros(0, dtype=bool)
-    order = np.argsort(times, kind="stable")
-    p_s, d_s = _two_buckets(np.ascontiguousarray(times[order]),
-                            np.ascontiguousarray(fpga[order], dtype=np.int64),
+    order, t_sorted = stable_argsort(times)
+    f_sorted = np.ascontiguousarray(fpga[order], dtype=np.int64)
+    p_s, d_s = _two_buckets(np.ascontiguousarray(t_sorted), f_sorted,
                             per_ms(bw.playback_rate, speedup), float(bw.playback_burst),
                             per_ms(bw.l2_down_rate, speedup), float(bw.l2_down_burst))
+    del t_sorted, f_sorted  # (millions of events: free before the next arrays)
     played = np.zeros(times.size, dtype=bool)
     delivered = np.zeros(times.size, dtype=bool)
     played[order] = p_s

@@ -177,27 +177,34 @@ class State(EngineState):
         horizon = max(BLOCK_MS, math.ceil(max(getattr(self, "_want", 0.0), self.t, 1.0)
                                           / BLOCK_MS) * BLOCK_MS)
         self._horizon = horizon
-        src_t, src_unit, src_fpga = [], [], []
+        src_t: list[np.ndarray] = []
         n_src = sum(p.size for p in sources)
         src_idx = np.arange(n_src)
         src_bus = EXT_BUS + src_idx // mcfg.sources_per_bus  # per source, creation order
         src_fpga_of = (np.array(fpgas, dtype=np.int64)[(src_bus - EXT_BUS) % len(fpgas)]
                        if fpgas else np.zeros(n_src, np.int64))
-        gidx = 0
         for k, p in enumerate(sources):
-            trains = self._trains(p, k, horizon)
-            for i, tr in enumerate(trains):
-                src_t.append(tr)
-                src_unit.append(np.full(tr.size, gidx + i))
-            gidx += p.size
+            src_t.extend(self._trains(p, k, horizon))
+        # all input events in (source, time) order: time, source (int32: the events are many
+        # millions in a large network, every byte per event counts), FPGA
         t_all = np.concatenate(src_t) if src_t else np.zeros(0)
-        u_all = np.concatenate(src_unit).astype(np.int64) if src_unit else np.zeros(0, np.int64)
-        f_all = src_fpga_of[u_all]
+        u_all = np.repeat(np.arange(n_src, dtype=np.int32 if n_src < 1 << 31 else np.int64),
+                          [tr.size for tr in src_t])
+        del src_t
+        # the FPGA of each input event, as int16 where the ids fit (the playback model gathers
+        # it in time order: a random gather, faster on a quarter of the bytes)
+        small = src_fpga_of.size == 0 or int(src_fpga_of.max()) < 1 << 15
+        f_all = src_fpga_of.astype(np.int16 if small else np.int64)[u_all]
         bw = cfg.ess.bandwidth
         played, delivered = ess_mod.playback_and_downlink(t_all, f_all, bw, cfg.speedup)
-        # events are in (source, time) order already: split per source
-        t_d = t_all[delivered]
-        bounds = np.searchsorted(u_all[delivered], np.arange(n_src + 1))
+        # events are in (source, time) order already: split per source; the sources keep
+        # read-only views of one array (Network.add_spike_array takes sorted read-only arrays
+        # as they are, without a copy per source)
+        everything = bool(delivered.all())
+        t_d = t_all if everything else t_all[delivered]
+        t_d.setflags(write=False)
+        bounds = np.searchsorted(u_all if everything else u_all[delivered], np.arange(n_src + 1))
+        del u_all, f_all
         gidx = 0
         for p in sources:
             p._engine = net.add_spike_array(
@@ -329,22 +336,40 @@ class State(EngineState):
         if not isinstance(p.celltype, std_cells.SpikeSourcePoisson):
             return p.source_trains()
         rate, start, stop = p.poisson_params()
+        # one window for all sources (the usual case): compared as numbers, not per event
+        same = p.size and bool((start == start[0]).all() and (stop == stop[0]).all())
         chunks = []
         for b in range(int(horizon // BLOCK_MS)):
             rng = np.random.default_rng([self.config.seed, 0x501, self.trial, k, b])
             lo = b * BLOCK_MS
             cnt = rng.poisson(rate * BLOCK_MS / 1000.0)
             unit = np.repeat(np.arange(p.size), cnt)
-            # one sort of (source, time) keys instead of one sort per source
-            key = np.sort(unit * BLOCK_MS + rng.uniform(0.0, BLOCK_MS, unit.size))
+            # one sort of (source, time) keys instead of one sort per source; in place (the
+            # same values as unit * BLOCK_MS + uniform, sorted: millions of events a block)
+            key = rng.uniform(0.0, BLOCK_MS, unit.size)
+            key += unit * BLOCK_MS
+            key.sort()
             unit = (key // BLOCK_MS).astype(np.int64)
-            t = lo + (key - unit * BLOCK_MS)
-            keep = (t >= start[unit]) & (t < stop[unit])
-            chunks.append((unit[keep], t[keep]))
-        units = np.concatenate([c[0] for c in chunks])
-        times = np.concatenate([c[1] for c in chunks])
-        order = np.argsort(units, kind="stable")  # blocks are in time order: stays sorted
-        units, times = units[order], times[order]
+            t = key
+            t -= unit * BLOCK_MS
+            t += lo  # (lo + x: the same sum)
+            if same:
+                keep = (t >= start[0]) & (t < stop[0])
+            else:
+                keep = (t >= start[unit]) & (t < stop[unit])
+            if not keep.all():
+                unit, t = unit[keep], t[keep]
+            chunks.append((unit, t))
+        if len(chunks) == 1:  # one block: sorted by (source, time) already
+            units, times = chunks[0]
+        else:
+            units = np.concatenate([c[0] for c in chunks])
+            times = np.concatenate([c[1] for c in chunks])
+            # blocks are in time order: stays sorted (a stable sort's permutation is unique;
+            # sources below 2**16 sort as uint16, by radix)
+            order = np.argsort(units.astype(np.uint16) if p.size <= 1 << 16 else units,
+                               kind="stable")
+            units, times = units[order], times[order]
         bounds = np.searchsorted(units, np.arange(p.size + 1))
         return [times[bounds[i]:bounds[i + 1]] for i in range(p.size)]
 

@@ -491,17 +491,66 @@ def route(pre_bus: np.ndarray, pre_addr: np.ndarray, receptor: np.ndarray, post:
     if m == 0:
         return ok
     tgt = placement.hicann[post]
+    half = placement.size // 2  # synapse columns of a neuron per receptor
     for h in np.unique(tgt):
         on = np.nonzero(tgt == h)[0]
         bl = defects.hicanns.get(int(h))
         drivers_left = N_SYNAPSE_DRIVERS - (len(bl.synapse_drivers) if bl else 0)
-        buses, counts = np.unique(pre_bus[on], return_counts=True)
+        buses, bus_of = np.unique(pre_bus[on], return_inverse=True)
+        bus_of = bus_of.reshape(-1)
+        counts = np.bincount(bus_of, minlength=buses.size)
+        rec = receptor[on].astype(np.int64)
+        p = post[on]
+        # the synapses in (bus, receptor, post neuron, source address) order, ties in index
+        # order: the groups whose lowest addresses each neuron realises
+        srt = np.lexsort((pre_addr[on], p, rec, bus_of))
+        gb, gr, gp = bus_of[srt], rec[srt], p[srt]
+        new_group = np.ones(srt.size, dtype=bool)
+        new_group[1:] = (gb[1:] != gb[:-1]) | (gr[1:] != gr[:-1]) | (gp[1:] != gp[:-1])
+        first = np.nonzero(new_group)[0]
+        size = np.diff(np.append(first, srt.size))
+        # rows each receptor needs on a bus: the most synapses any neuron gets from the bus,
+        # divided by its columns
+        need = np.zeros((buses.size, 2), dtype=np.int64)
+        rows_needed = np.ceil(size / half[gp[first]])
+        np.maximum.at(need, (gb[first], gr[first]), rows_needed.astype(np.int64))
+        have = np.zeros((buses.size, 2), dtype=np.int64)
         order = np.argsort(-counts, kind="stable")
         for rank, bi in enumerate(order):
             if rank >= cfg.max_input_buses or drivers_left <= 0:
                 break  # buses that reach no synapse driver: their synapses are lost
-            b = buses[bi]
-            sel = on[pre_bus[on] == b]
+            nb = need[bi]
+            drivers = min(cfg.driver_chain_length, drivers_left,
+                          max(1, math.ceil(nb.sum() / ROWS_PER_DRIVER)))
+            drivers_left -= drivers
+            rows = drivers * ROWS_PER_DRIVER
+            if nb[0] and nb[1]:
+                r0 = min(max(1, int(round(rows * nb[0] / nb.sum()))), rows - 1)
+                hv = np.array([r0, rows - r0])
+            else:
+                hv = np.array([rows if nb[0] else 0, rows if nb[1] else 0])
+            have[bi] = np.minimum(hv, nb)
+        # per post neuron and bus/receptor, the lowest source addresses up to its capacity
+        rank_in = np.arange(srt.size) - np.repeat(first, size)
+        cap = have[gb, gr] * half[gp]
+        ok[on[srt[rank_in < cap]]] = True
+    return ok
+    tgt = placement.hicann[post]
+    for h in np.unique(tgt):
+        on = np.nonzero(tgt == h)[0]
+        bl = defects.hicanns.get(int(h))
+        drivers_left = N_SYNAPSE_DRIVERS - (len(bl.synapse_drivers) if bl else 0)
+        pb = pre_bus[on]
+        buses, counts = np.unique(pb, return_counts=True)
+        # the synapses of each bus as one slice of ``on`` sorted by bus (stable: in index
+        # order within a bus, as ``on[pb == b]``; one sort instead of a scan per bus)
+        by_bus = on[np.argsort(pb, kind="stable")]
+        bus_start = np.concatenate(([0], np.cumsum(counts)))
+        order = np.argsort(-counts, kind="stable")
+        for rank, bi in enumerate(order):
+            if rank >= cfg.max_input_buses or drivers_left <= 0:
+                break  # buses that reach no synapse driver: their synapses are lost
+            sel = by_bus[bus_start[bi]:bus_start[bi + 1]]
             # rows each receptor needs: the most synapses any neuron gets from this bus, divided
             # by its columns
             need = np.zeros(2, dtype=np.int64)

@@ -9,9 +9,11 @@ reads :meth:`BaseProjection._attribute`, which returns realised values.
 
 from __future__ import annotations
 
+import copy
+
 import numpy as np
 from pyNN import common
-from pyNN.connectors import AllToAllConnector, OneToOneConnector
+from pyNN.connectors import AllToAllConnector, FixedProbabilityConnector, OneToOneConnector
 from pyNN.space import Space
 
 
@@ -54,6 +56,12 @@ def populations_of(obj) -> list:
     return [obj.grandparent if hasattr(obj, "grandparent") else obj]
 
 
+def _homogeneous(values: dict[str, float], m: int) -> dict[str, np.ndarray]:
+    """One value per connection for parameters that have one value: read-only broadcast views
+    (no memory per synapse; whoever changes them replaces the array, as ``set()`` does)."""
+    return {k: np.broadcast_to(np.float64(v), (m,)) for k, v in values.items()}
+
+
 class BaseProjection(common.Projection):
     __doc__ = common.Projection.__doc__
     _static_synapse_class = None  # set by the backend's __init__ (avoids an import cycle)
@@ -86,20 +94,30 @@ class BaseProjection(common.Projection):
         """Backend hook: raise if the hardware cannot take this projection."""
 
     # -- connection collection -----------------------------------------------------------------
-    def _fast_connect(self, connector) -> bool:
-        """All-to-all / one-to-one with homogeneous synapse parameters, without PyNN's generic
-        per-cell connector loop (what ``pyNN.nest`` does with ``nest.Connect``).  Returns False
-        when the case is not covered; the generic path then runs."""
-        if type(connector) not in (AllToAllConnector, OneToOneConnector):
-            return False
+    def _homogeneous_values(self) -> dict[str, float] | None:
+        """The synapse parameters when each is one number (None: some vary per connection)."""
         ps = self.synapse_type.native_parameters
         values = {}
         for name in ps.keys():
             lazy = ps[name]
             base = lazy.base_value
             if not (lazy.is_homogeneous and isinstance(base, (int, float, np.number))):
-                return False
+                return None
             values[name] = float(base)
+        return values
+
+    def _fast_connect(self, connector) -> bool:
+        """All-to-all / one-to-one / fixed-probability with homogeneous synapse parameters,
+        without PyNN's generic per-cell connector loop (what ``pyNN.nest`` does with
+        ``nest.Connect``).  Returns False when the case is not covered; the generic path then
+        runs."""
+        if type(connector) is FixedProbabilityConnector:
+            return self._fast_fixed_probability(connector)
+        if type(connector) not in (AllToAllConnector, OneToOneConnector):
+            return False
+        values = self._homogeneous_values()
+        if values is None:
+            return False
         n_pre, n_post = self.pre.size, self.post.size
         if type(connector) is OneToOneConnector:
             if n_pre != n_post:
@@ -117,7 +135,68 @@ class BaseProjection(common.Projection):
                 same = cell_ids(self.pre)[pre] == cell_ids(self.post)[post]
                 pre, post = pre[~same], post[~same]
         rec = {"pre": pre, "post": post}
-        rec.update({k: np.full(pre.size, v) for k, v in values.items()})
+        rec.update(_homogeneous(values, pre.size))
+        self._chunks.append(rec)
+        return True
+
+    #: random numbers drawn at once by the fixed-probability path (8 MiB of float64)
+    _DRAW_BLOCK = 1 << 20
+
+    def _fast_fixed_probability(self, connector) -> bool:
+        """``FixedProbabilityConnector`` drawing the same numbers as PyNN's generic path, in
+        blocks of columns instead of one column per Python iteration.
+
+        PyNN (pyNN/connectors.py, ``FixedProbabilityConnector.connect`` and
+        ``MapConnector._standard_connect``; pyNN/parameters.py, ``LazyArray.by_column``) draws,
+        for each postsynaptic cell in order, ``n_pre`` uniform numbers in [0, 1) from the
+        connector's RNG (``RandomDistribution('uniform', (0, 1)).next(n_pre)``), connects the
+        presynaptic cells whose number is below ``p_connect`` (without self-connections when
+        ``allow_self_connections=False``: cell IDs compared) and calls ``_convergent_connect``
+        with their indices in increasing order.  It draws from a copy of the RNG: the lazy
+        array's comparison ``random_map < p_connect`` deep-copies the distribution with its RNG
+        (lazyarray.py, ``_build_operation``), so the connector's RNG does not advance and every
+        projection made with one connector draws the same numbers.  ``numpy.random.RandomState``
+        makes a block of ``k * n_pre`` uniform numbers equal to ``k`` consecutive draws of
+        ``n_pre`` (MT19937, two 32-bit words per double, no state carried between calls), so the
+        connections and their order are PyNN's.  Covered: a ``NumpyRNG`` (exactly that
+        class) in one process, homogeneous synapse parameters, no callback or location
+        selector, ``allow_self_connections`` True or False."""
+        from pyNN.random import NumpyRNG, RandomDistribution
+
+        rng = connector.rng
+        allow = connector.allow_self_connections
+        if (type(rng) is not NumpyRNG or rng.num_processes != 1 or connector.callback
+                or connector.location_selector is not None or allow not in (True, False)):
+            return False
+        values = self._homogeneous_values()
+        n_pre, n_post = self.pre.size, self.post.size
+        if values is None or n_pre == 0 or n_post == 0:
+            return False
+        uniform = copy.deepcopy(RandomDistribution("uniform", (0, 1), rng=rng))
+        p = connector.p_connect
+        pre_ids = cell_ids(self.pre) if allow is False else None
+        post_ids = cell_ids(self.post) if allow is False else None
+        step = max(1, self._DRAW_BLOCK // n_pre)
+        pres, posts = [], []
+        for j0 in range(0, n_post, step):
+            j1 = min(n_post, j0 + step)
+            hit = uniform.next((j1 - j0) * n_pre).reshape(j1 - j0, n_pre) < p
+            if pre_ids is not None:
+                hit &= post_ids[j0:j1, None] != pre_ids[None, :]
+            col, row = np.nonzero(hit)  # (post, pre) order: PyNN's column by column
+            pres.append(row.astype(np.int64))
+            posts.append(col.astype(np.int64) + j0)
+        pre = np.concatenate(pres)
+        post = np.concatenate(posts)
+        if connector.safe and pre.size:
+            # PyNN checks each column's values; homogeneous: the one value, once
+            syn = self.synapse_type
+            for name, check in getattr(syn, "parameter_checks", {}).items():
+                native = syn.translations[name]["translated_name"]
+                if native in values:
+                    check(values[native], self)
+        rec = {"pre": pre, "post": post}
+        rec.update(_homogeneous(values, pre.size))
         self._chunks.append(rec)
         return True
 
@@ -143,10 +222,22 @@ class BaseProjection(common.Projection):
         self._chunks = []
         self._pre = cat.pop("pre", np.zeros(0, np.int64))
         self._post = cat.pop("post", np.zeros(0, np.int64))
+        # the requested weights: the collected array itself (fresh, nobody else holds it);
+        # ``_attribute("weight")`` reads them, not ``_params``
+        self._w_req = cat.pop("weight", None)
+        if self._w_req is None:
+            self._w_req = np.zeros(self._pre.size)
         self._params = cat
-        self._w_req = cat.get("weight", np.zeros(self._pre.size)).copy()
-        self._pre_ids = cell_ids(self.pre)[self._pre]
-        self._post_ids = cell_ids(self.post)[self._post]
+
+    @property
+    def _pre_ids(self) -> np.ndarray:
+        """Presynaptic cell ID of each connection (made when asked: 8 bytes a synapse less)."""
+        return cell_ids(self.pre)[self._pre]
+
+    @property
+    def _post_ids(self) -> np.ndarray:
+        """Postsynaptic cell ID of each connection (made when asked)."""
+        return cell_ids(self.post)[self._post]
 
     @property
     def _post_cells(self) -> np.ndarray:

@@ -269,6 +269,11 @@ class EngineState(common.control.BaseState):
         for name in self.transplant_names:
             a, b = getattr(old, name), getattr(new, name)
             if a.shape != b.shape and name not in ("spk_tr", "spk_step", "spk_id"):
+                if name in _SYNAPSE_STATE and 0 in (a.shape[1], b.shape[1]):
+                    # per-synapse STP/STDP state is kept only when some synapse has STP or a
+                    # rule (engine.network.Simulation): one side without any keeps its own
+                    # (fresh state where the old run had none, or none needed any more)
+                    continue
                 raise self.config_error("network changed shape during a trial; call reset()")
             setattr(new, name, a)
         if old.pois_next.shape == new.pois_next.shape:
@@ -304,6 +309,10 @@ class EngineState(common.control.BaseState):
         if plastic.any() and old.w.shape == new.w.shape and not getattr(new, "_weights_set",
                                                                           False):
             new.w[:, plastic] = old.w[:, plastic]
+
+
+#: per-synapse state arrays of a Simulation, (T, 0) when no synapse has STP or a rule
+_SYNAPSE_STATE = frozenset(("stp_u", "stp_x", "pre_avail", "post_avail", "acc_c", "acc_a"))
 
 
 def per_cell(value: Any, n: int) -> np.ndarray:

@@ -147,7 +147,10 @@ class Network:
             k: np.full(self.n, v) for k, v in self.model.params.items()}
         self.channels: list[_Channel] = []
         self._sources: list[tuple[str, object]] = []  # ("poisson", (rate, start, stop)) | ("array", steps)
-        self._syn: list[dict[str, np.ndarray]] = []
+        #: synapse chunks in insertion order; None while the synapses live only in the
+        #: compiled (CSR-ordered) arrays, which :attr:`_compiled` turns back into a chunk when
+        #: it is dropped (one copy of each synapse array instead of two)
+        self._syn: list[dict[str, np.ndarray]] | None = []
         self._n_syn = 0
         self._rules: list[_Rule] = []
         self.sweep_period = float(sweep_period)  # ms between two LUT evaluations of one row
@@ -155,7 +158,18 @@ class Network:
         self.rec: list[tuple[int, int]] = []  # (var, neuron): var -1 = v, g >= 0 channel group
         self.rec_every = 1
         self._gate: tuple[np.ndarray, float, float] | None = None
-        self._compiled: CompiledNetwork | None = None
+        self._compiled_net: CompiledNetwork | None = None
+
+    @property
+    def _compiled(self) -> CompiledNetwork | None:
+        return self._compiled_net
+
+    @_compiled.setter
+    def _compiled(self, value: CompiledNetwork | None) -> None:
+        if value is None and self._syn is None:
+            # the synapses are held by the compiled arrays only: back to insertion order first
+            self._syn = [_insertion_order(self._compiled_net)]
+        self._compiled_net = value
 
     # -- building ------------------------------------------------------------------------------
     def set_params(self, **params: ArrayLike) -> None:
@@ -199,7 +213,11 @@ class Network:
         """Add sources that fire at given times (ms, one sequence per source); returns unit ids."""
         first = self.n + len(self._sources)
         for tr in trains:
-            t = np.sort(np.asarray(list(tr) if not isinstance(tr, np.ndarray) else tr, float))
+            if _sorted_read_only(tr):
+                t = tr  # nobody can change it: kept as it is, no copy per source
+            else:
+                t = np.sort(np.asarray(list(tr) if not isinstance(tr, np.ndarray) else tr,
+                                       float))
             self._sources.append(("array", t))
         self._compiled = None
         return np.arange(first, first + len(trains))
@@ -287,15 +305,17 @@ class Network:
             raise ValueError("presynaptic unit out of range")
         if m and (post_a.min() < 0 or post_a.max() >= self.n):
             raise ValueError("postsynaptic neuron out of range")
-        ch = _bcast(channel, m, np.int64)
+        ch = _const(channel, m, np.int64)
         if m and (ch.min() < 0 or ch.max() >= len(self.channels)):
             raise ValueError("channel out of range")
-        d = _bcast(delay, m, float)
+        d = _const(delay, m, float)
         dsteps = np.maximum(1, np.rint(d / self.dt)).astype(np.int64)
+        if d.strides == (0,):
+            dsteps = np.broadcast_to(dsteps[:1], (m,))
         rec = {
             "pre": pre_a, "post": post_a, "chan": ch, "delay": dsteps,
             "weight": _bcast(weight, m, float),
-            "gain": _bcast(gain, m, float),
+            "gain": _const(gain, m, float),
         }
         if stp is not None:
             U, trec, tfac = (_bcast(x, m, float) for x in stp)
@@ -306,16 +326,18 @@ class Network:
             rec.update(stp_U=np.zeros(m), stp_trec=np.zeros(m), stp_tfac=np.zeros(m))
         if rule is not None and not 0 <= rule < len(self._rules):
             raise ValueError("unknown rule id")
-        rec["rule"] = np.full(m, 0 if rule is None else rule + 1, dtype=np.int64)
+        rec["rule"] = (np.zeros(m, dtype=np.int64) if rule is None  # see _zeros_like
+                       else np.full(m, rule + 1, dtype=np.int64))
+        self._compiled = None  # (first: brings the synapses back from the compiled arrays)
         self._syn.append(rec)
         ids = np.arange(self._n_syn, self._n_syn + m)
         self._n_syn += m
-        self._compiled = None
         return ids
 
     def set_synapses(self, ids: np.ndarray, **values: ArrayLike) -> None:
         """Change ``weight`` / ``gain`` / ``delay`` (ms) / STP values of existing synapses."""
         ids = np.asarray(ids, dtype=np.int64)
+        self._compiled = None  # (first: the synapses back in insertion order, in _syn)
         cat = self._concat()
         for k, v in values.items():
             key = k
@@ -328,22 +350,33 @@ class Network:
                 key = "stp_trec" if k == "tau_rec" else "stp_tfac"
             if key not in cat:
                 raise KeyError(k)
+            if not cat[key].flags.writeable:  # a constant (see _const): its own array now
+                cat[key] = cat[key].copy()
             cat[key][ids] = val
-        self._syn = [cat]
-        self._compiled = None
 
     def synapses(self) -> dict[str, np.ndarray]:
         """All synapse attributes in insertion order (delays in steps)."""
         return {k: v.copy() for k, v in self._concat().items()}
 
     def _concat(self) -> dict[str, np.ndarray]:
-        keys = ("pre", "post", "chan", "delay", "weight", "gain", "stp_U", "stp_trec",
-                "stp_tfac", "rule")
+        """All synapses as one chunk in insertion order (the chunks' arrays are released key by
+        key while they are joined: at most one array of each size twice in memory)."""
+        if self._syn is None:
+            return _insertion_order(self._compiled_net)
         if not self._syn:
             return {k: np.zeros(0, dtype=np.int64 if k in ("pre", "post", "chan", "delay", "rule")
-                                else float) for k in keys}
+                                else float) for k in _SYN_KEYS}
         if len(self._syn) > 1:
-            self._syn = [{k: np.concatenate([s[k] for s in self._syn]) for k in keys}]
+            chunks = self._syn
+            cat = {}
+            for k in _SYN_KEYS:
+                if k in _OFTEN_ZERO and not any(c[k].any() for c in chunks):
+                    cat[k] = _zeros_like(chunks[0][k], self._n_syn)
+                else:
+                    cat[k] = np.concatenate([c[k] for c in chunks])
+                for c in chunks:
+                    del c[k]
+            self._syn = [cat]
         return self._syn[0]
 
     def record(self, spikes: bool = True, analog: Sequence[tuple[str | int, int]] = (),
@@ -390,15 +423,30 @@ class Network:
         """Sort synapses into CSR by presynaptic unit and freeze all kernel-side arrays."""
         if self._compiled is not None:
             return self._compiled
-        cat = self._concat()
+        chunks = self._syn if self._syn else [self._concat()]
         nu = self.n_units
-        order_csr = np.argsort(cat["pre"], kind="stable")  # CSR position -> insertion id
+        pre = _join(chunks, "pre")
+        order_csr = _stable_order(pre, nu)  # CSR position -> insertion id
         pos = np.empty_like(order_csr)
         pos[order_csr] = np.arange(order_csr.size)
-        counts = np.bincount(cat["pre"], minlength=nu)
+        counts = np.bincount(pre, minlength=nu)
         indptr = np.zeros(nu + 1, dtype=np.int64)
         np.cumsum(counts, out=indptr[1:])
-        take = {k: np.ascontiguousarray(v[order_csr]) for k, v in cat.items()}
+        # into CSR order one array at a time, each joined from the chunks and released at
+        # once; the compiled arrays then hold the only copy (``_syn`` None: the insertion-order
+        # chunk is made again when the compiled network is dropped)
+        self._syn = None
+        trim = self._n_syn >= _TRIM_MIN_SYNAPSES
+        take = {"pre": pre[order_csr]}
+        del pre
+        for k in _SYN_KEYS[1:]:
+            v = _join(chunks, k)
+            take[k] = (_zeros_like(v, v.size) if k in _OFTEN_ZERO and not v.any()
+                       else np.ascontiguousarray(v[order_csr]))
+            del v
+            if trim:  # the chunks' arrays just freed: their pages back before the next
+                _release_free_heap()
+        del order_csr, chunks
         # plastic synapses indexed by postsynaptic neuron (for the post-spike side of STDP)
         plastic = np.nonzero(take["rule"] > 0)[0]
         in_order = plastic[np.argsort(take["post"][plastic], kind="stable")]
@@ -421,10 +469,18 @@ class Network:
         pois = [(self.n + i, p) for i, (k, p) in enumerate(self._sources) if k == "poisson"]
         arrs = [(self.n + i, a) for i, (k, a) in enumerate(self._sources) if k == "array"]
         # several spikes in one step are all delivered (multiplicity), as in NEST
-        arr_steps = [np.sort(np.rint(np.asarray(a) / self.dt).astype(np.int64)) for _, a in arrs]
+        # (each source's times are sorted (add_spike_array / set_spike_array sort them) and
+        # t -> rint(t / dt) keeps the order: the steps of all sources in one pass, in place)
         arr_ptr = np.zeros(len(arrs) + 1, dtype=np.int64)
         if arrs:
-            np.cumsum([s.size for s in arr_steps], out=arr_ptr[1:])
+            np.cumsum([np.asarray(a).size for _, a in arrs], out=arr_ptr[1:])
+            x = np.concatenate([np.asarray(a, dtype=float) for _, a in arrs])
+            np.divide(x, self.dt, out=x)
+            np.rint(x, out=x)
+            all_steps = x.astype(np.int64)
+            del x
+        else:
+            all_steps = np.zeros(0, np.int64)
         # NB: a spike at t lands in step round(t/dt), like NEST's spike_generator on the grid
         max_d = int(take["delay"].max()) if take["delay"].size else 1
         i64 = np.int64
@@ -433,14 +489,14 @@ class Network:
         dynamic = (take["stp_U"] > 0) | (take["rule"] > 0)
         n_dynamic = np.concatenate(([0], np.cumsum(dynamic, dtype=i64)))  # prefix counts
         pois_plain = (n_dynamic[indptr[pois_u + 1]] - n_dynamic[indptr[pois_u]]) == 0
-        self._compiled = CompiledNetwork(
+        self._compiled_net = CompiledNetwork(
             n_neurons=self.n, n_units=nu,
             ch_alpha=np.array([c.kind == "alpha" for c in self.channels], dtype=np.bool_),
             ch_group=np.array([c.group for c in self.channels], dtype=i64),
-            indptr=indptr, post=take["post"].astype(i64), chan=take["chan"].astype(i64),
-            delay=take["delay"].astype(i64), weight=take["weight"], gain=take["gain"],
+            indptr=indptr, post=take["post"], chan=take["chan"],  # int64 already: no copies
+            delay=take["delay"], weight=take["weight"], gain=take["gain"],
             stp_U=take["stp_U"], stp_trec=take["stp_trec"], stp_tfac=take["stp_tfac"],
-            syn_rule=take["rule"].astype(i64), rule_par=rule_par, lut=lut,
+            syn_rule=take["rule"], rule_par=rule_par, lut=lut,
             in_ptr=in_ptr, in_syn=in_order.astype(i64), in_pre=in_pre.astype(i64),
             sweep_rows=rows.astype(i64), sweep_phase=phase.astype(i64), sweep_period=period,
             pois_unit=pois_u, pois_plain=pois_plain,
@@ -449,7 +505,7 @@ class Network:
             pois_stop=np.array([p[2] for _, p in pois], dtype=float),
             arr_unit=np.array([u for u, _ in arrs], dtype=i64),
             arr_ptr=arr_ptr,
-            arr_steps=np.concatenate(arr_steps).astype(i64) if arr_steps else np.zeros(0, i64),
+            arr_steps=all_steps,
             rec_idx=np.array([n for _, n in self.rec], dtype=i64),
             rec_var=np.array([v for v, _ in self.rec], dtype=i64),
             max_delay_steps=max_d, order=pos,
@@ -459,6 +515,8 @@ class Network:
             n_gates=(int(self._gate[0].max()) + 1 if self._gate is not None and self._gate[0].size
                      else 0),
         )
+        if trim:
+            _release_free_heap()
         return self._compiled
 
     # -- running -------------------------------------------------------------------------------
@@ -473,6 +531,96 @@ class Network:
         sim = self.prepare(trials, seeds, overrides)
         sim.advance(duration)
         return sim
+
+
+_SYN_KEYS = ("pre", "post", "chan", "delay", "weight", "gain", "stp_U", "stp_trec", "stp_tfac",
+             "rule")
+
+
+#: synapse arrays that are all zero in a network without STP and plasticity
+_OFTEN_ZERO = frozenset(("stp_U", "stp_trec", "stp_tfac", "rule"))
+
+
+def _sorted_read_only(a) -> bool:
+    """A float64 array that is sorted and cannot be written through (its base neither)."""
+    if not isinstance(a, np.ndarray) or a.dtype != np.float64 or a.ndim != 1:
+        return False
+    base = a
+    while base is not None:
+        if not isinstance(base, np.ndarray) or base.flags.writeable:
+            return False
+        base = base.base
+    return bool(a.size < 2 or np.all(a[1:] >= a[:-1]))
+
+
+def _const(value, m: int, dtype) -> np.ndarray:
+    """``value`` as a length-``m`` array; one number as a read-only broadcast view (no memory
+    per synapse until the network is compiled)."""
+    a = np.asarray(value, dtype=dtype)
+    if a.ndim == 0:
+        return np.broadcast_to(a.reshape(1), (m,))
+    return _bcast(a, m, dtype)
+
+
+def _join(chunks: list[dict[str, np.ndarray]], k: str) -> np.ndarray:
+    """Array ``k`` of all chunks in order, taken out of the chunks (released as it is joined)."""
+    if len(chunks) == 1:
+        return chunks[0].pop(k)
+    if k in _OFTEN_ZERO and not any(c[k].any() for c in chunks):
+        v = _zeros_like(chunks[0][k], sum(c[k].size for c in chunks))
+    else:
+        v = np.concatenate([c[k] for c in chunks])
+    for c in chunks:
+        del c[k]
+    return v
+
+
+#: networks with at least this many synapses hand the C heap's free pages back after compiling
+_TRIM_MIN_SYNAPSES = 200_000
+
+
+def _release_free_heap() -> None:
+    """Give the free pages of the C heap back to the OS (glibc ``malloc_trim``).
+
+    Building a network frees many arrays a few MiB to 32 MiB large: glibc serves those from
+    its heap once larger blocks were freed (its mmap threshold rises with them) and keeps the
+    freed pages, which the compiled network's own (mmap'ed) arrays never reuse; at 16000 cells
+    that is ~200 MB of resident memory holding nothing.  Elsewhere (another C library) a no-op."""
+    import ctypes
+
+    try:
+        trim = ctypes.CDLL("libc.so.6").malloc_trim
+    except (OSError, AttributeError):
+        return
+    trim.argtypes = [ctypes.c_size_t]
+    trim(0)
+
+
+def _zeros_like(a: np.ndarray, n: int) -> np.ndarray:
+    """``n`` zeros of ``a``'s type, freshly allocated: a large ``np.zeros`` is memory the OS
+    maps on first write only, and reading it (the kernels read ``stp_U`` and ``syn_rule`` of
+    every synapse they deliver) maps the one shared zero page, so an all-zero array costs no
+    resident memory, where a gathered or concatenated copy of zeros costs 8 bytes a synapse."""
+    return np.zeros(n, dtype=a.dtype)
+
+
+def _stable_order(keys: np.ndarray, n_keys: int) -> np.ndarray:
+    """``np.argsort(keys, kind="stable")`` (a stable sort's permutation is unique), sorting
+    keys below 2**16 as uint16, which numpy sorts by radix (linear time) instead of timsort."""
+    if n_keys <= 1 << 16 and keys.size:
+        return np.argsort(keys.astype(np.uint16), kind="stable")
+    return np.argsort(keys, kind="stable")
+
+
+def _insertion_order(c: CompiledNetwork) -> dict[str, np.ndarray]:
+    """The synapse arrays of a compiled network back in insertion order (``c.order``: insertion
+    id -> CSR position); the presynaptic unit from the row pointers."""
+    pos = c.order
+    pre = np.repeat(np.arange(c.indptr.size - 1, dtype=np.int64), np.diff(c.indptr))
+    src = {"pre": pre, "post": c.post, "chan": c.chan, "delay": c.delay, "weight": c.weight,
+           "gain": c.gain, "stp_U": c.stp_U, "stp_trec": c.stp_trec, "stp_tfac": c.stp_tfac,
+           "rule": c.syn_rule}
+    return {k: src[k][pos] for k in _SYN_KEYS}
 
 
 def run_batch(network: Network, duration: float, trials: int,
@@ -554,12 +702,25 @@ class Simulation:
             self.ch_tau[k] = per_trial(f"tau:{k}", ch.tau, (T, N))
             self.ch_erev[k] = per_trial(f"e_rev:{k}", ch.e_rev, (T, N))
         nnz = c.post.size
-        order = c.order
-        w = per_trial("weight", net._concat()["weight"], (T, nnz))
-        gain = per_trial("gain", net._concat()["gain"], (T, nnz))
-        inv = np.argsort(order)  # CSR position -> insertion id
-        self.w = np.ascontiguousarray(w[:, inv])
-        self.gain = np.ascontiguousarray(gain[:, inv])
+        inv = None
+        static = not np.any(c.syn_rule > 0)
+        for name in ("weight", "gain"):
+            # the compiled (CSR-order) values; an override is in insertion order
+            given = name in ov
+            if T == 1 and not given and (static or name == "gain"):
+                # one trial and nothing writes these during a run (no rule changes a weight):
+                # the compiled array itself, as a (1, nnz) view; set_weights / set_gain
+                # replace, never write into, them
+                setattr(self, "w" if name == "weight" else name,
+                        getattr(c, name).reshape(1, nnz))
+                continue
+            arr = per_trial(name, getattr(c, name), (T, nnz))
+            if given:
+                if inv is None:  # CSR position -> insertion id (the inverse permutation)
+                    inv = np.empty_like(c.order)
+                    inv[c.order] = np.arange(nnz)
+                arr = np.ascontiguousarray(arr[:, inv])
+            setattr(self, "w" if name == "weight" else name, arr)
         self.pois_rate = per_trial("rate", c.pois_rate, (T, c.pois_unit.size)) / 1000.0  # 1/ms
         if ov:
             raise KeyError(f"unknown override(s): {sorted(ov)}")
@@ -574,13 +735,17 @@ class Simulation:
         self.refr = np.zeros((T, N), dtype=np.int64)
         self.scratch = np.zeros((2, T * N))
         self.ring = np.zeros((c.max_delay_steps + 1, K, T, N))
-        self.stp_u = np.zeros((T, nnz))
-        self.stp_x = np.ones((T, nnz))
+        # per-synapse dynamic state (STP, STDP traces): the kernels touch it only for synapses
+        # with STP (stp_U > 0) or a rule (syn_rule > 0); without any, empty (T, 0) arrays of
+        # the same types (34 bytes per synapse and trial less)
+        dyn = nnz if (np.any(c.stp_U > 0.0) or np.any(c.syn_rule > 0)) else 0
+        self.stp_u = np.zeros((T, dyn))
+        self.stp_x = np.ones((T, dyn))
         self.last_spike = np.full((T, c.n_units), kernels.NEVER, dtype=np.int64)
-        self.pre_avail = np.zeros((T, nnz), dtype=np.uint8)
-        self.post_avail = np.zeros((T, nnz), dtype=np.uint8)
-        self.acc_c = np.zeros((T, nnz))
-        self.acc_a = np.zeros((T, nnz))
+        self.pre_avail = np.zeros((T, dyn), dtype=np.uint8)
+        self.post_avail = np.zeros((T, dyn), dtype=np.uint8)
+        self.acc_c = np.zeros((T, dyn))
+        self.acc_a = np.zeros((T, dyn))
         self.rng = np.array([_seed_state(s) for s in seeds], dtype=np.uint64)
         # every Poisson source of every trial draws from its own stream (derived from the
         # trial's seed and the source's index), so a kernel may draw the sources' events in any
@@ -602,8 +767,13 @@ class Simulation:
         # with rate r emits Poisson(r dt) per step; more than the room waits one step)
         lam = float(self.pois_rate.max()) * self.dt if self.pois_rate.size else 0.0
         per_src = int(lam + 8.0 * math.sqrt(lam) + 8)
+        # spike-array events of one step: arr_mult is the most events in any step over all
+        # array sources together (a bound on what one trial queues in a step; the kernel grows
+        # the queue for Poisson events beyond their room, so the arrays always fit and none
+        # waits a step).  Not one room per source (n_arr x arr_mult: quadratic in the network,
+        # 0.4 GB for 16000 sources)
         arr_mult = int(np.bincount(c.arr_steps).max()) if c.arr_steps.size else 0
-        self._q_per_trial = N + c.pois_unit.size * per_src + c.arr_unit.size * max(arr_mult, 1)
+        self._q_per_trial = N + c.pois_unit.size * per_src + max(arr_mult, 1)
         qcap = T * self._q_per_trial + 64
         self.q_tr = np.zeros(qcap, dtype=np.int64)
         self.q_unit = np.zeros(qcap, dtype=np.int64)
@@ -813,11 +983,14 @@ class Simulation:
     def set_weights(self, w: np.ndarray) -> None:
         """Replace nominal weights (``(T, n_synapses)`` or ``(n_synapses,)``, insertion order)."""
         inv = np.argsort(self.csr.order)
-        self.w[:] = np.broadcast_to(np.asarray(w, float), (self.trials, inv.size))[:, inv]
+        # a new array: self.w may be the compiled network's (see __init__)
+        self.w = np.ascontiguousarray(
+            np.broadcast_to(np.asarray(w, float), (self.trials, inv.size))[:, inv])
 
     def set_gain(self, gain: np.ndarray) -> None:
         inv = np.argsort(self.csr.order)
-        self.gain[:] = np.broadcast_to(np.asarray(gain, float), (self.trials, inv.size))[:, inv]
+        self.gain = np.ascontiguousarray(
+            np.broadcast_to(np.asarray(gain, float), (self.trials, inv.size))[:, inv])
 
 
 class Part:
