@@ -121,6 +121,12 @@ def run_child(script: Path, backend: str, cwd: Path, env: dict[str, str],
     backend = backend.split("@")[0]
     argv = [sys.executable, str(script), "nest" if script.name == "synfire.py" and
             backend.startswith("nest") else backend]
+    # each process in a directory of its own, as a user's job: the synfire example appends its
+    # recording to synfire_chain.nix, and a file grown by earlier rounds made every later round
+    # read (and write) more blocks (NEST and the emulator alike: 2 s became 8-10 s)
+    import shutil
+
+    cwd = Path(tempfile.mkdtemp(prefix="job-", dir=cwd))
     t0 = time.perf_counter()
     proc = subprocess.Popen(argv, cwd=cwd, env=env, stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE)
@@ -130,6 +136,7 @@ def run_child(script: Path, backend: str, cwd: Path, env: dict[str, str],
     out, err = proc.stdout.read(), proc.stderr.read()
     proc.stdout.close()
     proc.stderr.close()
+    shutil.rmtree(cwd, ignore_errors=True)
     if proc.returncode != 0:
         raise SystemExit(f"{script.name} {backend} failed ({proc.returncode}):\n"
                          f"{err.decode()[-2000:]}")
