@@ -189,3 +189,24 @@ def test_balanced_network_input_all_delivered_through_the_fast_path(bs, monkeypa
     times, counts = bs.simulator.state._source_events(src, 0, bss.BLOCK_MS)
     assert stats["l2_down_before_sim"] == int(np.sum(times < 100.0)) > 9000
     assert stats["l2_down_dropped_before_sim"] == stats["l2_down_lost"] == 0
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_group_order_equals_lexsort(seed):
+    """The router's one-key sort is ``np.lexsort`` of (bus, receptor, post, address), ties
+    (duplicate synapses) in index order; also where the key would overflow (lexsort itself)."""
+    from nmcluster.emulators.brainscales.wafer import _group_order
+
+    rng = np.random.default_rng(seed)
+    for m, n_bus, n_post, n_addr in ((0, 1, 1, 1), (1, 1, 1, 1), (5000, 3, 20, 8),
+                                     (20000, 40, 600, 64), (3000, 7, 2**20, 2**20), (3000, 7, 2**30, 2**30)):
+        bus = rng.integers(0, n_bus, m)
+        rec = rng.integers(0, 2, m)
+        post = rng.integers(0, n_post, m)
+        addr = rng.integers(0, n_addr, m)
+        got = _group_order(bus, rec, post, addr, n_bus, n_post, n_addr)
+        ref = np.lexsort((addr, post, rec, bus))
+        assert np.array_equal(got, ref)
+        if m > 1000 and n_post < 1000:
+            key = ((bus * 2 + rec) * n_post + post) * n_addr + addr
+            assert np.unique(key).size < m  # duplicates: the ties were there to order
