@@ -189,6 +189,10 @@ def test_balanced_network_input_all_delivered_through_the_fast_path(bs, monkeypa
     times, counts = bs.simulator.state._source_events(src, 0, bss.BLOCK_MS)
     assert stats["l2_down_before_sim"] == int(np.sum(times < 100.0)) > 9000
     assert stats["l2_down_dropped_before_sim"] == stats["l2_down_lost"] == 0
+    assert stats["l2_down_sent"] == stats["l2_down_before_sim"]
+    bs.run(100.0)  # the counts grow with the time run
+    assert (bs.simulator.state.pulse_statistics()["l2_down_sent"]
+            == int(np.sum(times < 200.0)) > stats["l2_down_sent"] + 9000)
 
 
 @pytest.mark.parametrize("seed", [0, 1])

@@ -198,7 +198,8 @@ class State(EngineState):
                                                                   bw, cfg.speedup)
         # the sources keep read-only views of one array (Network.add_spike_array takes sorted
         # read-only arrays as they are, without a copy per source)
-        if delivered.all():
+        all_delivered = bool(delivered.all())
+        if all_delivered:
             t_d, bounds = t_all, src_bounds
         else:
             t_d = t_all[delivered]
@@ -231,7 +232,8 @@ class State(EngineState):
             rec.append(np.full(m, 0 if prj.receptor_type == "excitatory" else 1))
             post.append(self.unit_lookup[prj._post_ids])
             owner.append(np.full(m, prj._index))
-        cat = (lambda xs: np.concatenate(xs).astype(np.int64) if xs else np.zeros(0, np.int64))
+        cat = (lambda xs: np.concatenate(xs).astype(np.int64, copy=False) if xs
+               else np.zeros(0, np.int64))
         pre_bus, pre_addr, rec, post, owner = map(cat, (pre_bus, pre_addr, rec, post, owner))
         ok = wafer_mod.route(pre_bus, pre_addr, rec, post, placement, mcfg, defects)
         stats = wafer_mod.MappingStats(synapses=int(ok.size), synapses_set=int(ok.sum()),
@@ -279,7 +281,8 @@ class State(EngineState):
         logger.info("BrainScaleS mapping: %d neurons on %d HICANN(s) of wafer %d; %d of %d "
                     "synapses set (%.1f%% lost)", n, len(used), cfg.wafer, stats.synapses_set,
                     stats.synapses, stats.synapse_loss)
-        meta = {"src_t": t_all, "src_played": played, "src_delivered": delivered}
+        meta = {"src_t": t_all, "src_played": played, "src_delivered": delivered,
+                "src_all_delivered": all_delivered}
         return net, meta
 
     def uncalibrated(self, wafer: int, hicanns: list[int]) -> None:
@@ -442,10 +445,13 @@ class State(EngineState):
             return out
         m = self._meta
         sel = m["src_t"] < self.t
-        out["l2_down_before_sim"] = int(sel.sum())
-        out["l2_down_dropped_before_sim"] = int((sel & ~m["src_played"]).sum())
-        out["l2_down_sent"] = int((sel & m["src_played"]).sum())
-        out["l2_down_lost"] = int((sel & m["src_played"] & ~m["src_delivered"]).sum())
+        out["l2_down_before_sim"] = int(np.count_nonzero(sel))
+        if m.get("src_all_delivered"):  # (nothing dropped or lost: no masks of every event)
+            out["l2_down_sent"] = out["l2_down_before_sim"]
+        else:
+            out["l2_down_dropped_before_sim"] = int((sel & ~m["src_played"]).sum())
+            out["l2_down_sent"] = int((sel & m["src_played"]).sum())
+            out["l2_down_lost"] = int((sel & m["src_played"] & ~m["src_delivered"]).sum())
         tr, t, n = self.sim.spikes()
         t, n = t[tr == 0], n[tr == 0]
         rec = np.isin(n, self._recorded_units())
