@@ -27,6 +27,7 @@ from ..common.simulator import ID, EngineState, per_cell  # noqa: F401
 from ..engine import Network, Simulation
 from . import calibration
 from . import ess as ess_mod
+from . import ess_input
 from . import wafer as wafer_mod
 
 logger = logging.getLogger("nmcluster.emulators.brainscales")
@@ -177,34 +178,35 @@ class State(EngineState):
         horizon = max(BLOCK_MS, math.ceil(max(getattr(self, "_want", 0.0), self.t, 1.0)
                                           / BLOCK_MS) * BLOCK_MS)
         self._horizon = horizon
-        src_t: list[np.ndarray] = []
         n_src = sum(p.size for p in sources)
         src_idx = np.arange(n_src)
         src_bus = EXT_BUS + src_idx // mcfg.sources_per_bus  # per source, creation order
         src_fpga_of = (np.array(fpgas, dtype=np.int64)[(src_bus - EXT_BUS) % len(fpgas)]
                        if fpgas else np.zeros(n_src, np.int64))
-        for k, p in enumerate(sources):
-            src_t.extend(self._trains(p, k, horizon))
-        # all input events in (source, time) order: time, source (int32: the events are many
-        # millions in a large network, every byte per event counts), FPGA
-        t_all = np.concatenate(src_t) if src_t else np.zeros(0)
-        u_all = np.repeat(np.arange(n_src, dtype=np.int32 if n_src < 1 << 31 else np.int64),
-                          [tr.size for tr in src_t])
-        del src_t
-        # the FPGA of each input event, as int16 where the ids fit (the playback model gathers
-        # it in time order: a random gather, faster on a quarter of the bytes)
-        small = src_fpga_of.size == 0 or int(src_fpga_of.max()) < 1 << 15
-        f_all = src_fpga_of.astype(np.int16 if small else np.int64)[u_all]
+        # all input events in (source, time) order: time per event, count per source
+        parts = [self._source_events(p, k, horizon) for k, p in enumerate(sources)]
+        if len(parts) == 1:
+            t_all = parts[0][0]  # (no copy of millions of events)
+        else:
+            t_all = np.concatenate([x[0] for x in parts]) if parts else np.zeros(0)
+        src_bounds = np.zeros(n_src + 1, dtype=np.int64)
+        if parts:
+            np.cumsum(np.concatenate([x[1] for x in parts]), out=src_bounds[1:])
+        del parts
         bw = cfg.ess.bandwidth
-        played, delivered = ess_mod.playback_and_downlink(t_all, f_all, bw, cfg.speedup)
-        # events are in (source, time) order already: split per source; the sources keep
-        # read-only views of one array (Network.add_spike_array takes sorted read-only arrays
-        # as they are, without a copy per source)
-        everything = bool(delivered.all())
-        t_d = t_all if everything else t_all[delivered]
+        played, delivered = ess_input.playback_and_downlink_sources(t_all, src_bounds, src_fpga_of,
+                                                                  bw, cfg.speedup)
+        # the sources keep read-only views of one array (Network.add_spike_array takes sorted
+        # read-only arrays as they are, without a copy per source)
+        all_delivered = bool(delivered.all())
+        if all_delivered:
+            t_d, bounds = t_all, src_bounds
+        else:
+            t_d = t_all[delivered]
+            kept = np.zeros(t_all.size + 1, dtype=np.int64)
+            np.cumsum(delivered, out=kept[1:])
+            bounds = kept[src_bounds]  # delivered events before each source's first
         t_d.setflags(write=False)
-        bounds = np.searchsorted(u_all if everything else u_all[delivered], np.arange(n_src + 1))
-        del u_all, f_all
         gidx = 0
         for p in sources:
             p._engine = net.add_spike_array(
@@ -230,7 +232,8 @@ class State(EngineState):
             rec.append(np.full(m, 0 if prj.receptor_type == "excitatory" else 1))
             post.append(self.unit_lookup[prj._post_ids])
             owner.append(np.full(m, prj._index))
-        cat = (lambda xs: np.concatenate(xs).astype(np.int64) if xs else np.zeros(0, np.int64))
+        cat = (lambda xs: np.concatenate(xs).astype(np.int64, copy=False) if xs
+               else np.zeros(0, np.int64))
         pre_bus, pre_addr, rec, post, owner = map(cat, (pre_bus, pre_addr, rec, post, owner))
         ok = wafer_mod.route(pre_bus, pre_addr, rec, post, placement, mcfg, defects)
         stats = wafer_mod.MappingStats(synapses=int(ok.size), synapses_set=int(ok.sum()),
@@ -278,7 +281,8 @@ class State(EngineState):
         logger.info("BrainScaleS mapping: %d neurons on %d HICANN(s) of wafer %d; %d of %d "
                     "synapses set (%.1f%% lost)", n, len(used), cfg.wafer, stats.synapses_set,
                     stats.synapses, stats.synapse_loss)
-        meta = {"src_t": t_all, "src_played": played, "src_delivered": delivered}
+        meta = {"src_t": t_all, "src_played": played, "src_delivered": delivered,
+                "src_all_delivered": all_delivered}
         return net, meta
 
     def uncalibrated(self, wafer: int, hicanns: list[int]) -> None:
@@ -332,46 +336,80 @@ class State(EngineState):
                     sim.x[:, p._engine] = np.where(np.isfinite(w0), w0, sim.x[:, p._engine])
         return sim
 
-    def _trains(self, p, k: int, horizon: float) -> list[np.ndarray]:
+    def _source_events(self, p, k: int, horizon: float) -> tuple[np.ndarray, np.ndarray]:
+        """The input events of source population ``p`` (the ``k``-th source population):
+        ``(times, counts)``, ``times`` in (source, time) order (float64), ``counts`` per source.
+
+        Poisson input is drawn in seeded blocks of ``BLOCK_MS`` (prefix-stable over ``run()``
+        calls): per block one count per source, then the uniform offsets of all its events as
+        one sorted array of keys ``source * BLOCK_MS + offset``.  Sorted keys fall into the
+        sources' ranges in source order, so the events of source ``i`` are the ``counts[i]``
+        keys after those of sources ``< i`` (no per-event ``key // BLOCK_MS``), unless a key was
+        rounded up onto the next source's range start (then the same floor division as before
+        decides, as it always did)."""
         if not isinstance(p.celltype, std_cells.SpikeSourcePoisson):
-            return p.source_trains()
+            trains = p.source_trains()
+            counts = np.array([tr.size for tr in trains], dtype=np.int64)
+            times = (np.concatenate(trains).astype(np.float64, copy=False) if trains
+                     else np.zeros(0))
+            return times, counts
         rate, start, stop = p.poisson_params()
         # one window for all sources (the usual case): compared as numbers, not per event
         same = p.size and bool((start == start[0]).all() and (stop == stop[0]).all())
-        chunks = []
+        chunks: list[tuple[np.ndarray, np.ndarray]] = []
         for b in range(int(horizon // BLOCK_MS)):
             rng = np.random.default_rng([self.config.seed, 0x501, self.trial, k, b])
             lo = b * BLOCK_MS
             cnt = rng.poisson(rate * BLOCK_MS / 1000.0)
-            unit = np.repeat(np.arange(p.size), cnt)
             # one sort of (source, time) keys instead of one sort per source; in place (the
             # same values as unit * BLOCK_MS + uniform, sorted: millions of events a block)
-            key = rng.uniform(0.0, BLOCK_MS, unit.size)
-            key += unit * BLOCK_MS
+            key = rng.uniform(0.0, BLOCK_MS, int(cnt.sum()))
+            base = np.arange(p.size) * BLOCK_MS  # (float64: int * float, exact)
+            off = np.repeat(base, cnt)
+            key += off
             key.sort()
-            unit = (key // BLOCK_MS).astype(np.int64)
-            t = key
-            t -= unit * BLOCK_MS
-            t += lo  # (lo + x: the same sum)
-            if same:
-                keep = (t >= start[0]) & (t < stop[0])
-            else:
-                keep = (t >= start[unit]) & (t < stop[unit])
-            if not keep.all():
+            ends = np.cumsum(cnt)
+            full = cnt > 0
+            if bool((key[ends[full] - 1] < base[full] + BLOCK_MS).all()):
+                unit = None  # source of each event: by the counts
+                t = key
+                t -= off
+            else:  # a key rounded onto the next range's start: the floor division decides
+                unit = (key // BLOCK_MS).astype(np.int64)
+                t = key
+                t -= unit * BLOCK_MS
+                cnt = np.diff(np.searchsorted(unit, np.arange(p.size + 1)))
+                # (a last key on p.size * BLOCK_MS belongs to no source: dropped, as before)
+                unit, t = unit[:int(cnt.sum())], t[:int(cnt.sum())]
+            del off
+            if lo:  # (lo + x: the same sum; x + 0.0 is x, as x >= 0 is never -0.0)
+                t += lo
+            # each source's times are sorted: its first and last decide whether all are kept
+            bounds = np.concatenate(([0], np.cumsum(cnt)))
+            full = cnt > 0
+            first, last = t[bounds[:-1][full]], t[bounds[1:][full] - 1]
+            lo_ok = start[0] if same else start[full]
+            hi_ok = stop[0] if same else stop[full]
+            if not bool(((first >= lo_ok) & (last < hi_ok)).all()):
+                if unit is None:
+                    unit = np.repeat(np.arange(p.size), cnt)
+                if same:
+                    keep = (t >= start[0]) & (t < stop[0])
+                else:
+                    keep = (t >= start[unit]) & (t < stop[unit])
                 unit, t = unit[keep], t[keep]
-            chunks.append((unit, t))
+                cnt = np.bincount(unit, minlength=p.size)[:p.size]
+            chunks.append((cnt, t))
         if len(chunks) == 1:  # one block: sorted by (source, time) already
-            units, times = chunks[0]
-        else:
-            units = np.concatenate([c[0] for c in chunks])
-            times = np.concatenate([c[1] for c in chunks])
-            # blocks are in time order: stays sorted (a stable sort's permutation is unique;
-            # sources below 2**16 sort as uint16, by radix)
-            order = np.argsort(units.astype(np.uint16) if p.size <= 1 << 16 else units,
-                               kind="stable")
-            units, times = units[order], times[order]
-        bounds = np.searchsorted(units, np.arange(p.size + 1))
-        return [times[bounds[i]:bounds[i + 1]] for i in range(p.size)]
+            counts, times = chunks[0]
+            return times, counts.astype(np.int64, copy=False)
+        units = np.concatenate([np.repeat(np.arange(p.size, dtype=np.int64), c[0]) for c in chunks])
+        times = np.concatenate([c[1] for c in chunks])
+        # blocks are in time order: stays sorted (a stable sort's permutation is unique;
+        # sources below 2**16 sort as uint16, by radix)
+        order = np.argsort(units.astype(np.uint16) if p.size <= 1 << 16 else units, kind="stable")
+        counts = np.sum([c[0] for c in chunks], axis=0).astype(np.int64)
+        return times[order], counts
 
     # -- ESS pulse statistics ------------------------------------------------------------------
     def _recorded_units(self) -> np.ndarray:
@@ -407,10 +445,13 @@ class State(EngineState):
             return out
         m = self._meta
         sel = m["src_t"] < self.t
-        out["l2_down_before_sim"] = int(sel.sum())
-        out["l2_down_dropped_before_sim"] = int((sel & ~m["src_played"]).sum())
-        out["l2_down_sent"] = int((sel & m["src_played"]).sum())
-        out["l2_down_lost"] = int((sel & m["src_played"] & ~m["src_delivered"]).sum())
+        out["l2_down_before_sim"] = int(np.count_nonzero(sel))
+        if m.get("src_all_delivered"):  # (nothing dropped or lost: no masks of every event)
+            out["l2_down_sent"] = out["l2_down_before_sim"]
+        else:
+            out["l2_down_dropped_before_sim"] = int((sel & ~m["src_played"]).sum())
+            out["l2_down_sent"] = int((sel & m["src_played"]).sum())
+            out["l2_down_lost"] = int((sel & m["src_played"] & ~m["src_delivered"]).sum())
         tr, t, n = self.sim.spikes()
         t, n = t[tr == 0], n[tr == 0]
         rec = np.isin(n, self._recorded_units())

@@ -479,6 +479,30 @@ def place(pops: list, cfg: MappingConfig, hicanns: list[int], defects: WaferDefe
     return Placement(hic, col, size, bus)
 
 
+def _group_order(bus_of: np.ndarray, rec: np.ndarray, post: np.ndarray, addr: np.ndarray,
+                 n_bus: int, n_post: int, n_addr: int) -> np.ndarray:
+    """``np.lexsort((addr, post, rec, bus_of))``: the order by (bus, receptor 0/1, post neuron,
+    source address), ties in index order.  Where the fields (all >= 0 and below ``n_bus``, 2,
+    ``n_post``, ``n_addr``) and the index fit one int64 key, the key
+    ``(((bus * 2 + rec) * n_post + post) * n_addr + addr) * m + index`` is unique, so numpy's
+    vectorised sort of the keys gives the same order (the permutation sorting distinct keys is
+    unique) and the index is the key's remainder: several times faster than ``lexsort`` of four
+    keys (issue 27, the balanced network's 324 k synapses)."""
+    m = post.size
+    if n_bus * 2 * n_post * n_addr * max(m, 1) >= 1 << 63:
+        return np.lexsort((addr, post, rec, bus_of))
+    key = bus_of * 2 + rec
+    key *= n_post
+    key += post
+    key *= n_addr
+    key += addr
+    key *= m
+    key += np.arange(m)
+    key.sort()
+    key %= m
+    return key
+
+
 def route(pre_bus: np.ndarray, pre_addr: np.ndarray, receptor: np.ndarray, post: np.ndarray,
           placement: Placement, cfg: MappingConfig, defects: WaferDefects) -> np.ndarray:
     """Which synapses can be realised (bool per synapse).
@@ -492,8 +516,19 @@ def route(pre_bus: np.ndarray, pre_addr: np.ndarray, receptor: np.ndarray, post:
         return ok
     tgt = placement.hicann[post]
     half = placement.size // 2  # synapse columns of a neuron per receptor
-    for h in np.unique(tgt):
-        on = np.nonzero(tgt == h)[0]
+    # the synapses of each target HICANN, in index order (one stable sort by HICANN instead of
+    # a scan of all synapses per HICANN)
+    hics, hic_of = np.unique(tgt, return_inverse=True)
+    hic_of = hic_of.reshape(-1)
+    by_hic = np.argsort(hic_of.astype(np.uint16) if hics.size <= 1 << 16 else hic_of,
+                        kind="stable")
+    hic_start = np.concatenate(([0], np.cumsum(np.bincount(hic_of, minlength=hics.size))))
+    # the ranges of the sort keys' fields (one int64 key where they fit; see _group_order)
+    plain = bool(post.min() >= 0 and pre_addr.min() >= 0 and receptor.min() >= 0
+                 and receptor.max() <= 1)
+    n_post, n_addr = int(post.max()) + 1, int(pre_addr.max()) + 1
+    for hk, h in enumerate(hics):
+        on = by_hic[hic_start[hk]:hic_start[hk + 1]]
         bl = defects.hicanns.get(int(h))
         drivers_left = N_SYNAPSE_DRIVERS - (len(bl.synapse_drivers) if bl else 0)
         buses, bus_of = np.unique(pre_bus[on], return_inverse=True)
@@ -503,7 +538,8 @@ def route(pre_bus: np.ndarray, pre_addr: np.ndarray, receptor: np.ndarray, post:
         p = post[on]
         # the synapses in (bus, receptor, post neuron, source address) order, ties in index
         # order: the groups whose lowest addresses each neuron realises
-        srt = np.lexsort((pre_addr[on], p, rec, bus_of))
+        srt = (_group_order(bus_of, rec, p, pre_addr[on], buses.size, n_post, n_addr) if plain
+               else np.lexsort((pre_addr[on], p, rec, bus_of)))
         gb, gr, gp = bus_of[srt], rec[srt], p[srt]
         new_group = np.ones(srt.size, dtype=bool)
         new_group[1:] = (gb[1:] != gb[:-1]) | (gr[1:] != gr[:-1]) | (gp[1:] != gp[:-1])
