@@ -58,6 +58,7 @@ class PyNmcluster(PythonPackage):
     depends_on("py-pynn@0.13", type=("build", "run"))
     depends_on("py-lazyarray@0.5.2:0.7", type=("build", "run"))
     depends_on("py-neo@0.13.4:0.14", type=("build", "run"))
+    depends_on("py-quantities@0.16.1:0.16", type=("build", "run"))  # the emulators' spike trains
     depends_on("py-h5py@3.10:3", type=("build", "run"))
     depends_on("py-jsonschema@4.20:4", type=("build", "run"))  # benchmark report schema (builtin has 4.26)
 
