@@ -607,16 +607,30 @@ class SlurmCLI:
         return out
 
     def read_jobcomp(self, ids: Iterable[str]) -> dict[str, SlurmJobInfo]:
-        """Final states from the ``jobcomp/filetxt`` file (the last line per job wins; missing ids absent)."""
+        """Final states from the ``jobcomp/filetxt`` file (the last line per job wins; missing ids absent).
+
+        Array tasks that never started: slurmctld keeps them as bits of the array's meta record, and
+        cancelling such a task only clears its bit, so it gets no jobcomp line of its own; when the
+        last pending bit goes, the meta record ends with one line ``JobId=<array id>`` *without*
+        ``ArrayTaskId`` (Slurm 22.05 ``src/plugins/jobcomp/filetxt``: the array fields are printed only
+        for a task's own record).  A task without a line of its own whose array's meta line says
+        CANCELLED reads as cancelled; the same pass over the file collects both."""
         wanted = {str(i) for i in ids}
         path = Path(self.jobcomp_file) if self.jobcomp_file else None
         if not wanted or path is None or not path.is_file():
             return {}
         found: dict[str, SlurmJobInfo] = {}
+        meta: dict[str, SlurmJobInfo] = {}  # array id -> its meta record's line
         prefixes = tuple(f"JobId={i} " for i in wanted if "_" not in i)
+        arrays = {i.partition("_")[0] for i in wanted if "_" in i}
+        meta_prefixes = tuple(f"JobId={a} " for a in arrays)
         tasks = {f" ArrayJobId={a} ArrayTaskId={t} " for a, _, t in (i.partition("_") for i in wanted if "_" in i)}
         try:
             for line in _reverse_lines(path):
+                if arrays and line.startswith(meta_prefixes) and " ArrayTaskId=" not in line:
+                    info = parse_jobcomp_line(line)
+                    if info is not None and info.job_id not in meta:
+                        meta[info.job_id] = info
                 if not line.startswith(prefixes) and not (
                         tasks and " ArrayJobId=" in line and
                         (m := _ARRAY_KEYS.search(line)) is not None and m.group(0) in tasks):
@@ -628,36 +642,11 @@ class SlurmCLI:
                         break
         except OSError:
             return found
-        lost = [i for i in wanted if "_" in i and i not in found]
-        if lost:
-            found.update(self._pending_array_tasks(path, lost))
-        return found
-
-    def _pending_array_tasks(self, path: Path, ids: Sequence[str]) -> dict[str, SlurmJobInfo]:
-        """Array tasks that never started: slurmctld keeps them as bits of the array's meta record, and
-        cancelling such a task only clears its bit, so it gets no jobcomp line of its own; when the
-        last pending bit goes, the meta record ends with one line ``JobId=<array id>`` *without*
-        ``ArrayTaskId`` (Slurm 22.05 ``src/plugins/jobcomp/filetxt``: the array fields are printed only
-        for a task's own record).  That line's final state is the state of every task it stood for."""
-        arrays = {i.partition("_")[0] for i in ids}
-        prefixes = tuple(f"JobId={a} " for a in arrays)
-        meta: dict[str, SlurmJobInfo] = {}
-        try:
-            for line in _reverse_lines(path):
-                if line.startswith(prefixes) and " ArrayTaskId=" not in line:
-                    info = parse_jobcomp_line(line)
-                    if info is not None and info.job_id not in meta:
-                        meta[info.job_id] = info
-                        if len(meta) == len(arrays):
-                            break
-        except OSError:
-            return {}
-        out: dict[str, SlurmJobInfo] = {}
-        for i in ids:
-            info = meta.get(i.partition("_")[0])
+        for i in wanted:
+            info = meta.get(i.partition("_")[0]) if "_" in i and i not in found else None
             if info is not None and info.state == "CANCELLED":
-                out[i] = info._replace(job_id=i, reason=info.reason or "cancelled before it started")
-        return out
+                found[i] = info._replace(job_id=i, reason=info.reason or "cancelled before it started")
+        return found
 
 
 def slurm_configured(env: Mapping[str, str] | None = None) -> bool:
