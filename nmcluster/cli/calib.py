@@ -284,13 +284,16 @@ def cancel(run_or_target, as_json, root) -> int:
         raise UserInputError(f"no unfinished calibration run{' of ' + run_or_target if run_or_target else ''} "
                              f"(see nmcluster calib status)")
     run_ = chosen[0]
+    from nmcluster.errors import JobNotFoundError, JobStateError
+
     cancelled: list[int] = []
     with JobService() as service:
-        records = runs.job_records(service)(runs.run_jobs(run_)[1])
-        for rec in records.values():
-            if not rec.final:
-                service.cancel(rec.id)
-                cancelled.append(rec.id)
+        for job_id in dict.fromkeys(runs.run_jobs(run_)[1]):
+            try:
+                service.cancel(job_id)
+            except (JobStateError, JobNotFoundError):  # ended already; another user's job
+                continue
+            cancelled.append(job_id)
     if as_json:
         _echo_json({"run": run_.id, "cancelled": cancelled})
     elif cancelled:
