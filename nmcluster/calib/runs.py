@@ -310,13 +310,19 @@ def run_slot(run_dir: Path | str, sub: int, task: int) -> int:
 def fit_if_complete(run: Run) -> int:
     """Fit and commit when every chunk has its raw result, once: tasks that finish together serialise on
     ``fit.lock`` (``flock``: released by the kernel if the holder dies), and the second finds the
-    version committed.  0 when nothing was left to do or the commit succeeded, 1 if the fit failed."""
-    import fcntl
+    version committed.  0 when nothing was left to do or the commit succeeded, 1 if the fit failed.
+    The lock file lives in a store that others (the admin group) may write, so it is taken with
+    :mod:`nmcluster.infra.locks` (no link followed, no file it did not create truncated)."""
+    from nmcluster.infra import locks
 
     if run.missing():
         return 0
-    with open(run.dir / "fit.lock", "a") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
+    try:
+        held = locks.acquire(["fit"], run.dir, locks.describe_owner(str(_job_id() or "")))
+    except locks.LockRefused as exc:
+        print(f"nmcluster calib: fit of run {run.id} refused: {exc}", file=sys.stderr)
+        return 1
+    try:
         if run.committed() is not None:
             return 0
         try:
@@ -324,6 +330,8 @@ def fit_if_complete(run: Run) -> int:
         except Exception as exc:  # noqa: BLE001 - fit.json says why; the job's log too
             print(f"nmcluster calib: fit of run {run.id} failed: {type(exc).__name__}: {exc}", file=sys.stderr)
             return 1
+    finally:
+        locks.release(held)
     print(f"nmcluster calib: run {run.id}: committed {run.spec['target']} version {version}")
     return 0
 
