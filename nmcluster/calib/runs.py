@@ -48,13 +48,28 @@ def _job_id() -> int | None:
     return int(value) if value.isdigit() else None
 
 
+def _publish(path: Path, write: Any, suffix: str = ".tmp") -> None:
+    """Write ``path`` through a new temporary beside it (``write(binary file)``), fsync, rename: readers
+    see the old file or the new one.  The run directory lives in a store that others (the admin group)
+    may write, so the temporary is created with ``O_EXCL|O_NOFOLLOW`` under an unguessable name: a
+    file or link planted there is never followed or written into."""
+    tmp = path.with_name(f".{path.name}.{os.urandom(6).hex()}{suffix}")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o644)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            write(fh)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
+
+
 def _write_json(path: Path, data: dict[str, Any]) -> None:
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    with open(tmp, "w") as fh:
-        json.dump(data, fh, indent=1, sort_keys=True, default=str)
-        fh.flush()
-        os.fsync(fh.fileno())
-    os.replace(tmp, path)
+    text = json.dumps(data, indent=1, sort_keys=True, default=str)
+    _publish(path, lambda fh: fh.write(text.encode()))
 
 
 def _read_json(path: Path) -> dict[str, Any] | None:
@@ -177,11 +192,7 @@ def run_task(run_dir: Path | str, index: int) -> int:
         be = backend(spec["kind"])
         res = be.measure_chunk(spec["number"], chunk, _params(spec["kind"], spec["params"]))
         out = run.chunk_file(index)
-        tmp = out.with_name(f".{out.stem}.{os.getpid()}.tmp.npz")
-        np.savez(tmp, **{k: np.asarray(v) for k, v in res.items()})
-        with open(tmp, "rb") as fh:
-            os.fsync(fh.fileno())
-        os.replace(tmp, out)
+        _publish(out, lambda fh: np.savez(fh, **{k: np.asarray(v) for k, v in res.items()}), ".tmp.npz")
     except BaseException as exc:  # noqa: BLE001 - the task's status file must say why
         _write_json(tf, {**base, "state": "failed", "end": time.time(), "error": f"{type(exc).__name__}: {exc}",
                          "traceback": traceback.format_exc(limit=5)})

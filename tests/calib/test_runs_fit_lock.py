@@ -1,5 +1,5 @@
-"""The fit of a calibration run takes its lock in the (possibly shared) store without following links:
-a ``fit.lock`` planted as a link to another file is refused and that file is left as it was."""
+"""Calibration runs write into a (possibly shared) store without following links: the fit lock and the
+temporaries behind run.json, task and chunk files refuse a planted link and leave its target as it was."""
 
 from __future__ import annotations
 
@@ -24,3 +24,22 @@ def test_fit_refuses_a_planted_lock_link_then_commits(tmp_path, capsys):
     (run.dir / "fit.lock").unlink()
     assert runs.fit_if_complete(run) == 0 and run.committed() == 1
     assert runs.fit_if_complete(run) == 0 and store.current("station500") == 1  # once only
+
+
+def test_run_files_never_written_through_a_planted_temporary(tmp_path, monkeypatch):
+    """run.json, task and chunk files are published through a temporary created with O_EXCL|O_NOFOLLOW:
+    a link planted at the temporary's name (made guessable here) is refused, its target untouched."""
+    import pytest
+
+    victim = tmp_path / "victim.txt"
+    victim.write_text("keep me\n")
+    monkeypatch.setattr(runs.os, "urandom", lambda n: b"\x00" * n)
+    target = tmp_path / "run.json"
+    os.symlink(victim, tmp_path / f".run.json.{'00' * 6}.tmp")
+    with pytest.raises(FileExistsError):
+        runs._write_json(target, {"a": 1})
+    assert victim.read_text() == "keep me\n" and not target.exists()
+    os.unlink(tmp_path / f".run.json.{'00' * 6}.tmp")
+    runs._write_json(target, {"a": 1})
+    assert runs._read_json(target) == {"a": 1} and sorted(p.name for p in tmp_path.iterdir()) == \
+        ["run.json", "victim.txt"]
