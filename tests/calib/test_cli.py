@@ -73,6 +73,8 @@ def test_cli_local_run_and_store_commands(tmp_path):
     ("calib", "blacklist", "wafer33", "add", "denmem", "1"),
     ("calib", "blacklist", "station500", "add", "neuron", "400"),
     ("calib", "diff", "station500", "x"),
+    ("calib", "cancel", "station777"),  # no unfinished run of it
+    ("calib", "cancel", "nonsense"),
 ])
 def test_cli_bad_input_one_line_exit_2(tmp_path, args):
     p = nm(_env(tmp_path), *args)
