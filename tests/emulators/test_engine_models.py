@@ -44,3 +44,86 @@ def test_fixed_point_state_on_grid():
 def test_unknown_model():
     with pytest.raises(ValueError, match="unknown neuron model"):
         engine.Network(1, model="hh")
+
+
+def _adex_no_exp(delta_t_last: float, trials: int = 1):
+    """40 recurrently connected AdEx neurons with delta_T = 0 (how the wafer emulator realises
+    IF_cond_exp), adaptation on, refractory periods of many steps, driven by spike arrays and
+    Poisson sources, and one isolated neuron 40 with ``delta_T = delta_t_last``: with 0 every
+    neuron lacks the exponential term and the kernel takes its fused AdEx loop; with > 0 it
+    takes the general per-model loops.  Neuron 40 has no synapse, so neurons 0-39 must not
+    notice it."""
+    n = 41
+    rng = np.random.default_rng(5)
+    net = engine.Network(n, dt=0.1, model="adex")
+    dT = np.zeros(n)
+    dT[-1] = delta_t_last
+    net.set_params(delta_T=dT, a=rng.uniform(0.0, 0.01, n), b=rng.uniform(0.0, 0.1, n),
+                   tau_w=rng.uniform(50.0, 200.0, n), g_leak=rng.uniform(0.02, 0.05, n),
+                   v_spike=rng.uniform(-52.0, -48.0, n), v_rest=-65.0, v_reset=-70.0,
+                   tau_refrac=rng.uniform(0.5, 3.0, n), i_offset=rng.uniform(0.0, 0.3, n))
+    net.add_channel("exp", 0, rng.uniform(3.0, 7.0, n), 0.0)
+    net.add_channel("exp", 1, rng.uniform(8.0, 12.0, n), -80.0)
+    arr = net.add_spike_array([np.sort(rng.uniform(0.0, 400.0, 60)) for _ in range(20)])
+    pois = net.add_poisson(rng.uniform(100.0, 800.0, 20))
+    src = np.concatenate([arr, pois])
+    net.connect(np.tile(src, 2), np.concatenate([np.arange(40), rng.permutation(40)]), 0, 0.02,
+                delay=1.0)
+    pre, post = np.nonzero(rng.random((40, 40)) < 0.2)
+    net.connect(pre, post, (pre >= 30).astype(int), np.where(pre >= 30, 0.05, 0.01),
+                delay=rng.uniform(0.1, 3.0, pre.size))
+    net.record(spikes=True, analog=[(var, k) for k in (0, 7, 31) for var in
+                                    ("v", "w", "gsyn_exc", "gsyn_inh")])
+    return net.run(400.0, trials=trials, seeds=[3, 4][:trials])
+
+
+def test_adex_without_exponential_term_fused_loop_is_the_general_loop_bit_for_bit():
+    fused = _adex_no_exp(0.0, trials=2)
+    general = _adex_no_exp(2.0, trials=2)
+    tr_f, t_f, n_f = fused.spikes()
+    tr_g, t_g, n_g = general.spikes()
+    keep = n_g < 40
+    assert np.array_equal(tr_f, tr_g[keep]) and np.array_equal(n_f, n_g[keep])
+    assert np.array_equal(t_f, t_g[keep])
+    # the network does what the comparison needs: spikes, adaptation, refractory clamps
+    counts = fused.spike_counts()[:, :40]
+    assert counts.sum() > 500 and (counts > 0).sum() >= 60
+    a_f, a_g = fused.analog(), general.analog()
+    assert a_f.shape == a_g.shape == (2, 4001, 12)
+    assert np.array_equal(a_f.view(np.uint64), a_g.view(np.uint64))
+    assert a_f[:, -1, 1].max() > 0.0  # w built up
+    assert (a_f[:, :, 0] == -70.0).sum() > 10  # held at v_reset while refractory
+
+
+def test_spike_arrays_arrive_at_their_step_across_windows_and_calls():
+    """Spike-array events are gathered a window of steps at a time: every event still arrives
+    at its own step (duplicates twice), whether the run is one call or many calls whose
+    boundaries fall inside windows."""
+    times = [np.array([0.5, 0.5, 25.6, 25.7, 25.7 + 0.1 * 256, 77.0, 199.9]),
+             np.array([3.0]), np.array([]), np.arange(0.0, 200.0, 0.1)]
+
+    def build():
+        net = engine.Network(len(times), dt=0.1)
+        net.add_channel("exp", 0, 5.0, 0.0)
+        units = net.add_spike_array(times)
+        net.connect(units, np.arange(len(times)), 0, 0.001, delay=0.1)
+        net.record(spikes=False, analog=[("gsyn_exc", k) for k in range(len(times))])
+        return net
+
+    whole = build().run(200.0).analog()[0]
+    sim = build().prepare()
+    for chunk in (0.3, 12.7, 25.6, 0.1, 60.0, 101.3):
+        sim.advance(chunk)
+    assert np.array_equal(sim.analog()[0].view(np.uint64), whole.view(np.uint64))
+    # the jumps of the conductance trace: each at its event's step + 1 step of delay, of the
+    # summed weight of the events of that step (sample k is the value at t = k dt)
+    g = whole[:, 0]
+    decay = np.exp(-0.1 / 5.0)
+    jump = np.round((g[1:] - g[:-1] * decay) / (0.001 * decay), 6)  # (g + input) decays
+    steps = np.nonzero(jump)[0]
+    # (199.9 ms would arrive at step 2000, after the run)
+    assert steps.tolist() == [6, 257, 258, 514, 771]
+    assert jump[steps].tolist() == [2.0, 1.0, 1.0, 1.0, 1.0]
+    g3 = whole[:, 3]  # a source firing at every step: one weight arrives at every step 1-1999
+    jump3 = np.round((g3[1:] - g3[:-1] * decay) / (0.001 * decay), 6)
+    assert jump3[0] == 0.0 and np.all(jump3[1:] == 1.0)

@@ -129,6 +129,8 @@ COND_SCALE = 32768.0 * 1024.0
 XP_A, XP_INCR, XP_B, XP_TAU_W, XP_V_T = range(5)
 XP_DELTA_T = XP_B
 XP_ROWS = 5
+#: ``fused`` of run_lif for AdEx neurons without the exponential term (1, 2: LIF channels)
+FUSED_ADEX = 3
 FIX_SCALE = 32768.0  # s16.15: 15 fractional bits
 FIX_MAX = 65536.0 - 1.0 / 32768.0
 
@@ -501,6 +503,48 @@ for _b in range(64):
 _S58 = np.uint64(58)
 
 
+@njit(cache=True, inline="always")
+def _array_window(ws, we, T, tr0, tr1, arr_unit, arr_ptr, arr_steps, arr_cur, ar_ptr, ar_pos,
+                  ar_src):
+    """The spike-array events of steps ``[ws, we)``, trials ``[tr0, tr1)``, as a CSR over the
+    key ``(step - ws) * T + (trial - tr0)`` (``ar_ptr``) of the emitting units (returned, grown
+    when needed), each key's events in source order, a source's events at one step together:
+    the order in which the per-step scan of every source emitted them.  Advances each source's
+    cursor ``arr_cur`` past its events before ``we`` (events before ``ws`` are skipped, as the
+    per-step scan skipped events of past steps)."""
+    nkey = (we - ws) * T
+    for k in range(nkey + 1):
+        ar_ptr[k] = 0
+    for tr in range(tr0, tr1):
+        for j in range(arr_unit.shape[0]):
+            c = arr_cur[tr, j]
+            end = arr_ptr[j + 1]
+            while c < end and arr_steps[c] < we:
+                st = arr_steps[c]
+                if st >= ws:
+                    ar_ptr[(st - ws) * T + (tr - tr0) + 1] += 1
+                c += 1
+    for k in range(nkey):
+        ar_pos[k] = ar_ptr[k]
+        ar_ptr[k + 1] += ar_ptr[k]
+    if ar_src.shape[0] < ar_ptr[nkey]:
+        ar_src = np.empty(max(ar_ptr[nkey], 2 * ar_src.shape[0]), dtype=np.int64)
+    for tr in range(tr0, tr1):
+        for j in range(arr_unit.shape[0]):
+            c = arr_cur[tr, j]
+            end = arr_ptr[j + 1]
+            u = arr_unit[j]
+            while c < end and arr_steps[c] < we:
+                st = arr_steps[c]
+                if st >= ws:
+                    k = (st - ws) * T + (tr - tr0)
+                    ar_src[ar_pos[k]] = u
+                    ar_pos[k] += 1
+                c += 1
+            arr_cur[tr, j] = c
+    return ar_src
+
+
 @njit(cache=True, inline="always", fastmath={"contract"})
 def _cond_v(a_tot, a_e, v_old, g_leak, gl_el, dt_cm):
     """Membrane after one step of the fused conductance loops, given the summed channel
@@ -716,12 +760,25 @@ def run_lif(step0, nsteps, dt, conductance, n_neurons, tr0, tr1,
             if not (_channel_live(0, chan, g, i0, i1) and live1):
                 fused = 1
                 f_ch = 1 if live1 else 0
+    if (model_kind == MODEL_ADEX and conductance and not fixed_point and not any_noise
+            and K == 2 and not ch_alpha[0] and not ch_alpha[1]):
+        # AdEx without its exponential term (delta_T = 0 in every neuron of the part: how the
+        # BrainScaleS emulator realises IF_cond_exp, as the wafer's AdEx circuit does): the
+        # same forward-Euler arithmetic as the general loop below, operation for operation,
+        # in one vectorised pass with the input, threshold and decay (4000-cell balanced
+        # network: the kernel's run 0.86 s -> see benchmarks/whole_job.py)
+        fused = FUSED_ADEX
+        dT0 = xpar[XP_DELTA_T, i0:i1]
+        for i in range(TN):
+            if dT0[i] != 0.0:
+                fused = 0
+                break
     # parameters that are the same for every neuron of this part (capacitance, reset, refractory
     # time, reversal potentials and synaptic time constants: on an emulated chip only leak and
     # threshold vary, from neuron to neuron and trial to trial): the fused loops then read them
     # as scalars, streaming 7 arrays instead of 12 (benchmark case 4)
     uni = False
-    if fused != 0:
+    if fused == 1 or fused == 2:
         uni = _same(dt_cm) and _same(v_reset) and _same(ref_steps)
         for k in range(K):
             if uni and (fused == 2 or k == f_ch):
@@ -776,6 +833,12 @@ def run_lif(step0, nsteps, dt, conductance, n_neurons, tr0, tr1,
     ev_src = np.empty(ev_cap, dtype=np.int64)
     ev_ptr = np.zeros(W * T + 1, dtype=np.int64)
     ev_pos = np.zeros(W * T, dtype=np.int64)
+    # spike-array events of the window likewise, by (step, trial) in source order (a per-step
+    # scan of every array source cost n_arr loads a step: 40 M for the wafer's 4000 playback
+    # sources over 10000 steps, ~0.1 s of the 4000-cell balanced network)
+    ar_ptr = np.zeros(W * T + 1 if n_arr > 0 else 1, dtype=np.int64)
+    ar_pos = np.zeros(W * T if n_arr > 0 else 0, dtype=np.int64)
+    ar_src = np.empty(0, dtype=np.int64)
     # delivery table of the plain sources' synapses, once per call (w and gain only change
     # between calls): effective weight w * gain per trial, flat ring offset chan * TNf + post
     # and delay, side by side; this delivery is the commonest write of a Poisson-driven run
@@ -831,6 +894,9 @@ def run_lif(step0, nsteps, dt, conductance, n_neurons, tr0, tr1,
                 k = ev_key[e]
                 ev_src[ev_pos[k]] = ev_j[e]
                 ev_pos[k] += 1
+            if n_arr > 0:
+                ar_src = _array_window(ws, we, T, tr0, tr1, arr_unit, arr_ptr, arr_steps,
+                                       arr_cur, ar_ptr, ar_pos, ar_src)
             if big + q_base > q_tr.shape[0]:  # a step's events all fit the queue
                 q_tr = np.empty(big + q_base, dtype=np.int64)
                 q_unit = np.empty(big + q_base, dtype=np.int64)
@@ -883,16 +949,14 @@ def run_lif(step0, nsteps, dt, conductance, n_neurons, tr0, tr1,
                             q_tr[qn] = tr
                             q_unit[qn] = unit
                             qn += 1
-                    for j in range(n_arr):
-                        c = arr_cur[tr, j]
-                        end = arr_ptr[j + 1]
-                        while c < end and arr_steps[c] <= step and qn < qcap:
-                            if arr_steps[c] == step:
+                    if n_arr > 0:
+                        # (the queue has room for the most array events of any step, so the
+                        # qcap check never drops one; it is kept as the bound it always was)
+                        for e in range(ar_ptr[kb + tr], ar_ptr[kb + tr + 1]):
+                            if qn < qcap:
                                 q_tr[qn] = tr
-                                q_unit[qn] = arr_unit[j]
+                                q_unit[qn] = ar_src[e]
                                 qn += 1
-                            c += 1
-                        arr_cur[tr, j] = c
             else:
                 # 2.+3.+5. fused, vectorised over trials x neurons for the common case of one or
                 # two exponential conductance channels: add arriving input, integrate the
@@ -946,6 +1010,44 @@ def run_lif(step0, nsteps, dt, conductance, n_neurons, tr0, tr1,
                             x1 = a1 * d1[i]
                             g0[i] = x0 if abs(x0) > 1e-30 else 0.0
                             g1[i] = x1 if abs(x1) > 1e-30 else 0.0
+                elif fused == FUSED_ADEX:
+                    r0 = ring[slot, 0, i0:i1]
+                    r1 = ring[slot, 1, i0:i1]
+                    g0 = g[0, i0:i1]
+                    g1 = g[1, i0:i1]
+                    e0 = ch_erev[0, i0:i1]
+                    e1 = ch_erev[1, i0:i1]
+                    d0 = ch_decay[0, i0:i1]
+                    d1 = ch_decay[1, i0:i1]
+                    xa = xpar[XP_A, i0:i1]
+                    tw = xpar[XP_TAU_W, i0:i1]
+                    nspk = 0
+                    for i in range(TN):
+                        # 2. input, exactly as the general path: g += arriving, then
+                        # num = i_offset + sum_k g_k (E_k - v)
+                        a0 = g0[i] + r0[i]
+                        a1 = g1[i] + r1[i]
+                        r0[i] = 0.0
+                        r1[i] = 0.0
+                        vv = v[i]
+                        ww = xstate[i]
+                        nm = i_offset[i]
+                        nm += a0 * (e0[i] - vv)
+                        nm += a1 * (e1[i] - vv)
+                        # 3. the general AdEx loop with its exponential term 0.0 (delta_T = 0)
+                        dv = (g_leak[i] * (v_rest[i] - vv) + 0.0 - ww + nm)
+                        dw = (xa[i] * (vv - v_rest[i]) - ww) / tw[i]
+                        xstate[i] = ww + dt * dw
+                        # 4. the general path's clamp (v_reset while refractory) and scan
+                        v[i], refr[i], spk = _fire(vv + dv * dt_cm[i], refr[i], v_thresh[i],
+                                                   v_reset[i], ref_steps[i])
+                        flags[i] = spk
+                        nspk += spk
+                        # 5. decay, flushing below 1e-30 as the general path does
+                        x0 = a0 * d0[i]
+                        x1 = a1 * d1[i]
+                        g0[i] = x0 if abs(x0) > 1e-30 else 0.0
+                        g1[i] = x1 if abs(x1) > 1e-30 else 0.0
                 elif fused == 1:
                     r0 = ring[slot, f_ch, i0:i1]
                     g0 = g[f_ch, i0:i1]
