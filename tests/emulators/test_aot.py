@@ -158,6 +158,7 @@ NETS = textwrap.dedent('''
     from nmcluster.emulators.engine import kernels
     out["draws"] = [kernels.exponential_draws(np.uint64(7), 64)]
     out["modules"] = sorted(m for m in ("numba", "llvmlite") if m in sys.modules)
+    out["cpu"] = sys.modules["numba"].config.CPU_NAME if "numba" in sys.modules else None
     with open(sys.argv[1], "wb") as f:
         pickle.dump(out, f)
 ''')
@@ -178,7 +179,7 @@ def _assert_identical(a: dict, b: dict) -> int:
     assert a.keys() == b.keys()
     spikes = 0
     for key in a:
-        if key == "modules":
+        if key in ("modules", "cpu"):
             continue
         va, vb = a[key], b[key]
         if isinstance(va, str) or key == "ess_stats":
@@ -308,6 +309,37 @@ def test_a_cpu_type_without_a_build_uses_the_generic_build(aot_root: Built,
     assert (got["numba"], got["aot"]) == (False, "generic"), got
     got = _job(tmp_path, {**env, "NMCLUSTER_KERNEL_CPU": "host"})
     assert (got["numba"], got["aot"]) == (True, None), got
+
+
+def test_the_generic_build_is_bit_identical_to_the_generic_jit(aot_root: Built,
+                                                            tmp_path: Path) -> None:
+    """The fallback for node types without a build of their own, built for real (numba's cache
+    and the AOT module for baseline x86-64, ~25 s from cold): a job on it imports no numba and
+    gives what numba's generic code gives, bit for bit, on every network of NETS."""
+    from nmcluster.emulators.engine.build import build_kernels
+
+    root = tmp_path / "kernels"
+    t0 = time.monotonic()
+    result = build_kernels(root, cpu="generic", env=_env(tmp_path, aot_root))
+    print(f"\ngeneric build: {time.monotonic() - t0:.1f} s, {result.aot_exports} signatures")
+    assert result.aot_dir == str(root / ROOT_NAME / "generic")
+    env = _env(tmp_path, aot_root, NMCLUSTER_KERNEL_CACHE=str(root))
+    # this host has no build in that root: the generic one is chosen, without numba
+    job = _job(tmp_path, env)
+    assert (job["numba"], job["llvmlite"], job["aot"]) == (False, False, "generic"), job
+    aot = _run_nets(tmp_path, env, "generic-aot")
+
+    def compiled() -> set[Path]:  # numba cache files anywhere a job could write them
+        return {p for d in (aot_root.prefix, tmp_path / "home") for p in d.rglob("*.nbc")}
+
+    before = compiled()
+    jit = _run_nets(tmp_path, {**env, "NMCLUSTER_KERNEL_AOT": "0",
+                               "NMCLUSTER_KERNEL_CPU": "generic"}, "generic-jit")
+    assert aot["modules"] == [] and jit["modules"] == ["llvmlite", "numba"]
+    assert jit["cpu"] == "generic"
+    assert _assert_identical(aot, jit) > 500
+    # numba's generic code came from the build's cache: the JIT job compiled nothing
+    assert compiled() == before
 
 
 SIGNATURE = textwrap.dedent('''
