@@ -555,6 +555,14 @@ def _array_window_cap(step0, nsteps, W, T, arr_steps):
     return counts.max() * T
 
 
+@njit(cache=True, inline="always")
+def _two_channels(ring, slot, g, ch_erev, ch_decay, i0, i1):
+    """The two-channel fused loops' views of neurons ``[i0, i1)``: arriving input of this
+    ``slot``, conductances, reversal potentials and decay factors of channels 0 and 1."""
+    return (ring[slot, 0, i0:i1], ring[slot, 1, i0:i1], g[0, i0:i1], g[1, i0:i1],
+            ch_erev[0, i0:i1], ch_erev[1, i0:i1], ch_decay[0, i0:i1], ch_decay[1, i0:i1])
+
+
 @njit(cache=True, nogil=True)
 def _queue_events(src, e0, e1, tr, q_tr, q_unit, qn, qcap):
     """Queue the events ``src[e0:e1]`` of trial ``tr`` behind the ``qn`` queued ones; returns the
@@ -983,14 +991,8 @@ def run_lif(step0, nsteps, dt, conductance, n_neurons, tr0, tr1,
                 # membrane (refractory clamp as a select), decay the traces (flushing values
                 # below 1e-30 to zero: denormals would make the loop ~50x slower)
                 if fused == 2:
-                    r0 = ring[slot, 0, i0:i1]
-                    r1 = ring[slot, 1, i0:i1]
-                    g0 = g[0, i0:i1]
-                    g1 = g[1, i0:i1]
-                    e0 = ch_erev[0, i0:i1]
-                    e1 = ch_erev[1, i0:i1]
-                    d0 = ch_decay[0, i0:i1]
-                    d1 = ch_decay[1, i0:i1]
+                    r0, r1, g0, g1, e0, e1, d0, d1 = _two_channels(ring, slot, g, ch_erev,
+                                                                   ch_decay, i0, i1)
                     nspk = 0
                     if uni:
                         u_dtcm = dt_cm[0]
@@ -1031,14 +1033,8 @@ def run_lif(step0, nsteps, dt, conductance, n_neurons, tr0, tr1,
                             g0[i] = x0 if abs(x0) > 1e-30 else 0.0
                             g1[i] = x1 if abs(x1) > 1e-30 else 0.0
                 elif fused == FUSED_ADEX:
-                    r0 = ring[slot, 0, i0:i1]
-                    r1 = ring[slot, 1, i0:i1]
-                    g0 = g[0, i0:i1]
-                    g1 = g[1, i0:i1]
-                    e0 = ch_erev[0, i0:i1]
-                    e1 = ch_erev[1, i0:i1]
-                    d0 = ch_decay[0, i0:i1]
-                    d1 = ch_decay[1, i0:i1]
+                    r0, r1, g0, g1, e0, e1, d0, d1 = _two_channels(ring, slot, g, ch_erev,
+                                                                   ch_decay, i0, i1)
                     xa = xpar[XP_A, i0:i1]
                     tw = xpar[XP_TAU_W, i0:i1]
                     nspk = 0
