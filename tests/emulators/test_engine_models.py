@@ -46,24 +46,35 @@ def test_unknown_model():
         engine.Network(1, model="hh")
 
 
-def _adex_no_exp(delta_t_last: float, trials: int = 1):
+def _adex_no_exp(delta_t_last: float, trials: int = 1, adaptation: bool = True):
     """40 recurrently connected AdEx neurons with delta_T = 0 (how the wafer emulator realises
-    IF_cond_exp), adaptation on, refractory periods of many steps, driven by spike arrays and
-    Poisson sources, and one isolated neuron 40 with ``delta_T = delta_t_last``: with 0 every
-    neuron lacks the exponential term and the kernel takes its fused AdEx loop; with > 0 it
-    takes the general per-model loops.  Neuron 40 has no synapse, so neurons 0-39 must not
-    notice it."""
+    IF_cond_exp), refractory periods of many steps, driven by spike arrays and Poisson sources,
+    and one isolated neuron 40 with ``delta_T = delta_t_last``: with 0 every neuron lacks the
+    exponential term and the kernel takes its fused AdEx loop; with > 0 it takes the general
+    per-model loops.  Neuron 40 has no synapse, so neurons 0-39 must not notice it.
+
+    ``adaptation``: a, b, tau_w, refractory time, offset and synaptic time constants differ
+    from neuron to neuron; without it a = b = 0 and only leak, resting potential and threshold
+    vary (the wafer's IF_cond_exp), which the fused loop runs with w left alone and the shared
+    parameters as scalars."""
     n = 41
     rng = np.random.default_rng(5)
     net = engine.Network(n, dt=0.1, model="adex")
     dT = np.zeros(n)
     dT[-1] = delta_t_last
-    net.set_params(delta_T=dT, a=rng.uniform(0.0, 0.01, n), b=rng.uniform(0.0, 0.1, n),
-                   tau_w=rng.uniform(50.0, 200.0, n), g_leak=rng.uniform(0.02, 0.05, n),
-                   v_spike=rng.uniform(-52.0, -48.0, n), v_rest=-65.0, v_reset=-70.0,
-                   tau_refrac=rng.uniform(0.5, 3.0, n), i_offset=rng.uniform(0.0, 0.3, n))
-    net.add_channel("exp", 0, rng.uniform(3.0, 7.0, n), 0.0)
-    net.add_channel("exp", 1, rng.uniform(8.0, 12.0, n), -80.0)
+    net.set_params(delta_T=dT, g_leak=rng.uniform(0.02, 0.05, n),
+                   v_spike=rng.uniform(-52.0, -48.0, n), v_rest=rng.uniform(-66.0, -64.0, n),
+                   v_reset=-70.0)
+    if adaptation:
+        net.set_params(a=rng.uniform(0.0, 0.01, n), b=rng.uniform(0.0, 0.1, n),
+                       tau_w=rng.uniform(50.0, 200.0, n), tau_refrac=rng.uniform(0.5, 3.0, n),
+                       i_offset=rng.uniform(0.0, 0.3, n))
+        net.add_channel("exp", 0, rng.uniform(3.0, 7.0, n), 0.0)
+        net.add_channel("exp", 1, rng.uniform(8.0, 12.0, n), -80.0)
+    else:
+        net.set_params(a=0.0, b=0.0, tau_refrac=2.0, i_offset=0.1)
+        net.add_channel("exp", 0, 5.0, 0.0)
+        net.add_channel("exp", 1, 10.0, -80.0)
     arr = net.add_spike_array([np.sort(rng.uniform(0.0, 400.0, 60)) for _ in range(20)])
     pois = net.add_poisson(rng.uniform(100.0, 800.0, 20))
     src = np.concatenate([arr, pois])
@@ -77,9 +88,10 @@ def _adex_no_exp(delta_t_last: float, trials: int = 1):
     return net.run(400.0, trials=trials, seeds=[3, 4][:trials])
 
 
-def test_adex_without_exponential_term_fused_loop_is_the_general_loop_bit_for_bit():
-    fused = _adex_no_exp(0.0, trials=2)
-    general = _adex_no_exp(2.0, trials=2)
+@pytest.mark.parametrize("adaptation", [True, False])
+def test_adex_without_exponential_term_fused_loop_is_the_general_loop_bit_for_bit(adaptation):
+    fused = _adex_no_exp(0.0, trials=2, adaptation=adaptation)
+    general = _adex_no_exp(2.0, trials=2, adaptation=adaptation)
     tr_f, t_f, n_f = fused.spikes()
     tr_g, t_g, n_g = general.spikes()
     keep = n_g < 40
@@ -91,7 +103,11 @@ def test_adex_without_exponential_term_fused_loop_is_the_general_loop_bit_for_bi
     a_f, a_g = fused.analog(), general.analog()
     assert a_f.shape == a_g.shape == (2, 4001, 12)
     assert np.array_equal(a_f.view(np.uint64), a_g.view(np.uint64))
-    assert a_f[:, -1, 1].max() > 0.0  # w built up
+    if adaptation:
+        assert a_f[:, -1, 1].max() > 0.0  # w built up
+    else:  # w stays +0.0 on both paths
+        w = a_f[:, :, 1::4]
+        assert np.all(w == 0.0) and not np.signbit(w).any()
     assert (a_f[:, :, 0] == -70.0).sum() > 10  # held at v_reset while refractory
 
 

@@ -805,6 +805,23 @@ def run_lif(step0, nsteps, dt, conductance, n_neurons, tr0, tr1,
             if dT0[i] != 0.0:
                 fused = 0
                 break
+    # AdEx without adaptation (a = b = 0, w = +0: the wafer's IF_cond_exp): w stays +0.0 bit
+    # for bit (dw = (0 (v - E_L) - 0) / tau_w = +-0, w + dt dw = +0), so the fused loop may
+    # leave w alone and subtract a constant +0.0; with the parameters that are the same for
+    # every neuron read as scalars it streams 10 arrays instead of 21 and divides nothing
+    adex_plain = False
+    if fused == FUSED_ADEX:
+        adex_plain = (_same(dt_cm) and _same(v_reset) and _same(ref_steps) and _same(i_offset)
+                      and _same(ch_erev[0, i0:i1]) and _same(ch_erev[1, i0:i1])
+                      and _same(ch_decay[0, i0:i1]) and _same(ch_decay[1, i0:i1]))
+        xa0 = xpar[XP_A, i0:i1]
+        xb0 = xpar[XP_INCR, i0:i1]
+        tw0 = xpar[XP_TAU_W, i0:i1]
+        for i in range(TN):
+            if not adex_plain:
+                break
+            adex_plain = (xa0[i] == 0.0 and xb0[i] == 0.0 and xstate[i] == 0.0
+                          and not np.signbit(xstate[i]) and tw0[i] > 0.0 and tw0[i] < np.inf)
     # parameters that are the same for every neuron of this part (capacitance, reset, refractory
     # time, reversal potentials and synaptic time constants: on an emulated chip only leak and
     # threshold vary, from neuron to neuron and trial to trial): the fused loops then read them
@@ -1038,32 +1055,61 @@ def run_lif(step0, nsteps, dt, conductance, n_neurons, tr0, tr1,
                     xa = xpar[XP_A, i0:i1]
                     tw = xpar[XP_TAU_W, i0:i1]
                     nspk = 0
-                    for i in range(TN):
-                        # 2. input, exactly as the general path: g += arriving, then
-                        # num = i_offset + sum_k g_k (E_k - v)
-                        a0 = g0[i] + r0[i]
-                        a1 = g1[i] + r1[i]
-                        r0[i] = 0.0
-                        r1[i] = 0.0
-                        vv = v[i]
-                        ww = xstate[i]
-                        nm = i_offset[i]
-                        nm += a0 * (e0[i] - vv)
-                        nm += a1 * (e1[i] - vv)
-                        # 3. the general AdEx loop with its exponential term 0.0 (delta_T = 0)
-                        dv = (g_leak[i] * (v_rest[i] - vv) + 0.0 - ww + nm)
-                        dw = (xa[i] * (vv - v_rest[i]) - ww) / tw[i]
-                        xstate[i] = ww + dt * dw
-                        # 4. the general path's clamp (v_reset while refractory) and scan
-                        v[i], refr[i], spk = _fire(vv + dv * dt_cm[i], refr[i], v_thresh[i],
-                                                   v_reset[i], ref_steps[i])
-                        flags[i] = spk
-                        nspk += spk
-                        # 5. decay, flushing below 1e-30 as the general path does
-                        x0 = a0 * d0[i]
-                        x1 = a1 * d1[i]
-                        g0[i] = x0 if abs(x0) > 1e-30 else 0.0
-                        g1[i] = x1 if abs(x1) > 1e-30 else 0.0
+                    if adex_plain:
+                        u_dtcm = dt_cm[0]
+                        u_vr = v_reset[0]
+                        u_ref = ref_steps[0]
+                        u_ioff = i_offset[0]
+                        u_e0 = e0[0]
+                        u_e1 = e1[0]
+                        u_d0 = d0[0]
+                        u_d1 = d1[0]
+                        for i in range(TN):
+                            # the loop below with w = +0.0 and the shared parameters as scalars
+                            a0 = g0[i] + r0[i]
+                            a1 = g1[i] + r1[i]
+                            r0[i] = 0.0
+                            r1[i] = 0.0
+                            vv = v[i]
+                            nm = u_ioff
+                            nm += a0 * (u_e0 - vv)
+                            nm += a1 * (u_e1 - vv)
+                            dv = (g_leak[i] * (v_rest[i] - vv) + 0.0 - 0.0 + nm)
+                            v[i], refr[i], spk = _fire(vv + dv * u_dtcm, refr[i], v_thresh[i],
+                                                       u_vr, u_ref)
+                            flags[i] = spk
+                            nspk += spk
+                            x0 = a0 * u_d0
+                            x1 = a1 * u_d1
+                            g0[i] = x0 if abs(x0) > 1e-30 else 0.0
+                            g1[i] = x1 if abs(x1) > 1e-30 else 0.0
+                    else:
+                        for i in range(TN):
+                            # 2. input, exactly as the general path: g += arriving, then
+                            # num = i_offset + sum_k g_k (E_k - v)
+                            a0 = g0[i] + r0[i]
+                            a1 = g1[i] + r1[i]
+                            r0[i] = 0.0
+                            r1[i] = 0.0
+                            vv = v[i]
+                            ww = xstate[i]
+                            nm = i_offset[i]
+                            nm += a0 * (e0[i] - vv)
+                            nm += a1 * (e1[i] - vv)
+                            # 3. the general AdEx loop with its exponential term 0.0 (delta_T = 0)
+                            dv = (g_leak[i] * (v_rest[i] - vv) + 0.0 - ww + nm)
+                            dw = (xa[i] * (vv - v_rest[i]) - ww) / tw[i]
+                            xstate[i] = ww + dt * dw
+                            # 4. the general path's clamp (v_reset while refractory) and scan
+                            v[i], refr[i], spk = _fire(vv + dv * dt_cm[i], refr[i], v_thresh[i],
+                                                       v_reset[i], ref_steps[i])
+                            flags[i] = spk
+                            nspk += spk
+                            # 5. decay, flushing below 1e-30 as the general path does
+                            x0 = a0 * d0[i]
+                            x1 = a1 * d1[i]
+                            g0[i] = x0 if abs(x0) > 1e-30 else 0.0
+                            g1[i] = x1 if abs(x1) > 1e-30 else 0.0
                 elif fused == 1:
                     r0 = ring[slot, f_ch, i0:i1]
                     g0 = g[f_ch, i0:i1]
