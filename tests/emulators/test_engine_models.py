@@ -143,3 +143,38 @@ def test_spike_arrays_arrive_at_their_step_across_windows_and_calls():
     g3 = whole[:, 3]  # a source firing at every step: one weight arrives at every step 1-1999
     jump3 = np.round((g3[1:] - g3[:-1] * decay) / (0.001 * decay), 6)
     assert jump3[0] == 0.0 and np.all(jump3[1:] == 1.0)
+
+
+def _static_net(with_stp_pair: bool):
+    """40 recurrent LIF neurons (random delays, both channels), spike arrays and Poisson input,
+    all synapses static; ``with_stp_pair`` adds one depressing synapse between the otherwise
+    isolated neurons 40 and 41, which makes the kernel deliver every spike through its general
+    path (STP and plasticity checks) instead of the all-static one."""
+    rng = np.random.default_rng(9)
+    net = engine.Network(42, dt=0.1, model="lif_cond")
+    net.set_params(i_offset=np.r_[rng.uniform(0.0, 0.2, 40), 2.0, 0.0])
+    net.add_channel("exp", 0, 5.0, 0.0)
+    net.add_channel("exp", 1, 10.0, -80.0)
+    arr = net.add_spike_array([np.sort(rng.uniform(0.0, 300.0, 40)) for _ in range(10)])
+    pois = net.add_poisson(rng.uniform(200.0, 900.0, 10))
+    src = np.concatenate([arr, pois])
+    net.connect(np.repeat(src, 4), rng.integers(0, 40, 80), 0, 0.02, delay=1.0)
+    pre, post = np.nonzero(rng.random((40, 40)) < 0.25)
+    net.connect(pre, post, (pre >= 32).astype(int), np.where(pre >= 32, 0.06, 0.012),
+                delay=rng.uniform(0.1, 4.0, pre.size))
+    if with_stp_pair:
+        net.connect([40], [41], 0, 0.05, delay=1.0, stp=(0.5, 100.0, 0.0))
+    net.record(spikes=True, analog=[("v", 3), ("gsyn_exc", 3), ("gsyn_inh", 17)])
+    return net.run(300.0)
+
+
+def test_all_static_delivery_is_the_general_delivery_bit_for_bit():
+    fast, general = _static_net(False), _static_net(True)
+    tr_f, t_f, n_f = fast.spikes()
+    tr_g, t_g, n_g = general.spikes()
+    keep = n_g < 40
+    assert np.array_equal(n_f[n_f < 40], n_g[keep]) and np.array_equal(t_f[n_f < 40], t_g[keep])
+    assert np.array_equal(fast.analog().view(np.uint64), general.analog().view(np.uint64))
+    counts = fast.spike_counts()[0, :40]
+    assert counts.sum() > 300 and (counts > 0).sum() >= 30
+    assert general.spike_counts()[0, 40] > 5  # the STP pair did fire through its synapse
