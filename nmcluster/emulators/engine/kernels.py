@@ -507,11 +507,11 @@ _S58 = np.uint64(58)
 def _array_window(ws, we, T, tr0, tr1, arr_unit, arr_ptr, arr_steps, arr_cur, ar_ptr, ar_pos,
                   ar_src):
     """The spike-array events of steps ``[ws, we)``, trials ``[tr0, tr1)``, as a CSR over the
-    key ``(step - ws) * T + (trial - tr0)`` (``ar_ptr``) of the emitting units (returned, grown
-    when needed), each key's events in source order, a source's events at one step together:
-    the order in which the per-step scan of every source emitted them.  Advances each source's
-    cursor ``arr_cur`` past its events before ``we`` (events before ``ws`` are skipped, as the
-    per-step scan skipped events of past steps)."""
+    key ``(step - ws) * T + (trial - tr0)`` (``ar_ptr``) of the emitting units (``ar_src``, with
+    room from :func:`_array_window_cap`), each key's events in source order, a source's events
+    at one step together: the order in which the per-step scan of every source emitted them.
+    Advances each source's cursor ``arr_cur`` past its events before ``we`` (events before
+    ``ws`` are skipped, as the per-step scan skipped events of past steps)."""
     nkey = (we - ws) * T
     for k in range(nkey + 1):
         ar_ptr[k] = 0
@@ -567,8 +567,7 @@ def _two_channels(ring, slot, g, ch_erev, ch_decay, i0, i1):
 def _queue_events(src, e0, e1, tr, q_tr, q_unit, qn, qcap):
     """Queue the events ``src[e0:e1]`` of trial ``tr`` behind the ``qn`` queued ones; returns the
     new count.  The queue has room for the most array events of any step, so the ``qcap``
-    check never drops one; it is kept as the bound it always was.  A call, not inlined: inline,
-    its loop slowed run_lif's per-step loop of networks without spike arrays by ~3 %."""
+    check never drops one; it is kept as the bound it always was."""
     for e in range(e0, e1):
         if qn < qcap:
             q_tr[qn] = tr
@@ -798,7 +797,8 @@ def run_lif(step0, nsteps, dt, conductance, n_neurons, tr0, tr1,
         # BrainScaleS emulator realises IF_cond_exp, as the wafer's AdEx circuit does): the
         # same forward-Euler arithmetic as the general loop below, operation for operation,
         # in one vectorised pass with the input, threshold and decay (4000-cell balanced
-        # network: the kernel's run 0.86 s -> see benchmarks/whole_job.py)
+        # network: the kernel's run 0.86 s -> 0.25 s with the windowed spike arrays, the
+        # no-adaptation loop below and the all-static delivery; benchmarks/whole_job.py)
         fused = FUSED_ADEX
         dT0 = xpar[XP_DELTA_T, i0:i1]
         for i in range(TN):
@@ -893,6 +893,8 @@ def run_lif(step0, nsteps, dt, conductance, n_neurons, tr0, tr1,
     # sources over 10000 steps, ~0.1 s of the 4000-cell balanced network)
     ar_ptr = np.zeros(W * T + 1 if n_arr > 0 else 1, dtype=np.int64)
     ar_pos = np.zeros(W * T if n_arr > 0 else 0, dtype=np.int64)
+    # (room sized once per call: growing it inside this function, numba's handling of the
+    # reassigned array slowed the per-step loop of networks without spike arrays by ~3 %)
     ar_src = np.empty(_array_window_cap(step0, nsteps, W, T, arr_steps) if n_arr > 0 else 0,
                       dtype=np.int64)
     # delivery table of the plain sources' synapses, once per call (w and gain only change
