@@ -178,3 +178,31 @@ def test_all_static_delivery_is_the_general_delivery_bit_for_bit():
     counts = fast.spike_counts()[0, :40]
     assert counts.sum() > 300 and (counts > 0).sum() >= 30
     assert general.spike_counts()[0, 40] > 5  # the STP pair did fire through its synapse
+
+
+def test_spike_array_room_is_the_most_events_of_any_window():
+    """The Simulation's room for a window of spike-array events (the kernel gathers up to
+    MAX_WINDOW steps at once) is the most events of all array sources in any MAX_WINDOW
+    consecutive steps: a burst counts once, wherever a window starts."""
+    from nmcluster.emulators.engine import kernels
+
+    rng = np.random.default_rng(3)
+    trains = [np.sort(rng.uniform(0.0, 500.0, 30)) for _ in range(6)]
+    trains.append(np.arange(100.0, 112.0, 0.1))  # a burst of 120 events within 12 ms
+    net = engine.Network(2, dt=0.1)
+    net.add_channel("exp", 0, 5.0, 0.0)
+    net.connect(net.add_spike_array(trains), np.zeros(len(trains), dtype=int), 0, 0.001)
+    sim = net.prepare()
+    steps = sim.csr.arr_steps
+    W = kernels.MAX_WINDOW
+    brute = max(int(np.count_nonzero((steps >= s) & (steps < s + W)))
+                for s in range(0, int(steps.max()) + 1))
+    assert sim.arr_room == brute and brute >= 120
+    # the kernel refuses a room too small for a window (never overruns it) ...
+    short = net.prepare()
+    short.arr_room = 10  # (the burst alone puts 96 events into the window from step 1024)
+    with pytest.raises(ValueError, match="exceed the room"):
+        short.advance(500.0)
+    # ... and delivers every event with the Simulation's room
+    sim.advance(500.0)
+    assert sim.step == 5000

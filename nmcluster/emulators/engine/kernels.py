@@ -508,7 +508,7 @@ def _array_window(ws, we, T, tr0, tr1, arr_unit, arr_ptr, arr_steps, arr_cur, ar
                   ar_src):
     """The spike-array events of steps ``[ws, we)``, trials ``[tr0, tr1)``, as a CSR over the
     key ``(step - ws) * T + (trial - tr0)`` (``ar_ptr``) of the emitting units (``ar_src``, with
-    room from :func:`_array_window_cap`), each key's events in source order, a source's events
+    room for ``arr_room`` per trial: see run_lif), each key's events in source order, a source's events
     at one step together: the order in which the per-step scan of every source emitted them.
     Advances each source's cursor ``arr_cur`` past its events before ``we`` (events before
     ``ws`` are skipped, as the per-step scan skipped events of past steps)."""
@@ -527,6 +527,8 @@ def _array_window(ws, we, T, tr0, tr1, arr_unit, arr_ptr, arr_steps, arr_cur, ar
     for k in range(nkey):
         ar_pos[k] = ar_ptr[k]
         ar_ptr[k + 1] += ar_ptr[k]
+    if ar_ptr[nkey] > ar_src.shape[0]:  # (the Simulation's bound; never with a correct one)
+        raise ValueError("spike-array events of a window exceed the room reserved for them")
     for tr in range(tr0, tr1):
         for j in range(arr_unit.shape[0]):
             c = arr_cur[tr, j]
@@ -540,19 +542,6 @@ def _array_window(ws, we, T, tr0, tr1, arr_unit, arr_ptr, arr_steps, arr_cur, ar
                     ar_pos[k] += 1
                 c += 1
             arr_cur[tr, j] = c
-
-
-@njit(cache=True, nogil=True)
-def _array_window_cap(step0, nsteps, W, T, arr_steps):
-    """Room for the spike-array events of any window of ``W`` steps of a call (windows start
-    at ``step0``), over ``T`` trials."""
-    nwin = (nsteps + W - 1) // W
-    counts = np.zeros(max(nwin, 1), dtype=np.int64)
-    for c in range(arr_steps.shape[0]):
-        st = arr_steps[c]
-        if st >= step0 and st < step0 + nsteps:
-            counts[(st - step0) // W] += 1
-    return counts.max() * T
 
 
 @njit(cache=True, inline="always")
@@ -700,8 +689,9 @@ def run_lif(step0, nsteps, dt, conductance, n_neurons, tr0, tr1,
             # Poisson sources: unit, rate (T, S) in 1/ms, stop, next event time (T, S), random
             # stream of every source (T, S), plain (S,): every synapse static (no STP, no rule)
             pois_unit, pois_rate, pois_stop, pois_next, pois_rng, pois_plain,
-            # array sources: unit, CSR of spike steps, cursor (T, S)
-            arr_unit, arr_ptr, arr_steps, arr_cur,
+            # array sources: unit, CSR of spike steps, cursor (T, S), the most events of all
+            # array sources in any MAX_WINDOW consecutive steps (room per window and trial)
+            arr_unit, arr_ptr, arr_steps, arr_cur, arr_room,
             rng, q_tr, q_unit,
             # recording
             rec_spikes, spk_tr, spk_step, spk_id, spk_n,
@@ -851,12 +841,9 @@ def run_lif(step0, nsteps, dt, conductance, n_neurons, tr0, tr1,
             qs[i] = fxs
             if fixed_point and (fam[i] == FAM_LIF_COND or fam[i] == FAM_IZH_COND):
                 qs[i] = COND_SCALE
-    # a network without STP and plasticity delivers without looking at either
-    all_static = True
-    for k in range(stp_U.shape[0]):
-        if stp_U[k] > 0.0 or syn_rule[k] > 0:
-            all_static = False
-            break
+    # a network without STP and plasticity delivers without looking at either: the Simulation
+    # keeps per-synapse STP/STDP state only when some synapse has STP or a rule
+    all_static = stp_u.shape[1] == 0
     quiet = np.empty(N, dtype=np.bool_)
     for n in range(N):
         quiet[n] = indptr[n + 1] == indptr[n] and in_ptr[n + 1] == in_ptr[n]
@@ -893,10 +880,10 @@ def run_lif(step0, nsteps, dt, conductance, n_neurons, tr0, tr1,
     # sources over 10000 steps, ~0.1 s of the 4000-cell balanced network)
     ar_ptr = np.zeros(W * T + 1 if n_arr > 0 else 1, dtype=np.int64)
     ar_pos = np.zeros(W * T if n_arr > 0 else 0, dtype=np.int64)
-    # (room sized once per call: growing it inside this function, numba's handling of the
-    # reassigned array slowed the per-step loop of networks without spike arrays by ~3 %)
-    ar_src = np.empty(_array_window_cap(step0, nsteps, W, T, arr_steps) if n_arr > 0 else 0,
-                      dtype=np.int64)
+    # (room sized once per call, from the Simulation's bound: growing it inside this function,
+    # numba's handling of the reassigned array slowed the per-step loop of networks without
+    # spike arrays by ~3 %)
+    ar_src = np.empty(arr_room * T if n_arr > 0 else 0, dtype=np.int64)
     # delivery table of the plain sources' synapses, once per call (w and gain only change
     # between calls): effective weight w * gain per trial, flat ring offset chan * TNf + post
     # and delay, side by side; this delivery is the commonest write of a Poisson-driven run

@@ -62,7 +62,7 @@ def _invoke_lif(sim: "Simulation", step0: int, nsteps: int, part: "Part") -> int
         c.syn_rule, c.rule_par, c.lut, sim.pre_avail, sim.post_avail, sim.acc_c, sim.acc_a,
         c.in_ptr, c.in_syn, c.in_pre, c.sweep_rows, c.sweep_phase, c.sweep_period,
         c.pois_unit, sim.pois_rate, c.pois_stop, sim.pois_next, sim.pois_rng, c.pois_plain,
-        c.arr_unit, c.arr_ptr, c.arr_steps, sim.arr_cur,
+        c.arr_unit, c.arr_ptr, c.arr_steps, sim.arr_cur, sim.arr_room,
         sim.rng, part.q_tr, part.q_unit,
         sim.record_spikes, part.spk_tr, part.spk_step, part.spk_id, part.spk_n,
         c.rec_idx, c.rec_var, sim.rec_every, sim.rec_buf, part.rec_n,

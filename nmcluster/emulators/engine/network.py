@@ -772,7 +772,13 @@ class Simulation:
         # the queue for Poisson events beyond their room, so the arrays always fit and none
         # waits a step).  Not one room per source (n_arr x arr_mult: quadratic in the network,
         # 0.4 GB for 16000 sources)
-        arr_mult = int(np.bincount(c.arr_steps).max()) if c.arr_steps.size else 0
+        per_step = np.bincount(c.arr_steps) if c.arr_steps.size else np.zeros(1, np.int64)
+        arr_mult = int(per_step.max())
+        # the most array events in any MAX_WINDOW consecutive steps: room for a window's events
+        # (per trial) that the kernel gathers at once, whatever the window and where it starts
+        upto = np.concatenate(([0], np.cumsum(per_step)))
+        W = kernels.MAX_WINDOW
+        self.arr_room = int((upto[W:] - upto[:-W]).max()) if upto.size > W else int(upto[-1])
         self._q_per_trial = N + c.pois_unit.size * per_src + max(arr_mult, 1)
         qcap = T * self._q_per_trial + 64
         self.q_tr = np.zeros(qcap, dtype=np.int64)
