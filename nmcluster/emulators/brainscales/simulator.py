@@ -25,6 +25,7 @@ from nmcluster.hwdrivers.wafer.defects import WaferDefects
 
 from ..common.simulator import ID, EngineState, per_cell  # noqa: F401
 from ..engine import Network, Simulation
+from ..engine.network import stable_order
 from . import calibration
 from . import ess as ess_mod
 from . import ess_input
@@ -405,9 +406,8 @@ class State(EngineState):
             return times, counts.astype(np.int64, copy=False)
         units = np.concatenate([np.repeat(np.arange(p.size, dtype=np.int64), c[0]) for c in chunks])
         times = np.concatenate([c[1] for c in chunks])
-        # blocks are in time order: stays sorted (a stable sort's permutation is unique;
-        # sources below 2**16 sort as uint16, by radix)
-        order = np.argsort(units.astype(np.uint16) if p.size <= 1 << 16 else units, kind="stable")
+        # blocks are in time order: stays sorted (a stable sort's permutation is unique)
+        order = stable_order(units, p.size)
         counts = np.sum([c[0] for c in chunks], axis=0).astype(np.int64)
         return times[order], counts
 

@@ -36,6 +36,7 @@ from typing import Any
 
 import numpy as np
 
+from nmcluster.emulators.engine.network import stable_order
 from nmcluster.errors import UserInputError
 
 from nmcluster.hwdrivers.wafer import geometry
@@ -520,8 +521,7 @@ def route(pre_bus: np.ndarray, pre_addr: np.ndarray, receptor: np.ndarray, post:
     # a scan of all synapses per HICANN)
     hics, hic_of = np.unique(tgt, return_inverse=True)
     hic_of = hic_of.reshape(-1)
-    by_hic = np.argsort(hic_of.astype(np.uint16) if hics.size <= 1 << 16 else hic_of,
-                        kind="stable")
+    by_hic = stable_order(hic_of, hics.size)
     hic_start = np.concatenate(([0], np.cumsum(np.bincount(hic_of, minlength=hics.size))))
     # the ranges of the sort keys' fields (one int64 key where they fit; see _group_order)
     plain = bool(post.min() >= 0 and pre_addr.min() >= 0 and receptor.min() >= 0

@@ -426,7 +426,7 @@ class Network:
         chunks = self._syn if self._syn else [self._concat()]
         nu = self.n_units
         pre = _join(chunks, "pre")
-        order_csr = _stable_order(pre, nu)  # CSR position -> insertion id
+        order_csr = stable_order(pre, nu)  # CSR position -> insertion id
         pos = np.empty_like(order_csr)
         pos[order_csr] = np.arange(order_csr.size)
         counts = np.bincount(pre, minlength=nu)
@@ -604,9 +604,11 @@ def _zeros_like(a: np.ndarray, n: int) -> np.ndarray:
     return np.zeros(n, dtype=a.dtype)
 
 
-def _stable_order(keys: np.ndarray, n_keys: int) -> np.ndarray:
-    """``np.argsort(keys, kind="stable")`` (a stable sort's permutation is unique), sorting
-    keys below 2**16 as uint16, which numpy sorts by radix (linear time) instead of timsort."""
+def stable_order(keys: np.ndarray, n_keys: int) -> np.ndarray:
+    """``np.argsort(keys, kind="stable")`` of integer ``keys`` in ``[0, n_keys)`` (a stable sort's
+    permutation is unique), sorting keys below 2**16 as uint16, which numpy sorts by radix
+    (linear time) instead of timsort.  Used for the CSR order of synapses, and by the wafer
+    emulator for its input events by source and its synapses by HICANN."""
     if n_keys <= 1 << 16 and keys.size:
         return np.argsort(keys.astype(np.uint16), kind="stable")
     return np.argsort(keys, kind="stable")
@@ -703,7 +705,7 @@ class Simulation:
             self.ch_erev[k] = per_trial(f"e_rev:{k}", ch.e_rev, (T, N))
         nnz = c.post.size
         inv = None
-        static = not np.any(c.syn_rule > 0)
+        static = not np.any(c.syn_rule > 0)  # no rule changes a weight during a run
         for name in ("weight", "gain"):
             # the compiled (CSR-order) values; an override is in insertion order
             given = name in ov
@@ -738,7 +740,7 @@ class Simulation:
         # per-synapse dynamic state (STP, STDP traces): the kernels touch it only for synapses
         # with STP (stp_U > 0) or a rule (syn_rule > 0); without any, empty (T, 0) arrays of
         # the same types (34 bytes per synapse and trial less)
-        dyn = nnz if (np.any(c.stp_U > 0.0) or np.any(c.syn_rule > 0)) else 0
+        dyn = nnz if (not static or np.any(c.stp_U > 0.0)) else 0
         self.stp_u = np.zeros((T, dyn))
         self.stp_x = np.ones((T, dyn))
         self.last_spike = np.full((T, c.n_units), kernels.NEVER, dtype=np.int64)
